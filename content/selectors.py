@@ -1,0 +1,40 @@
+"""Read-side queries for the curriculum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from content.models import Course, Item, KnowledgeComponent, Prerequisite
+from tutor import roles
+
+
+def course_list_editable(*, user: Any) -> QuerySet[Course]:
+    """Courses this user may change: all for a superuser, owned or assigned ones for a teacher."""
+    if getattr(user, "is_superuser", False):
+        return Course.objects.all()
+    if not roles.is_teacher(user):
+        return Course.objects.none()
+    return Course.objects.filter(Q(owner=user) | Q(teachers=user)).distinct()
+
+
+def course_can_edit(*, user: Any, course: Course) -> bool:
+    return course_list_editable(user=user).filter(pk=course.pk).exists()
+
+
+def course_graph(*, course: Course) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(nodes as (slug, name), edges as (prerequisite slug, dependent slug)) of a course."""
+    nodes = list(KnowledgeComponent.objects.filter(course=course).values_list("slug", "name"))
+    edges = list(
+        Prerequisite.objects.filter(dependent__course=course).values_list("prerequisite__slug", "dependent__slug")
+    )
+    return nodes, edges
+
+
+def item_for_preview(*, item_id: int) -> Item:
+    return (
+        Item.objects.select_related("course")
+        .prefetch_related("steps__hints", "steps__subproblems", "steps__misconceptions", "kcs")
+        .get(pk=item_id)
+    )

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from content import views
+
+urlpatterns = [
+    path("courses/<slug:slug>/graph.svg", views.course_graph_svg, name="course-graph-svg"),
+    path("items/<int:item_id>/preview/", views.item_preview, name="item-preview"),
+]

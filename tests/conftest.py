@@ -1,0 +1,68 @@
+import copy
+from typing import Any
+
+import pytest
+
+SMALL_PACK: dict[str, Any] = {
+    "format": "tutor-course-pack",
+    "version": 1,
+    "course": {"slug": "mini", "title": "Mini course", "description": "Fractions, *briefly*."},
+    "kcs": [
+        {"slug": "equivalent", "name": "Equivalent fractions", "description": "Same value, other parts."},
+        {"slug": "adding", "name": "Adding fractions", "description": "Common denominators first."},
+        {"slug": "equations", "name": "One-step equations", "description": "Undo the operation."},
+    ],
+    "prerequisites": [
+        {"prerequisite": "equivalent", "dependent": "adding", "strength": 0.9},
+        {"prerequisite": "adding", "dependent": "equations"},
+    ],
+    "items": [
+        {
+            "slug": "add-halves-quarters",
+            "title": "Halves and quarters",
+            "statement": "Compute $\\frac{1}{2} + \\frac{1}{4}$.",
+            "kcs": ["adding", "equivalent"],
+            "difficulty": 2,
+            "expected_seconds": 90,
+            "worked_solution": "1/2 = 2/4, so 2/4 + 1/4 = 3/4.",
+            "steps": [
+                {
+                    "prompt": "What is the sum?",
+                    "answer": {"kind": "expression", "value": "3/4"},
+                    "explanation": "Rewrite 1/2 as 2/4 and add the numerators.",
+                    "hints": ["What denominator could both fractions share?",
+                              "Write 1/2 as quarters.", "2/4 + 1/4 = 3/4."],
+                    "subproblems": [
+                        {"prompt": "How many quarters make a half?",
+                         "answer": {"kind": "numeric", "value": "2"}, "hints": ["Cut a half in two."],
+                         "kc": "equivalent"}
+                    ],
+                    "misconceptions": [
+                        {"name": "adds denominators", "pattern_kind": "answer", "pattern": "2/6",
+                         "feedback": "Did you add the bottoms too?", "kc": "adding"}
+                    ],
+                }
+            ],
+        },
+        {
+            "slug": "solve-x-plus-3",
+            "title": "Solve for x",
+            "statement": "Solve $x + 3 = 7$.",
+            "kcs": ["equations"],
+            "steps": [
+                {"prompt": "What is x?", "answer": {"kind": "expression", "value": "x = 4"}},
+                {"prompt": "Which operation undid +3?",
+                 "answer": {"kind": "choice", "value": "subtract 3", "choices": ["add 3", "subtract 3"]}},
+                {"prompt": "How long is the side?",
+                 "answer": {"kind": "numeric", "value": "2.5", "tolerance": 0.01, "units": "cm"}},
+                {"prompt": "Name the property.",
+                 "answer": {"kind": "text", "value": "inverse operation", "variants": ["inverse"]}},
+            ],
+        },
+    ],
+}
+
+
+@pytest.fixture
+def small_pack() -> dict[str, Any]:
+    return copy.deepcopy(SMALL_PACK)
