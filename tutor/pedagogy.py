@@ -61,7 +61,7 @@ _NUMBER = re.compile(
     r"(?<![\w.])"
     r"(?P<int>\d{1,3}(?:,\d{3})+(?![\d])|\d+)?"
     r"(?:\.(?P<dec>\d+))?"
-    r"(?:\s*/\s*(?P<den>\d+)(?![\d.]))?"
+    r"(?:\s*/\s*(?P<den>\d+)(?!\d|\.\d))?"
     r"(?P<pct>\s*(?:%|percent\b|per cent\b))?"
 )
 _ORDINAL_SUFFIX = re.compile(r"(?:st|nd|rd|th)\b")

@@ -1,3 +1,7 @@
-from django.urls import URLPattern
+from django.urls import path
 
-websocket_urlpatterns: list[URLPattern] = []
+from tutor import consumers
+
+websocket_urlpatterns = [
+    path("ws/sessions/<int:session_id>/", consumers.TutorConsumer.as_asgi()),
+]

@@ -1,11 +1,17 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tutor import views
+from tutor import api, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", views.signup, name="signup"),
+    path("courses/<slug:slug>/continue/", views.continue_learning, name="continue-learning"),
+    path("items/<int:item_id>/start/", views.item_start, name="item-start"),
+    path("sessions/<int:session_id>/", views.session_page, name="session"),
+    path("api/tutor/sessions/", api.session_create, name="api-session-create"),
+    path("api/tutor/sessions/<int:session_id>/", api.session_detail, name="api-session-detail"),
+    path("api/tutor/sessions/<int:session_id>/messages/", api.session_message, name="api-session-message"),
 ]

@@ -1,11 +1,12 @@
 from django.contrib import messages
 from django.contrib.auth import login
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
-from content.models import Course
-from tutor import services
+from content.models import Course, Item
+from tutor import engine, selectors, services
 from tutor.forms import SignupForm
 from tutor.roles import STUDENT
 
@@ -26,3 +27,37 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Welcome! Pick a course to start learning.")
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+@require_POST
+def continue_learning(request: HttpRequest, slug: str) -> HttpResponse:
+    course = get_object_or_404(Course, slug=slug)
+    item = selectors.item_next_in_order(student=request.user, course=course)
+    if item is None:
+        messages.success(request, f"You have worked through every item of “{course.title}”. Well done!")
+        return redirect("home")
+    session = engine.session_start(student=request.user, item=item)
+    return redirect("session", session_id=session.pk)
+
+
+@login_required
+@require_POST
+def item_start(request: HttpRequest, item_id: int) -> HttpResponse:
+    item = get_object_or_404(Item, pk=item_id, steps__isnull=False)
+    session = engine.session_start(student=request.user, item=item)
+    return redirect("session", session_id=session.pk)
+
+
+@login_required
+def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = selectors.session_for_student(student=request.user, session_id=session_id)
+    if session is None:
+        raise Http404("No such session")
+    context = {
+        "session": session,
+        "item": session.item,
+        "turns": selectors.session_transcript(session=session),
+        "next_item": selectors.item_next_in_order(student=request.user, course=session.course),
+    }
+    return render(request, "tutor/session.html", context)

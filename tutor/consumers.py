@@ -1,0 +1,85 @@
+"""The tutoring websocket: thin. Parse, run the turn service in a thread, stream the reply.
+
+Protocol (htmx ws extension): the browser sends the chat form as JSON (``message``, ``client_id``);
+the server sends HTML fragments with out-of-band swaps: the student's bubble, the tutor's bubble,
+its tokens as they stream, and the final rendered reply replacing the streamed text.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from tutor import engine
+from tutor.models import TutoringSession
+
+MAX_MESSAGE_CHARS = getattr(settings, "TUTOR_MAX_MESSAGE_CHARS", 2000)
+RATE_LIMIT = getattr(settings, "TUTOR_RATE_LIMIT", (8, 10.0))  # messages per seconds
+
+
+class TutorConsumer(AsyncWebsocketConsumer):
+    session_id: int
+    sent_times: list[float]
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
+        owned = await database_sync_to_async(
+            TutoringSession.objects.filter(pk=self.session_id, student=user).exists
+        )()
+        if not owned:
+            await self.close(code=4403)
+            return
+        self.sent_times = []
+        await self.accept()
+        # A tutor turn left pending by a dropped connection is finished now, so nothing is lost.
+        for fragment in await database_sync_to_async(engine.pending_replies_finish)(session_id=self.session_id):
+            await self.send(text_data=fragment)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            payload = json.loads(text_data or "{}")
+        except json.JSONDecodeError:
+            await self._notice("That message could not be read. Please try again.")
+            return
+        message = str(payload.get("message", "")).strip()
+        client_id = str(payload.get("client_id", ""))[:64]
+        if not message:
+            return
+        if len(message) > MAX_MESSAGE_CHARS:
+            await self._notice(f"That message is too long ({len(message)} characters). "
+                               f"Please keep it under {MAX_MESSAGE_CHARS}.")
+            return
+        now = time.monotonic()
+        limit, window = RATE_LIMIT
+        self.sent_times = [t for t in self.sent_times if now - t < window]
+        if len(self.sent_times) >= limit:
+            await self._notice("You are sending messages very quickly — take a moment to think, then try again.")
+            return
+        self.sent_times.append(now)
+
+        started = time.perf_counter()
+        plan = await database_sync_to_async(engine.turn_take)(
+            session_id=self.session_id, text=message, client_id=client_id
+        )
+        await self.send(text_data=plan.opening_html)
+        if plan.duplicate:
+            return
+        async for fragment in engine.reply_stream(plan=plan, started=started):
+            await self.send(text_data=fragment)
+
+    async def _notice(self, text: str) -> None:
+        await self.send(text_data=render_to_string("tutor/partials/notice.html", {"text": text}))
+
+
+def as_json(data: dict[str, Any]) -> str:
+    return json.dumps(data)

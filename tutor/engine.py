@@ -1,0 +1,334 @@
+"""One tutoring turn, end to end: record, check, decide, then phrase.
+
+``turn_take`` is synchronous and transactional: it stores the student's turn and attempt, asks the
+dialogue policy for the next teacher move and stores the tutor's turn (with the authored text it is
+grounded on) before anything is sent. ``reply_stream`` then asks the language model to phrase that
+move, passes every token through the pedagogical guard as it streams, and stores the final wording.
+If the model fails, stalls, or says something the guard rejects, the authored text is sent instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from content.models import Item, Step
+from tutor import dialogue_bridge
+from tutor.models import Attempt, Turn, TutoringSession
+
+log = logging.getLogger(__name__)
+
+LLM_TIMEOUT_S = float(getattr(settings, "TUTOR_LLM_TIMEOUT", 20.0))
+LLM_MAX_NEW_TOKENS = int(getattr(settings, "TUTOR_LLM_MAX_NEW_TOKENS", 80))
+_TRAILING_WORD = re.compile(r"[\w.,/^$\\-]+$")
+
+
+@dataclass
+class TurnPlan:
+    session_id: int
+    student_turn_id: int
+    tutor_turn_id: int
+    move: str
+    authored_text: str
+    released: bool
+    answer: str
+    answer_forms: list[str]
+    allowed_numbers: list[str]
+    messages: list[dict[str, str]]
+    duplicate: bool = False
+    opening_html: str = ""
+    finished_item: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _next_seq(session: TutoringSession) -> int:
+    return (session.turns.aggregate(m=Max("seq"))["m"] or 0) + 1
+
+
+def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
+    """Store the student's message (once, even if re-sent), check it, decide and store the tutor's
+    move. Returns what the reply needs; nothing has been sent yet."""
+    with transaction.atomic():
+        session = TutoringSession.objects.select_for_update().select_related("item", "step").get(pk=session_id)
+        if client_id:
+            existing = Turn.objects.filter(session=session, client_id=client_id).first()
+            if existing is not None:
+                return _duplicate_plan(session, existing)
+        step = session.step
+        student = Turn.objects.create(
+            session=session, seq=_next_seq(session), role=Turn.Role.STUDENT, text=text, client_id=client_id,
+            item=session.item, step=step,
+        )
+        if step is None:
+            outcome = dialogue_bridge.finished_reply(session=session)
+            attempt = None
+        else:
+            outcome = dialogue_bridge.decide(session=session, step=step, text=text)
+            attempt = None
+            if outcome.check is not None:
+                attempt = Attempt.objects.create(
+                    session=session, turn=student, step=step, subproblem=outcome.subproblem, raw=text[:5000],
+                    parsed=(outcome.check.parsed or "")[:500], outcome=outcome.check.status,
+                    correct=outcome.check.status == "correct", partial=bool(getattr(outcome.check, "partial", False)),
+                    misconception_id=outcome.check.misconception_id,
+                )
+        session.progress = outcome.progress
+        if outcome.advance:
+            _advance(session)
+            outcome.authored_text = _with_next_step(outcome.authored_text, session.step)
+        tutor = Turn.objects.create(
+            session=session, seq=student.seq + 1, role=Turn.Role.TUTOR, state=Turn.State.PENDING,
+            move=outcome.move, mathdial_move=outcome.mathdial, hint_level=outcome.hint_level,
+            authored_text=outcome.authored_text, released_answer=outcome.released,
+            item=session.item, step=step, reply_to=student,
+        )
+        session.save()
+    if attempt is not None and not getattr(outcome, "on_subproblem", False):
+        _trace(attempt)
+    plan = TurnPlan(
+        session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=tutor.pk, move=outcome.move,
+        authored_text=outcome.authored_text, released=outcome.released, answer=outcome.answer,
+        answer_forms=outcome.answer_forms, allowed_numbers=outcome.allowed_numbers,
+        messages=dialogue_bridge.prompt_messages(session=session, tutor_turn=tutor, outcome=outcome),
+        finished_item=session.step is None,
+    )
+    plan.opening_html = render_to_string(
+        "tutor/partials/turn_open.html", {"student": student, "tutor": tutor}
+    )
+    return plan
+
+
+def _duplicate_plan(session: TutoringSession, student: Turn) -> TurnPlan:
+    reply = Turn.objects.filter(reply_to=student).first()
+    html_out = render_to_string("tutor/partials/turn_final.html", {"turn": reply}) if reply else ""
+    return TurnPlan(
+        session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=reply.pk if reply else 0, move="",
+        authored_text="", released=False, answer="", answer_forms=[], allowed_numbers=[], messages=[],
+        duplicate=True, opening_html=html_out,
+    )
+
+
+def _advance(session: TutoringSession) -> None:
+    """Move to the next step of the item, or finish the item."""
+    assert session.step is not None
+    nxt = Step.objects.filter(item=session.item, position__gt=session.step.position).order_by("position", "id").first()
+    if nxt is None:
+        nxt = Step.objects.filter(item=session.item, position=session.step.position, id__gt=session.step.id).first()
+    session.step = nxt
+    session.progress = {}
+    if nxt is None:
+        session.status = TutoringSession.Status.FINISHED
+
+
+def _with_next_step(text: str, next_step: Step | None) -> str:
+    """Praise, then what comes next: the next step's question, or the end of the item."""
+    text = text.strip() or "Correct — well done!"
+    if next_step is None:
+        return f"{text}\n\nYou have finished this problem. Choose **Next item** when you are ready."
+    return f"{text}\n\nNext: {next_step.prompt}"
+
+
+def _trace(attempt: Attempt) -> None:
+    """Feed a checked answer to the learner model; tutoring never fails because tracing did."""
+    try:
+        from tracing import services as tracing_services
+    except ImportError:
+        return
+    record = getattr(tracing_services, "response_record", None)
+    if record is None:
+        return
+    try:
+        result = record(
+            learner=attempt.session.student, item=attempt.step.item, correct=attempt.correct,
+            at=attempt.created or timezone.now(), attempt_id=f"tutor-attempt-{attempt.pk}",
+        )
+    except Exception:  # the learner model must never break a tutoring turn
+        log.exception("learner-model update failed for attempt %s", attempt.pk)
+        return
+    p_before = getattr(result, "p_correct_before", None)
+    if p_before is not None:
+        Attempt.objects.filter(pk=attempt.pk).update(p_correct_before=float(p_before))
+
+
+def _fragment_token(turn_id: int, text: str) -> str:
+    return f'<span hx-swap-oob="beforeend:#turn-{turn_id}-stream">{html.escape(text)}</span>'
+
+
+async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> AsyncIterator[str]:
+    """Phrase the planned move with the configured model, yielding HTML fragments as tokens arrive.
+
+    The guard sees the text as it grows; a token run that would complete a number or word is held
+    back until the next token decides it, so a leaked answer is stopped before it reaches the page.
+    """
+    from tutor import pedagogy
+    from tutor.llm import get_backend
+
+    started = started if started is not None else time.perf_counter()
+    cancel = threading.Event()
+    shown = ""
+    produced = ""
+    backend_name = model_id = ""
+    first_token_ms: float | None = None
+    verdict: dict[str, Any] = {}
+    final_text = plan.authored_text
+    state = Turn.State.FALLBACK
+    try:
+        backend = await sync_to_async(get_backend, thread_sensitive=False)()
+        backend_name, model_id = backend.name, backend.model_id
+        stream = backend.astream(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS, temperature=0.3, cancel=cancel)
+        deadline = time.monotonic() + LLM_TIMEOUT_S
+        rejected = False
+        async for chunk in _with_deadline(stream, deadline):
+            produced += chunk
+            held = _TRAILING_WORD.search(produced)
+            safe = produced[: held.start()] if held else produced
+            if len(safe) > len(shown):
+                check = pedagogy.guard_check(
+                    safe, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
+                    authored_text=plan.authored_text, allowed_numbers=plan.allowed_numbers, move=plan.move,
+                    max_chars=10_000,
+                )
+                if check.reveals_answer:
+                    rejected = True
+                    verdict = {"passed": False, "reveals_answer": True, "reasons": check.reasons, "partial": True}
+                    cancel.set()
+                    break
+                if first_token_ms is None:
+                    first_token_ms = (time.perf_counter() - started) * 1000
+                yield _fragment_token(plan.tutor_turn_id, safe[len(shown):])
+                shown = safe
+        if not rejected:
+            final = pedagogy.guard_check(
+                produced.strip(), answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
+                authored_text=plan.authored_text, allowed_numbers=plan.allowed_numbers, move=plan.move,
+            )
+            verdict = {"passed": final.passed, "reveals_answer": final.reveals_answer, "score": final.score,
+                       "reasons": final.reasons}
+            if final.passed and produced.strip():
+                final_text = produced.strip()
+                state = Turn.State.COMPLETE
+    except Exception as exc:  # a dead or stalled model: the authored text is the reply
+        log.warning("LLM reply failed (%s); sending the authored text", exc)
+        verdict = {"passed": False, "reasons": [f"backend error: {type(exc).__name__}"]}
+        cancel.set()
+    latency = (time.perf_counter() - started) * 1000
+    turn = await sync_to_async(reply_finish)(
+        tutor_turn_id=plan.tutor_turn_id, text=final_text, state=state, guard=verdict, backend=backend_name,
+        model_id=model_id, latency_ms=first_token_ms if first_token_ms is not None else latency,
+    )
+    yield await sync_to_async(render_to_string)("tutor/partials/turn_final.html", {"turn": turn, "oob": True})
+
+
+async def _with_deadline(stream: AsyncIterator[str], deadline: float) -> AsyncIterator[str]:
+    iterator = stream.__aiter__()
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the language model took too long")
+            try:
+                chunk = await asyncio.wait_for(iterator.__anext__(), timeout=remaining)
+            except StopAsyncIteration:
+                return
+            yield chunk
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def reply_finish(*, tutor_turn_id: int, text: str, state: str, guard: dict[str, Any], backend: str, model_id: str,
+                 latency_ms: float) -> Turn:
+    """Store the tutor turn's final wording (idempotent: a finished turn is left as it is)."""
+    with transaction.atomic():
+        turn = Turn.objects.select_for_update().get(pk=tutor_turn_id)
+        if turn.state == Turn.State.PENDING:
+            turn.text = text
+            turn.state = state
+            turn.guard = guard
+            turn.backend = backend
+            turn.model_id = model_id
+            turn.latency_ms = round(latency_ms, 2)
+            turn.save(update_fields=["text", "state", "guard", "backend", "model_id", "latency_ms"])
+    return turn
+
+
+def pending_replies_finish(*, session_id: int) -> list[str]:
+    """Tutor turns still pending (their connection dropped mid-reply) get their authored text."""
+    out: list[str] = []
+    for turn in Turn.objects.filter(session_id=session_id, role=Turn.Role.TUTOR, state=Turn.State.PENDING):
+        turn = reply_finish(tutor_turn_id=turn.pk, text=turn.authored_text, state=Turn.State.FALLBACK,
+                            guard={"reasons": ["connection dropped before the reply finished"]}, backend="",
+                            model_id="", latency_ms=0.0)
+        out.append(render_to_string("tutor/partials/turn_final.html", {"turn": turn, "oob": True}))
+    return out
+
+
+def session_start(*, student: Any, item: Item) -> TutoringSession:
+    """Open (or resume) the student's session on an item, with a first tutor turn presenting it."""
+    with transaction.atomic():
+        existing = TutoringSession.objects.filter(
+            student=student, item=item, status=TutoringSession.Status.ACTIVE
+        ).first()
+        if existing is not None:
+            return existing
+        first = item.steps.order_by("position", "id").first()
+        session = TutoringSession.objects.create(student=student, course=item.course, item=item, step=first)
+        intro = dialogue_bridge.intro_text(item=item, step=first)
+        Turn.objects.create(session=session, seq=1, role=Turn.Role.TUTOR, text=intro, authored_text=intro,
+                            move="present", mathdial_move=Turn.MathDialMove.GENERIC, item=item, step=first)
+    return session
+
+
+def reply_generate(*, plan: TurnPlan, candidates: int = 2) -> Turn:
+    """Phrase the planned move without streaming (replay, API): generate up to ``candidates``
+    replies, keep the best one the guard passes, else send the authored text."""
+    from tutor import pedagogy
+    from tutor.llm import get_backend
+
+    started = time.perf_counter()
+    best: tuple[float, str, dict[str, Any]] | None = None
+    verdicts: list[dict[str, Any]] = []
+    backend_name = model_id = ""
+    try:
+        backend = get_backend()
+        backend_name, model_id = backend.name, backend.model_id
+        for i in range(max(1, candidates)):
+            text = backend.generate(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS,
+                                    temperature=0.3 if i == 0 else 0.8).strip()
+            check = pedagogy.guard_check(
+                text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
+                authored_text=plan.authored_text, allowed_numbers=plan.allowed_numbers, move=plan.move,
+            )
+            verdict = {"passed": check.passed, "reveals_answer": check.reveals_answer, "score": check.score,
+                       "reasons": check.reasons}
+            verdicts.append(verdict)
+            if check.passed and text and (best is None or check.score > best[0]):
+                best = (check.score, text, verdict)
+            if best is not None and best[0] >= 0.8:
+                break
+    except Exception as exc:
+        log.warning("LLM reply failed (%s); sending the authored text", exc)
+        verdicts.append({"passed": False, "reasons": [f"backend error: {type(exc).__name__}"]})
+    latency = (time.perf_counter() - started) * 1000
+    if best is not None:
+        return reply_finish(tutor_turn_id=plan.tutor_turn_id, text=best[1], state=Turn.State.COMPLETE,
+                            guard={**best[2], "candidates": verdicts}, backend=backend_name, model_id=model_id,
+                            latency_ms=latency)
+    return reply_finish(tutor_turn_id=plan.tutor_turn_id, text=plan.authored_text, state=Turn.State.FALLBACK,
+                        guard={"passed": False, "candidates": verdicts}, backend=backend_name, model_id=model_id,
+                        latency_ms=latency)
