@@ -447,6 +447,15 @@ def _latex_to_plain(text: str) -> str:
 
 
 # "2e5" is read as scientific notation (2·e·5 is far less likely in a student's answer).
+_WORD_OPERATORS = (
+    (r"\bequals?\b|\bis\s+equal\s+to\b", "="),
+    (r"\btimes\b|\bmultiplied\s+by\b", "*"),
+    (r"\bdivided\s+by\b|\bover\b", "/"),
+    (r"\bplus\b", "+"),
+    (r"\bminus\b", "-"),
+    (r"\bsquared\b", "^2"),
+    (r"\bcubed\b", "^3"),
+)
 _TOKEN_RE = re.compile(
     r"\s*(?:(?P<num>(?:\d+(?:\.\d+)?|\.\d+)(?:e(?P<exp>[-+]?\d+)(?![a-z]))?)|(?P<name>[a-z]+)|(?P<op>[-+*/^()=]))"
 )
@@ -461,7 +470,8 @@ class _Token:
 def _tokenise(text: str) -> list[_Token]:
     text = text.lower().replace("**", "^").replace("[", "(").replace("]", ")")
     text = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", text)  # 1,000
-    text = re.sub(r"\bequals?\b", "=", text)
+    for words, symbol in _WORD_OPERATORS:
+        text = re.sub(words, symbol, text)
     text = re.sub(r"sqrt\s*(\d+(?:\.\d+)?|[a-z](?![a-z]))", r"sqrt(\1)", text)  # √2, sqrt x
     tokens: list[_Token] = []
     pos = 0

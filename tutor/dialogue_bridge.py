@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from content.models import Item, Step, Subproblem
+from tutor import pedagogy
 from tutor.checking import MisconceptionPattern, check_answer
 from tutor.dialogue import policy
 from tutor.dialogue.derive import with_derived_scaffold
@@ -18,7 +19,6 @@ from tutor.llm import grounded
 from tutor.models import Turn, TutoringSession
 
 log = logging.getLogger(__name__)
-_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
 
 MOVE_INSTRUCTIONS = {
     "praise_advance": "Praise the student briefly and specifically for the correct answer.",
@@ -56,13 +56,6 @@ class Outcome:
 def answer_forms(step: Step) -> list[str]:
     forms = [step.answer, *[str(v) for v in step.variants or []]]
     return [f for f in dict.fromkeys(forms) if f]
-
-
-def _numbers(*texts: str) -> list[str]:
-    found: list[str] = []
-    for text in texts:
-        found += _NUMBER.findall(text or "")
-    return list(dict.fromkeys(found))
 
 
 def intro_text(*, item: Item, step: Step | None) -> str:
@@ -131,6 +124,21 @@ def _weak_kcs(session: TutoringSession, kc_ids: list[int]) -> list[int]:
     return sorted(predictions, key=lambda kc: predictions[kc].mastery)
 
 
+def _without_early_answer(text: str, *, step: Step, session: TutoringSession, released: bool) -> str:
+    """Authored text is trusted, but a hint or concept note that happens to state this step's answer
+    would hand it over early: such text is replaced by a neutral scaffold and the author is told."""
+    if released or not text:
+        return text
+    verdict = pedagogy.guard_check(text, answer=step.answer, answer_forms=answer_forms(step), released=False,
+                                   authored_text="", allowed_numbers=[session.item.statement, step.prompt],
+                                   move="hint", max_chars=100_000)
+    if not verdict.reveals_answer:
+        return text
+    log.warning("authored text for step %s states its answer before release; sent a neutral scaffold", step.pk)
+    return (f"Let's take it one piece at a time. Look again at what this step asks: {step.prompt} "
+            "What is the first thing you would work out?")
+
+
 def decide(*, session: TutoringSession, step: Step, text: str) -> Outcome:
     view = step_view(step)
     progress = _progress_load(session.progress)
@@ -149,6 +157,8 @@ def decide(*, session: TutoringSession, step: Step, text: str) -> Outcome:
         step=view, progress=progress, intent=intent, check=check, main_check=main_check, message=text,
         settings=policy.PolicySettings(), weak_kc_ids=_weak_kcs(session, list(dict.fromkeys(kc_ids))),
     )
+    authored = _without_early_answer(decision.authored_text, step=step, session=session,
+                                     released=decision.released_answer)
     subproblem = None
     if on_subproblem and progress.subproblem_index is not None:
         sub_id = view.subproblems[progress.subproblem_index].id
@@ -159,14 +169,15 @@ def decide(*, session: TutoringSession, step: Step, text: str) -> Outcome:
         move=str(decision.move),
         mathdial=str(decision.mathdial),
         hint_level=decision.hint_level,
-        authored_text=decision.authored_text,
+        authored_text=authored,
         released=decision.released_answer,
         advance=decision.advance,
         progress=_progress_dump(decision.progress),
         answer=step.answer,
         answer_forms=answer_forms(step),
-        allowed_numbers=_numbers(session.item.statement, step.prompt, text,
-                                 *session.turns.filter(role=Turn.Role.STUDENT).values_list("text", flat=True)),
+        # The guard reads the quantities out of these texts itself (fractions, decimals, number words).
+        allowed_numbers=[session.item.statement, step.prompt, text,
+                         *session.turns.filter(role=Turn.Role.STUDENT).values_list("text", flat=True)],
         check=check,
         subproblem=subproblem,
         on_subproblem=on_subproblem,

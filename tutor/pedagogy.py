@@ -336,8 +336,11 @@ def _reveals(candidate: str, forms: _AnswerForms, ambient: dict[Fraction, set[st
         if not text_form:
             continue
         if re.fullmatch(r"[a-z]+", text_form):
-            if re.search(rf"\b{re.escape(text_form)}\b", normalised.lower()):
-                return text_form
+            for found in re.finditer(rf"\b{re.escape(text_form)}\b", normalised.lower()):
+                # A short word answer ("no", "yes", "add") is everyday language: it leaks only when
+                # stated as the result ("the answer is no").
+                if len(text_form) > 3 or _ASSERT_BEFORE.search(normalised[max(0, found.start() - 40) : found.start()]):
+                    return text_form
         elif text_form in compact:
             return text_form
     for quantity in extract_quantities(candidate):

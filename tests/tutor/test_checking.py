@@ -171,6 +171,8 @@ def test_broken_answer_key_raises_a_configuration_error() -> None:
         ("3 1/2", "7/2", "correct"),
         ("1000", "1,000", "correct"),
         ("sin(x)^2 + cos(x)^2", "1", "correct"),
+        ("x^2 + 1", "x squared plus 1", "correct"),
+        ("x/2", "x divided by 2", "correct"),
     ],
 )
 def test_expression_equivalence(answer: str, raw: str, expected: str) -> None:

@@ -131,7 +131,9 @@ def test_classify_uses_the_step_kind() -> None:
     assert classify("hint please", expression) == Intent.ASKS_HINT  # not h*i*n*t*p*l*e*a*s*e
     assert classify("no", expression) == Intent.SMALLTALK
     assert classify("yx+1", expression) == Intent.ATTEMPT
-    assert classify("x times y", expression) == Intent.OFF_TOPIC  # words beyond the answer's variables
+    assert classify("x times y plus 1", expression) == Intent.ATTEMPT
+    assert check_answer(expression, "x times y plus 1").correct
+    assert classify("my cat", expression) == Intent.OFF_TOPIC  # letters beyond the answer's variables
     assert classify("2y + 1", expression) == Intent.ATTEMPT
     text = AnswerSpec(AnswerKind.TEXT, "denominator")
     assert classify("denominator", text) == Intent.ATTEMPT

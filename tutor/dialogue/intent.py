@@ -77,7 +77,7 @@ _ASKS_COMPUTATION = re.compile(
     re.IGNORECASE,
 )
 _CONCEPT = _flags(
-    r"\bwhat(?:'s|\s+is|\s+are|\s+does|\s+do)\s+(?:an?\s+|the\s+)?(?!answer\b|solution\b|result\b)"
+    r"\bwhat(?:'s|\s+is|\s+are|\s+does|\s+do)\s+(?:an?\s+|the\s+)?(?!answer\b|solution\b|result\b|it\b|that\b|this\b)"
     r"[a-z][a-z\s-]{1,40}\b(?:mean|means|\?|$)",
     r"\bwhat\s+does\b.{1,40}\bmean\b",
     r"\bwhy\s+(?:do|does|did|is|are|can|can't|should|must|would)\b",
@@ -119,7 +119,11 @@ def _normalise(message: str) -> str:
     return " ".join(text.split())
 
 
-_NAMED = re.compile(r"\\?(?:sqrt|sin|cos|tan|log|ln|exp|abs|pi|frac|dfrac|cdot|times|left|right)", re.I)
+_NAMED = re.compile(
+    r"\\?(?:sqrt|sin|cos|tan|log|ln|exp|abs|pi|frac|dfrac|cdot|times|left|right|equals?|plus|minus"
+    r"|multiplied|divided|by|over|squared|cubed)",
+    re.I,
+)
 
 
 def _letters(text: str) -> set[str]:
