@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from tutor import api, views
+from tutor import api, progress, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("courses/<slug:slug>/continue/", views.continue_learning, name="continue-learning"),
     path("items/<int:item_id>/start/", views.item_start, name="item-start"),
     path("sessions/<int:session_id>/", views.session_page, name="session"),
+    path("courses/<slug:slug>/progress/", progress.progress_page, name="progress"),
     path("api/tutor/sessions/", api.session_create, name="api-session-create"),
     path("api/tutor/sessions/<int:session_id>/", api.session_detail, name="api-session-detail"),
     path("api/tutor/sessions/<int:session_id>/messages/", api.session_message, name="api-session-message"),

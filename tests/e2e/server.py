@@ -1,0 +1,143 @@
+"""Start the real ASGI app under daphne on a scratch database, for browser tests and benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DEMO_PACK = ROOT / "content" / "fixtures" / "demo_course.json"
+STUDENT = ("demo-student", "learn-fractions-1")
+COURSE_TITLE = "From fractions to linear equations"
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    workdir: tempfile.TemporaryDirectory[str]
+    log_path: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self.workdir.cleanup()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(var_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "1",
+            "TUTOR_LLM": "scripted",
+            "TUTOR_VAR_DIR": str(var_dir),
+            "DATABASE_URL": f"sqlite:///{var_dir / 'e2e.sqlite3'}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def server_start(timeout: float = 30.0) -> Server:
+    """Migrate a scratch SQLite database, load the demo course and serve it with daphne."""
+    workdir = tempfile.TemporaryDirectory(prefix="tutor-e2e-")
+    var_dir = Path(workdir.name)
+    env = server_env(var_dir)
+    for args in (["migrate", "--noinput", "-v", "0"], ["setup_demo"]):
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
+    port = _free_port()
+    log_path = var_dir / "daphne.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tests.e2e.asgi_static:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, workdir, log_path)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(server.url + "/accounts/login/", timeout=2) as r:
+                if r.status == 200:
+                    return server
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            out = server.log()
+            server.stop()
+            raise RuntimeError(f"daphne did not start:\n{out}")
+        time.sleep(0.1)
+
+
+def first_item() -> dict[str, str]:
+    """The demo course's first item: its title, first step's answer, and a wrong answer."""
+    data = json.loads(DEMO_PACK.read_text(encoding="utf-8"))
+    item = data["items"][0]
+    step = item["steps"][0]
+    wrong = next((m["pattern"] for m in step.get("misconceptions", []) if m.get("pattern_kind") == "answer"), "0")
+    kc_slug = item["kcs"][0]
+    kc_name = next(k["name"] for k in data["kcs"] if k["slug"] == kc_slug)
+    return {"title": item["title"], "answer": step["answer"]["value"], "wrong": wrong, "kc_name": kc_name}
+
+
+# Records, in the page, when the next tutor reply shows its first text: the form's submit event
+# stamps t0, a MutationObserver on the transcript stamps t1 at the first new tutor text; ``streamed``
+# says it was a token in the still-pending bubble rather than the final reply.
+TIMING_JS = """
+() => {
+  const form = document.getElementById('chat-form');
+  const transcript = document.getElementById('transcript');
+  window.__timing = {t0: null, t1: null, streamed: null};
+  let known = new Set();
+  form.addEventListener('submit', () => {
+    known = new Set([...document.querySelectorAll('.turn-tutor')].map(e => e.id));
+    window.__timing = {t0: performance.now(), t1: null, streamed: null};
+  }, true);
+  new MutationObserver(() => {
+    const t = window.__timing;
+    if (t.t0 === null || t.t1 !== null) return;
+    for (const el of document.querySelectorAll('.turn-tutor')) {
+      if (!known.has(el.id)) {
+        const text = el.querySelector('.text');
+        if (text && text.textContent.trim()) {
+          t.t1 = performance.now(); t.streamed = el.classList.contains('pending'); return;
+        }
+      }
+    }
+  }).observe(transcript, {childList: true, subtree: true, characterData: true});
+}
+"""

@@ -1,0 +1,131 @@
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.factories import UserFactory
+from tracing.services import mastery_predict
+from tutor import engine, progress, roles
+
+
+def _figures(html: str) -> dict[int, dict[str, str]]:
+    """KC id -> the page's data attributes and shown percentage for that KC's card."""
+    out = {}
+    for m in re.finditer(
+        r'<li class="card kc" id="kc-(\d+)" data-kc="\d+" data-p-correct="([\d.]+)" data-mastery="([\d.]+)">'
+        r'.*?<span class="figure" data-figure="p-correct">(\d+)%</span>',
+        html,
+        re.S,
+    ):
+        out[int(m.group(1))] = {"p_correct": m.group(2), "mastery": m.group(3), "shown": m.group(4)}
+    return out
+
+
+def _page(client, user, course):
+    client.force_login(user)
+    response = client.get(reverse("progress", args=[course.slug]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.fixture
+def url(course):
+    return reverse("progress", args=[course.slug])
+
+
+def test_page_shows_every_kc_with_the_models_figures(client, course, student):
+    html = _page(client, student, course)
+    figures = _figures(html)
+    predicted = mastery_predict(learner=student, course=course)
+    assert set(figures) == set(predicted) == set(course.kcs.values_list("id", flat=True))
+    for kc_id, pred in predicted.items():
+        assert float(figures[kc_id]["p_correct"]) == pytest.approx(pred.p_correct, abs=1e-3)
+        assert float(figures[kc_id]["mastery"]) == pytest.approx(pred.mastery, abs=1e-3)
+        assert int(figures[kc_id]["shown"]) == round(pred.p_correct * 100)
+    assert html.count('<svg class="curve"') == len(predicted)
+    assert "Predicted forgetting curve for Adding fractions" in html  # the chart's text alternative
+    assert "Nothing is due for review" in html  # nothing practised yet
+
+
+def test_rows_follow_the_forgetting_curve(course, student):
+    item = course.items.get(slug="add-halves-quarters")
+    session = engine.session_start(student=student, item=item)
+    engine.turn_take(session_id=session.pk, text="3/4", client_id="c1")
+    now = timezone.now()
+    rows = progress.progress_rows(learner=student, course=course, now=now)
+    by_kc = {r.kc_id: r for r in rows}
+    later = mastery_predict(learner=student, course=course, at=now + timedelta(days=14))
+    for kc_id, pred in later.items():
+        point = next(p for p in by_kc[kc_id].curve if p.day == 14)
+        assert point.p_correct == pytest.approx(pred.p_correct)
+    practised = set(item.kcs.values_list("id", flat=True))
+    assert {r.kc_id for r in rows if r.practised} == practised
+    for kc_id in practised:
+        curve = [p.p_correct for p in by_kc[kc_id].curve]
+        assert curve[-1] < curve[0]  # a practised skill is forgotten without practice
+    due = progress.review_due(rows)
+    assert all(r.practised and r.due_in_days is not None and r.due_in_days <= 7 for r in due)
+    days = [r.due_in_days or 0 for r in due]
+    assert days == sorted(days)
+
+
+def test_due_for_review_lists_practised_kcs_falling_below_the_threshold(course, student):
+    item = course.items.get(slug="add-halves-quarters")
+    session = engine.session_start(student=student, item=item)
+    engine.turn_take(session_id=session.pk, text="2/6", client_id="wrong")  # a wrong answer: low, so due now
+    rows = progress.progress_rows(learner=student, course=course)
+    due = progress.review_due(rows)
+    expected = {r.kc_id for r in rows if r.practised and any(p.day <= 7 and p.p_correct < 0.7 for p in r.curve)}
+    assert {r.kc_id for r in due} == expected
+    for r in due:
+        first = next(p.day for p in r.curve if p.p_correct < 0.7)
+        assert r.due_in_days == first
+
+
+def test_a_correct_answer_changes_the_mastery_shown(client, course, student):
+    item = course.items.get(slug="add-halves-quarters")
+    kc_id = item.kcs.order_by("id").first().pk
+    before = _figures(_page(client, student, course))[kc_id]
+    session = engine.session_start(student=student, item=item)
+    plan = engine.turn_take(session_id=session.pk, text="3/4", client_id="right")
+    assert plan.move  # the turn was taken
+    after = _figures(_page(client, student, course))[kc_id]
+    assert float(after["p_correct"]) > float(before["p_correct"])
+    assert float(after["mastery"]) != float(before["mastery"])
+
+
+def test_another_student_sees_only_their_own_model(client, course, student, url):
+    item = course.items.get(slug="add-halves-quarters")
+    session = engine.session_start(student=student, item=item)
+    engine.turn_take(session_id=session.pk, text="3/4", client_id="a1")
+    kc_id = item.kcs.order_by("id").first().pk
+    a_figures = _figures(_page(client, student, course))
+    other = UserFactory(username="grace", role=roles.STUDENT)
+    b_html = _page(client, other, course)
+    b_figures = _figures(b_html)
+    assert b_figures[kc_id]["p_correct"] != a_figures[kc_id]["p_correct"]
+    fresh = mastery_predict(learner=other, course=course)
+    assert float(b_figures[kc_id]["p_correct"]) == pytest.approx(fresh[kc_id].p_correct, abs=1e-3)
+    assert "Last practised" not in b_html
+    assert "Nothing is due for review" in b_html
+    # There is no student id to tamper with: query strings are ignored.
+    assert _figures(client.get(url, {"student": student.pk}).content.decode()) == b_figures
+
+
+def test_anonymous_is_redirected_to_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_unknown_course_is_404(client, student):
+    client.force_login(student)
+    assert client.get(reverse("progress", args=["no-such-course"])).status_code == 404
+
+
+def test_home_and_session_pages_link_to_progress(client, course, student, session, url):
+    client.force_login(student)
+    assert url in client.get(reverse("home")).content.decode()
+    assert url in client.get(reverse("session", args=[session.pk])).content.decode()
