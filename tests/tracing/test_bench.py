@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tracing import bench
+
+
+def _write_tsv(path: Path, n_learners: int = 30, n_answers: int = 24) -> None:
+    rng = np.random.default_rng(0)
+    lines = ["user_id\titem_id\ttimestamp\tcorrect\tskill_id"]
+    for u in range(n_learners):
+        ability = rng.normal()
+        t = 1_000_000
+        for _ in range(n_answers):
+            skill = int(rng.integers(4))
+            t += int(rng.exponential(3600))
+            p = 1 / (1 + np.exp(-(ability + 0.5 * skill - 0.7)))
+            lines.append(f"{u}\t{skill * 10 + int(rng.integers(3))}\t{t}\t{int(rng.random() < p)}\t{skill}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_bench_tsv_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "log.tsv"
+    _write_tsv(data)
+    out = tmp_path / "out.json"
+    assert (
+        bench.main(["--format", "tsv", str(data), "--models", "psikt,bkt,pybkt", "--steps", "15", "--json", str(out)])
+        == 0
+    )
+    report = json.loads(out.read_text())
+    by_name = {m["name"]: m for m in report["models"]}
+    assert set(by_name) == {"psikt", "bkt", "pybkt"}
+    for name in ("psikt", "bkt"):
+        m = by_name[name]
+        assert m["n_test_answers"] == report["data"]["test_answers"]
+        assert 0.0 <= m["auc"] <= 1.0
+        assert m["open_loop_n"] > 0 and 0.0 <= m["open_loop_accuracy"] <= 1.0
+        assert m["update_ms_p95"] > 0
+    # Ability differs strongly between simulated learners, so tracing beats chance clearly.
+    assert by_name["psikt"]["auc"] > 0.6
+    text = capsys.readouterr().out
+    assert "AUC" in text and "pybkt" in text
+
+
+@pytest.mark.slow
+def test_bench_recovery_mode(tmp_path: Path) -> None:
+    out = tmp_path / "rec.json"
+    args = [
+        "--recovery",
+        "--recovery-learners",
+        "40",
+        "--recovery-answers",
+        "30",
+        "--recovery-kcs",
+        "4",
+        "--steps",
+        "20",
+    ]
+    assert bench.main([*args, "--json", str(out)]) == 0
+    rec = json.loads(out.read_text())["recovery"]
+    assert set(rec["trait_correlation"]) == {"log_alpha", "mu", "log_sigma", "logit_gamma"}
+    assert rec["trait_correlation"]["mu"] > 0.5
+    assert 0.0 <= rec["edge_auc_all_pairs"] <= 1.0

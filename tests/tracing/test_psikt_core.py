@@ -1,0 +1,246 @@
+"""The learner model without Django: loaders, filter math, fit, simulator."""
+
+# ruff: noqa: RUF003  -- Greek letters are the paper's notation (α, σ, γ, μ, ...).
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tracing.psikt.data import load_pykt_csv, load_tsv, split_by_source, split_learners
+from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe
+from tracing.psikt.params import PsiktParams
+from tracing.psikt.simulate import (
+    Population,
+    SimGraph,
+    SimItem,
+    Simulator,
+    Traits,
+    make_items,
+    random_graph,
+    simulate,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_ml_code_imports_no_django() -> None:
+    code = (
+        "import sys, os; os.environ.pop('DJANGO_SETTINGS_MODULE', None);"
+        "import tracing.psikt, tracing.psikt.fit, tracing.psikt.online, tracing.psikt.simulate,"
+        " tracing.psikt.data, tracing.baselines.bkt, tracing.bench;"
+        "assert 'django' not in sys.modules, sorted(m for m in sys.modules if m.startswith('django'))"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_online_filter_imports_no_torch() -> None:
+    code = "import sys; import tracing.psikt.online; assert 'torch' not in sys.modules"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_load_pykt_csv_keeps_train_and_test_apart(tmp_path: Path) -> None:
+    train = tmp_path / "train.csv"
+    test = tmp_path / "test.csv"
+    train.write_text('fold,uid,concepts,responses\n0,1,"3,3,4_5","1,0,1"\n1,2,"4,-1","0,-1"\n')
+    test.write_text('fold,uid,concepts,responses,cidxs\n-1,1,"5,3","1,1","0,1"\n')
+    both = load_pykt_csv([train, test])
+    te, tr = split_by_source(both, "test")
+    assert [len(s) for s in tr.seqs] == [3, 1]  # pyKT padding -1 dropped
+    assert [len(s) for s in te.seqs] == [2]
+    first = tr.seqs[0]
+    assert first.kcs.shape == (3, 2)
+    assert [both.kcs[k] for k in first.kcs[2] if k >= 0] == ["4", "5"]  # multi-concept answer
+    assert first.times.tolist() == [0.0, 1.0, 2.0]  # order is time
+
+
+def test_load_tsv_sorts_by_time_and_uses_days(tmp_path: Path) -> None:
+    path = tmp_path / "log.tsv"
+    path.write_text(
+        "user_id\titem_id\ttimestamp\tcorrect\tskill_id\n7\ta\t172800\t1\t1\n7\tb\t86400\t0\t2\n8\ta\t0\t1\t1\n"
+    )
+    data = load_tsv(path)
+    seq = data.seqs[0]
+    assert [data.items[i] for i in seq.items] == ["b", "a"]
+    assert seq.times.tolist() == [1.0, 2.0]
+    train, test = split_learners(data, test_fraction=0.5, seed=0)
+    assert len(train.seqs) + len(test.seqs) == 2
+
+
+def _one_kc_model(
+    alpha: float, sigma: float, mu: float = 0.0, mu_sd: float = 1e-3
+) -> tuple[OnlineModel, LearnerStates]:
+    model = OnlineModel.default(["k"])
+    model.population.update(mu_loc=mu, mu_scale=mu_sd)
+    traits = np.array([[math.log(alpha), math.log(sigma), 0.0]])
+    return model, LearnerStates.new(model, traits)
+
+
+def test_forgetting_curve_is_the_exact_ou_step() -> None:
+    alpha, sigma = 0.5, 0.8
+    model, st = _one_kc_model(alpha, sigma)
+    observe(model, st, np.array([0]), np.array([[0]]), np.array([0.0]), np.array([1.0]), np.array([0.0]))
+    after = forecast(model, st, 0, np.array([0]), 0.0)
+    z0, v0 = float(after.mean[0]), float(after.sd[0] ** 2)
+    assert z0 > 0.0  # a correct answer raises the state above μ = 0
+    for dt in (0.5, 2.0, 10.0):
+        fc = forecast(model, st, 0, np.array([0]), dt)
+        r = math.exp(-alpha * dt)
+        assert fc.mean[0] == pytest.approx(r * z0, abs=1e-4)
+        assert fc.sd[0] ** 2 == pytest.approx(r * r * v0 + sigma**2 * (1 - r * r) / (2 * alpha), abs=1e-4)
+    # Far in the future only the stationary law around μ is left: mastery decays towards it.
+    far = forecast(model, st, 0, np.array([0]), 1e4)
+    assert far.mean[0] == pytest.approx(0.0, abs=1e-6)
+    assert forecast(model, st, 0, np.array([0]), 1.0).mastery[0] > far.mastery[0]
+
+
+def test_negative_elapsed_time_counts_as_zero() -> None:
+    model, st = _one_kc_model(0.5, 0.8)
+    observe(model, st, np.array([0]), np.array([[0]]), np.array([0.0]), np.array([1.0]), np.array([5.0]))
+    now = forecast(model, st, 0, np.array([0]), 5.0)
+    past = forecast(model, st, 0, np.array([0]), 1.0)
+    assert past.mean[0] == pytest.approx(now.mean[0])
+    assert past.sd[0] == pytest.approx(now.sd[0])
+
+
+def test_answers_move_ability_and_so_other_kcs() -> None:
+    model = OnlineModel.default(["a", "b"])
+    st = LearnerStates.new(model, model.population_traits()[None, :])
+    before = forecast(model, st, 0, np.array([0, 1]), 0.0)
+    for t in range(5):
+        observe(model, st, np.array([0]), np.array([[0]]), np.array([0.0]), np.array([1.0]), np.array([float(t)]))
+    after = forecast(model, st, 0, np.array([0, 1]), 5.0)
+    assert after.mean[0] > before.mean[0]
+    # KC "b" was never practised, but the learner's level μ rose, and with it the belief about b.
+    assert after.mean[1] > before.mean[1]
+    assert after.mean[0] > after.mean[1]
+
+
+def test_multi_kc_item_updates_each_kc() -> None:
+    model = OnlineModel.default(["a", "b", "c"])
+    st = LearnerStates.new(model, model.population_traits()[None, :])
+    observe(model, st, np.array([0]), np.array([[0, 1]]), np.array([0.0]), np.array([0.0]), np.array([0.0]))
+    assert st.seen[0, :3].tolist() == [True, True, False]
+    fc = forecast(model, st, 0, np.array([0, 1, 2]), 0.0)
+    assert fc.mean[0] < fc.mean[2] and fc.mean[1] < fc.mean[2]
+
+
+def test_torch_and_numpy_filters_agree() -> None:
+    torch = pytest.importorskip("torch")
+    from tracing.psikt.fit import make_batches
+    from tracing.psikt.model import run_filter
+
+    rng = np.random.default_rng(3)
+    graph = random_graph(5, 5, rng)
+    sim = simulate(graph, 6, make_items(5, 2, rng), n_answers=25, seed=3)
+    data = sim.dataset
+    n_kcs = len(data.kcs)
+    cand = np.array([[j for j in range(n_kcs) if j != k] for k in range(n_kcs)])
+    edge_logit = rng.normal(-1, 1, cand.shape)
+    offsets = rng.normal(0, 0.5, len(data.items))
+    traits = np.column_stack([rng.normal(-1, 0.3, 6), rng.normal(-0.3, 0.2, 6), rng.normal(0, 1, 6)])
+    params = PsiktParams(
+        kcs=data.kcs,
+        items=data.items,
+        learners=data.learners,
+        item_kcs=[list(x) for x in data.item_kcs],
+        population={
+            "mu_loc": 0.2,
+            "mu_scale": 0.9,
+            "log_alpha_loc": -1.0,
+            "log_sigma_loc": -0.3,
+            "logit_gamma_loc": 0.0,
+        },
+        item_offset=offsets,
+        item_offset_sd=np.full(len(offsets), 0.1),
+        edge_index=cand,
+        edge_logit=edge_logit,
+        learner_loc=traits,
+        learner_sd=np.full((6, 3), 0.1),
+        mu_mean=np.zeros(6),
+        mu_sd=np.ones(6),
+    )
+    batch = make_batches(data.seqs, [s.learner for s in data.seqs], n_kcs, batch_learners=16, batch_answers=10**6)[0]
+    with torch.no_grad():
+        _, p_torch, _ = run_filter(
+            batch,
+            torch.as_tensor(traits[batch.idx.numpy()], dtype=torch.float32),
+            torch.tensor(0.2),
+            torch.tensor(0.9),
+            torch.as_tensor(offsets, dtype=torch.float32),
+            torch.as_tensor(edge_logit, dtype=torch.float32),
+            torch.as_tensor(cand),
+        )
+    model = OnlineModel.from_params(params)
+    st = LearnerStates.new(model, traits[batch.idx.numpy()], 0.2, 0.9)
+    mask = batch.mask.numpy()
+    p_np = np.zeros(mask.shape)
+    for t in range(mask.shape[1]):
+        rows = np.nonzero(mask[:, t])[0]
+        p_np[rows, t] = observe(
+            model,
+            st,
+            rows,
+            batch.kcs[rows, t].numpy(),
+            offsets[batch.items[rows, t].numpy()],
+            batch.y[rows, t].numpy(),
+            batch.times[rows, t].numpy().astype(float),
+        )
+    assert np.abs(p_np[mask] - p_torch.numpy()[mask]).max() < 1e-4
+
+
+def test_simulator_steps_one_answer_at_a_time() -> None:
+    graph = SimGraph(["a", "b"], [(0, 1, 1.0)])
+    items = [SimItem("ia", (0,), 0.0), SimItem("ib", (1,), 0.0)]
+    sim = Simulator(graph, items, seed=1)
+    strong = sim.new_learner(Traits(alpha=0.1, mu=3.0, sigma=0.3, gamma=0.5))
+    weak = sim.new_learner(Traits(alpha=0.1, mu=-3.0, sigma=0.3, gamma=0.5))
+    assert sim.p_correct(strong, 0, 0.0) > 0.9 > 0.1 > sim.p_correct(weak, 0, 0.0)
+    answers = [sim.answer(strong, i % 2, float(i)) for i in range(20)]
+    assert sum(answers) >= 15
+    assert len(sim.learners[strong].history) == 20
+    # The prerequisite edge raises b's target by γ·w·z_a: b's state sits above μ for this learner.
+    assert sim.states(strong)[1] > 3.0
+
+
+def test_simulate_records_true_traits() -> None:
+    rng = np.random.default_rng(0)
+    res = simulate(random_graph(4, 3, rng), 5, make_items(4, 2, rng), n_answers=12, seed=0, population=Population())
+    assert len(res.traits) == 5
+    assert res.dataset.n_observations == 60
+    assert all(np.all(np.diff(s.times) >= 0) for s in res.dataset.seqs)
+
+
+@pytest.mark.slow
+def test_fit_learns_and_warm_starts() -> None:
+    from tracing.psikt.fit import FitConfig, fit
+
+    rng = np.random.default_rng(0)
+    graph = random_graph(4, 3, rng)
+    res = simulate(graph, 60, make_items(4, 2, rng), n_answers=30, seed=0)
+    teacher = [(graph.kcs[j], graph.kcs[k], 1.0) for j, k, _ in graph.edges]
+    first = fit(res.dataset, prior_edges=teacher, config=FitConfig(steps=40, batch_learners=32, lr=0.05))
+    assert first.steps == 40
+    early = float(np.mean(first.losses[:5]))
+    late = float(np.mean(first.losses[-5:]))
+    assert late < early
+    p = first.params
+    # Ability is learned per learner: the filter's μ tracks the true μ.
+    order = [p.index("learners")[k] for k in res.dataset.learners]
+    true_mu = np.array([t.mu for t in res.traits])
+    assert np.corrcoef(true_mu, p.mu_mean[order])[0, 1] > 0.6
+    # Teacher edges start strong and are readable.
+    assert {(a, b) for a, b, _ in p.learned_edges(0.5)} >= {(a, b) for a, b, _ in teacher[:1]}
+    restored = PsiktParams.from_dict(p.to_dict())
+    assert np.allclose(restored.strengths(), p.strengths(), atol=1e-4)
+    warm = fit(res.dataset, config=FitConfig(steps=5, batch_learners=32), warm_start=restored)
+    # Warm start continues from the previous optimum instead of the prior.
+    assert np.mean(warm.losses) < early
+    assert warm.params.population["mu_loc"] == pytest.approx(p.population["mu_loc"], abs=0.3)

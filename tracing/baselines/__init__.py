@@ -1,0 +1,1 @@
+"""Baseline learner models for the benchmark (no Django)."""

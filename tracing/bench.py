@@ -1,0 +1,420 @@
+"""Benchmark the learner models on public logs, and check parameter recovery on simulated data.
+
+    python -m tracing.bench --format pykt --train TRAIN.csv --test TEST.csv [--models psikt,bkt,pybkt]
+    python -m tracing.bench --format tsv FILE.tsv          # learners split 80/20 with a fixed seed
+    python -m tracing.bench --recovery                     # simulated learners with known truth
+
+Protocol: fit on the training learners; then every test answer is predicted from the history before
+it and the true answer is fed to the online update (next-response AUC, accuracy, log-loss). On
+timed data, also 10-step open-loop accuracy: observe the first 10 answers, predict the next 10 with
+no updates. Runs without Django settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tracing.baselines.bkt import BKTTracker, fit_bkt
+from tracing.psikt.data import Dataset, load_pykt_csv, load_tsv, split_by_source, split_learners
+
+OPEN_LOOP_OBSERVED = 10
+OPEN_LOOP_PREDICTED = 10
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve by the rank-sum formula (ties get their average rank)."""
+    y = np.asarray(y, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(p, kind="mergesort")
+    ranks = np.empty(len(p))
+    sorted_p = np.asarray(p)[order]
+    # Average ranks within tied groups.
+    starts = np.r_[0, np.nonzero(np.diff(sorted_p))[0] + 1]
+    ends = np.r_[starts[1:], len(p)]
+    avg = (starts + ends + 1) / 2.0
+    ranks[order] = np.repeat(avg, ends - starts)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+@dataclass
+class ModelReport:
+    name: str
+    n_test_answers: int = 0
+    auc: float = float("nan")
+    accuracy: float = float("nan")
+    log_loss: float = float("nan")
+    open_loop_accuracy: float | None = None
+    open_loop_n: int = 0
+    fit_seconds: float = 0.0
+    update_ms_p50: float = float("nan")
+    update_ms_p95: float = float("nan")
+    peak_rss_mb: float = 0.0
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _padded_steps(test: Dataset, n_kcs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Test sequences as padded arrays: items [L, T], kcs [L, T, S], y, times, mask."""
+    n = len(test.seqs)
+    width = max((len(s) for s in test.seqs), default=0)
+    slots = max((s.kcs.shape[1] for s in test.seqs), default=1)
+    items = np.zeros((n, width), dtype=np.int64)
+    kcs = np.full((n, width, slots), n_kcs, dtype=np.int64)
+    y = np.zeros((n, width))
+    times = np.zeros((n, width))
+    mask = np.zeros((n, width), dtype=bool)
+    for i, s in enumerate(test.seqs):
+        length = len(s)
+        items[i, :length] = s.items
+        kc = np.where(s.kcs >= 0, s.kcs, n_kcs)
+        kcs[i, :length, : kc.shape[1]] = kc
+        y[i, :length] = s.correct
+        times[i, :length] = s.times - (s.times[0] if length else 0.0)
+        mask[i, :length] = True
+    return items, kcs, y, times, mask
+
+
+Stepper = Callable[[np.ndarray, int], np.ndarray]
+
+
+def _score(report: ModelReport, y: np.ndarray, p: np.ndarray) -> None:
+    report.n_test_answers = len(y)
+    report.auc = auc(y, p)
+    report.accuracy = float(np.mean((p >= 0.5) == (y > 0)))
+    report.log_loss = log_loss(y, p)
+
+
+def _latencies(fn: Callable[[int], None], n: int) -> tuple[float, float]:
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+def run_psikt(
+    train: Dataset, test: Dataset, *, steps: int, timed: bool, seed: int, max_seconds: float | None = None
+) -> ModelReport:
+    from tracing.psikt.fit import FitConfig, fit
+    from tracing.psikt.online import LearnerStates, OnlineModel, answer_moments, observe, p_correct
+
+    report = ModelReport("psikt")
+    last = [time.perf_counter()]
+
+    def progress(step: int, total: int, loss: float) -> None:
+        if time.perf_counter() - last[0] > 10 or step == total:
+            last[0] = time.perf_counter()
+            print(f"  psikt step {step}/{total} loss/answer {loss:.4f}", file=sys.stderr)
+
+    result = fit(train, config=FitConfig(steps=steps, seed=seed, max_seconds=max_seconds), progress=progress)
+    report.fit_seconds = result.seconds
+    report.extra["population"] = result.params.population
+    report.extra["steps"] = result.steps
+    model = OnlineModel.from_params(result.params)
+    n_kcs = model.n_kcs
+    items, kcs, y, times, mask = _padded_steps(test, n_kcs)
+    n = len(test.seqs)
+    # Test learners are new: traits from the population, ability learned online.
+    states = LearnerStates.new(model, np.tile(model.population_traits(), (n, 1)))
+    preds = np.zeros_like(y)
+    for t in range(items.shape[1]):
+        rows = np.nonzero(mask[:, t])[0]
+        preds[rows, t] = observe(
+            model, states, rows, kcs[rows, t], model.item_offset[items[rows, t]], y[rows, t], times[rows, t]
+        )
+    _score(report, y[mask], preds[mask])
+    if timed:
+        report.open_loop_accuracy, report.open_loop_n = _open_loop_psikt(
+            model, items, kcs, y, times, mask, LearnerStates, observe, answer_moments, p_correct
+        )
+    # Latency of the request path: one learner, one answer, fresh arrays each call.
+    single = LearnerStates.new(model, model.population_traits()[None, :])
+    flat_rows = np.argwhere(mask)[:2000]
+    row0 = np.zeros(1, dtype=np.int64)
+
+    def one(i: int) -> None:
+        r, t = flat_rows[i % len(flat_rows)]
+        observe(
+            model,
+            single,
+            row0,
+            kcs[r, t][None, :],
+            model.item_offset[items[r, t]][None],
+            y[r, t][None],
+            np.array([float(i)]),
+        )
+
+    report.update_ms_p50, report.update_ms_p95 = _latencies(one, min(2000, len(flat_rows)))
+    report.peak_rss_mb = _peak_rss_mb()
+    return report
+
+
+def _open_loop_psikt(
+    model: Any,
+    items: np.ndarray,
+    kcs: np.ndarray,
+    y: np.ndarray,
+    times: np.ndarray,
+    mask: np.ndarray,
+    LearnerStates: Any,
+    observe: Any,
+    answer_moments: Any,
+    p_correct: Any,
+) -> tuple[float | None, int]:
+    total = OPEN_LOOP_OBSERVED + OPEN_LOOP_PREDICTED
+    rows_all = np.nonzero(mask.sum(1) >= total)[0]
+    if len(rows_all) == 0:
+        return None, 0
+    states = LearnerStates.new(model, np.tile(model.population_traits(), (len(rows_all), 1)))
+    local = np.arange(len(rows_all))
+    for t in range(OPEN_LOOP_OBSERVED):
+        observe(
+            model,
+            states,
+            local,
+            kcs[rows_all, t],
+            model.item_offset[items[rows_all, t]],
+            y[rows_all, t],
+            times[rows_all, t],
+        )
+    hits = []
+    for t in range(OPEN_LOOP_OBSERVED, total):
+        mx, vx = answer_moments(
+            model, states, local, kcs[rows_all, t], model.item_offset[items[rows_all, t]], times[rows_all, t]
+        )
+        hits.append((p_correct(mx, vx) >= 0.5) == (y[rows_all, t] > 0))
+    return float(np.mean(hits)), int(np.size(hits))
+
+
+def run_bkt(train: Dataset, test: Dataset, *, timed: bool) -> ModelReport:
+    report = ModelReport("bkt")
+    t0 = time.perf_counter()
+    params = fit_bkt(train)
+    report.fit_seconds = time.perf_counter() - t0
+    n_kcs = params.n_kcs
+    items, kcs, y, _, mask = _padded_steps(test, n_kcs)
+    tracker = BKTTracker(params, len(test.seqs))
+    preds = np.zeros_like(y)
+    for t in range(items.shape[1]):
+        rows = np.nonzero(mask[:, t])[0]
+        preds[rows, t] = tracker.observe(rows, kcs[rows, t], y[rows, t])
+    _score(report, y[mask], preds[mask])
+    if timed:
+        total = OPEN_LOOP_OBSERVED + OPEN_LOOP_PREDICTED
+        rows_all = np.nonzero(mask.sum(1) >= total)[0]
+        if len(rows_all):
+            tr = BKTTracker(params, len(rows_all))
+            local = np.arange(len(rows_all))
+            for t in range(OPEN_LOOP_OBSERVED):
+                tr.observe(local, kcs[rows_all, t], y[rows_all, t])
+            hits = []
+            for t in range(OPEN_LOOP_OBSERVED, total):
+                hits.append((tr.predict(local, kcs[rows_all, t]) >= 0.5) == (y[rows_all, t] > 0))
+                tr.practise(local, kcs[rows_all, t])
+            report.open_loop_accuracy, report.open_loop_n = float(np.mean(hits)), int(np.size(hits))
+    single = BKTTracker(params, 1)
+    flat = np.argwhere(mask)[:2000]
+    row0 = np.zeros(1, dtype=np.int64)
+
+    def one(i: int) -> None:
+        r, t = flat[i % len(flat)]
+        single.observe(row0, kcs[r, t][None, :], y[r, t][None])
+
+    report.update_ms_p50, report.update_ms_p95 = _latencies(one, min(2000, len(flat)))
+    report.peak_rss_mb = _peak_rss_mb()
+    return report
+
+
+def run_pybkt(train: Dataset, test: Dataset) -> ModelReport:
+    report = ModelReport("pybkt")
+    try:
+        from pyBKT.models import Model  # type: ignore[import-not-found]  # noqa: F401
+    except Exception as exc:  # pyBKT needs numpy<2; this project pins numpy 2
+        report.note = f"skipped: pyBKT not importable ({type(exc).__name__}: {exc})"
+        return report
+    report.note = "skipped: pyBKT importable but its DataFrame input path is not wired (needs pandas)"
+    return report
+
+
+def run_recovery(*, seed: int, steps: int, n_learners: int, n_answers: int, n_kcs: int) -> dict[str, Any]:
+    """Simulate learners with known traits and graph, fit, and compare with the truth."""
+    from tracing.psikt.fit import FitConfig, fit
+    from tracing.psikt.simulate import make_items, random_graph, simulate
+
+    rng = np.random.default_rng(seed)
+    graph = random_graph(n_kcs, n_kcs + n_kcs // 2, rng)
+    items = make_items(n_kcs, 3, rng)
+    sim = simulate(graph, n_learners, items, n_answers=n_answers, seed=seed)
+    truth = graph.matrix()
+    # The teacher's graph is imperfect: a third of the true edges are missing, as many wrong ones
+    # are drawn, so edge recovery has to come from the data.
+    true_edges = [(j, k) for j, k, _ in graph.edges]
+    n_drop = len(true_edges) // 3
+    drop = set(rng.choice(len(true_edges), size=n_drop, replace=False).tolist())
+    teacher = [(graph.kcs[j], graph.kcs[k], 1.0) for i, (j, k) in enumerate(true_edges) if i not in drop]
+    absent = [(j, k) for j in range(n_kcs) for k in range(n_kcs) if j != k and truth[j, k] == 0]
+    for c in rng.choice(len(absent), size=n_drop, replace=False):
+        j, k = absent[c]
+        teacher.append((graph.kcs[j], graph.kcs[k], 1.0))
+    result = fit(
+        sim.dataset,
+        prior_edges=teacher,
+        config=FitConfig(steps=steps, seed=seed, max_prereq_candidates=n_kcs - 1, batch_learners=128),
+    )
+    p = result.params
+    order = [p.index("learners")[key] for key in sim.dataset.learners]
+    loc = p.learner_loc[order]
+    true = np.array(
+        [[math.log(t.alpha), t.mu, math.log(t.sigma), math.log(t.gamma / (1 - t.gamma))] for t in sim.traits]
+    )
+    est = np.column_stack([loc[:, 0], p.mu_mean[order], loc[:, 1], loc[:, 2]])
+    names = ["log_alpha", "mu", "log_sigma", "logit_gamma"]
+    corr = {n: float(np.corrcoef(true[:, i], est[:, i])[0, 1]) for i, n in enumerate(names)}
+    w = p.strengths()
+    off = ~np.eye(n_kcs, dtype=bool)
+    teacher_set = {(graph.kcs.index(a), graph.kcs.index(b)) for a, b, _ in teacher}
+    disputed = np.zeros_like(off)
+    for j in range(n_kcs):
+        for k in range(n_kcs):
+            if j != k and ((j, k) in teacher_set) != (truth[j, k] > 0):
+                disputed[j, k] = True
+    return {
+        "n_learners": n_learners,
+        "n_answers_each": n_answers,
+        "n_kcs": n_kcs,
+        "n_true_edges": len(true_edges),
+        "fit_seconds": result.seconds,
+        "trait_correlation": corr,
+        "edge_auc_all_pairs": auc(truth[off] > 0, w[off]),
+        "edge_auc_teacher_prior_only": auc(
+            truth[off] > 0,
+            np.array([(j, k) in teacher_set for j in range(n_kcs) for k in range(n_kcs) if j != k], dtype=float),
+        ),
+        "edge_auc_disputed_pairs": auc(truth[disputed] > 0, w[disputed]) if disputed.any() else None,
+        "population": p.population,
+    }
+
+
+def _table(reports: list[ModelReport]) -> str:
+    head = (
+        f"{'model':<8}{'answers':>9}{'AUC':>8}{'acc':>8}{'logloss':>9}{'open10':>8}"
+        f"{'fit s':>8}{'upd p50':>9}{'upd p95':>9}{'RSS MB':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in reports:
+        if r.note and r.n_test_answers == 0:
+            lines.append(f"{r.name:<8}{r.note}")
+            continue
+        ol = f"{r.open_loop_accuracy:.4f}" if r.open_loop_accuracy is not None else "-"
+        lines.append(
+            f"{r.name:<8}{r.n_test_answers:>9}{r.auc:>8.4f}{r.accuracy:>8.4f}{r.log_loss:>9.4f}{ol:>8}"
+            f"{r.fit_seconds:>8.1f}{r.update_ms_p50:>8.3f}m{r.update_ms_p95:>8.3f}m{r.peak_rss_mb:>8.0f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tracing.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--format", choices=["pykt", "tsv"])
+    parser.add_argument("file", nargs="?", help="TSV log (with --format tsv)")
+    parser.add_argument("--train")
+    parser.add_argument("--test")
+    parser.add_argument("--models", default="psikt,bkt,pybkt")
+    parser.add_argument("--json", dest="json_out")
+    parser.add_argument("--max-learners", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=600, help="SVI steps (minibatches) for PSI-KT")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-fit-seconds", type=float, default=None, help="Stop the PSI-KT fit early")
+    parser.add_argument("--recovery", action="store_true")
+    parser.add_argument("--recovery-learners", type=int, default=400)
+    parser.add_argument("--recovery-answers", type=int, default=150)
+    parser.add_argument("--recovery-kcs", type=int, default=10)
+    args = parser.parse_args(argv)
+    out: dict[str, Any] = {"argv": sys.argv[1:] if argv is None else argv}
+
+    if args.recovery:
+        rec = run_recovery(
+            seed=args.seed,
+            steps=args.steps,
+            n_learners=args.recovery_learners,
+            n_answers=args.recovery_answers,
+            n_kcs=args.recovery_kcs,
+        )
+        out["recovery"] = rec
+        print(json.dumps(rec, indent=2))
+    elif args.format:
+        if args.format == "pykt":
+            if not (args.train and args.test):
+                parser.error("--format pykt needs --train and --test")
+            both = load_pykt_csv([args.train, args.test], max_learners=args.max_learners)
+            from pathlib import Path
+
+            test, train = split_by_source(both, Path(args.test).stem)
+            timed = False
+        else:
+            if not args.file:
+                parser.error("--format tsv needs a FILE")
+            data = load_tsv(args.file, max_learners=args.max_learners)
+            train, test = split_learners(data, test_fraction=0.2, seed=args.seed)
+            timed = True
+        out["data"] = {
+            "train_learners": len(train.seqs),
+            "train_answers": train.n_observations,
+            "test_learners": len(test.seqs),
+            "test_answers": test.n_observations,
+            "kcs": len(train.kcs),
+            "items": len(train.items),
+        }
+        print(f"data: {out['data']}", file=sys.stderr)
+        reports = []
+        for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+            print(f"running {name} ...", file=sys.stderr)
+            if name == "psikt":
+                reports.append(
+                    run_psikt(
+                        train, test, steps=args.steps, timed=timed, seed=args.seed, max_seconds=args.max_fit_seconds
+                    )
+                )
+            elif name == "bkt":
+                reports.append(run_bkt(train, test, timed=timed))
+            elif name == "pybkt":
+                reports.append(run_pybkt(train, test))
+            else:
+                parser.error(f"unknown model {name!r}")
+        print(_table(reports))
+        for r in reports:
+            if r.note:
+                print(f"note ({r.name}): {r.note}")
+        out["models"] = [r.__dict__ for r in reports]
+    else:
+        parser.error("give --format or --recovery")
+    if args.json_out:
+        with open(args.json_out, "w") as fh:
+            json.dump(out, fh, indent=2, default=float)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""``python manage.py fit_tracing [--course SLUG] [--steps N]``: refit the learner model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from content.models import Course
+from tracing import services
+from tracing.models import Observation
+
+
+class Command(BaseCommand):
+    help = "Fit the PSI-KT learner model of one course (or every course with observations)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--course", help="Course slug; default: every course with observations.")
+        parser.add_argument("--steps", type=int, default=500, help="SVI steps (minibatches of learners).")
+        parser.add_argument("--max-seconds", type=float, default=None, help="Stop a fit after this long.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["course"]:
+            try:
+                courses = [Course.objects.get(slug=options["course"])]
+            except Course.DoesNotExist as exc:
+                raise CommandError(f"no course with slug {options['course']!r}") from exc
+        else:
+            ids = Observation.objects.values_list("course_id", flat=True).distinct()
+            courses = list(Course.objects.filter(pk__in=ids).order_by("slug"))
+        if not courses:
+            self.stdout.write("No course has observations yet; nothing to fit.")
+            return
+        for course in courses:
+            if not Observation.objects.filter(course=course).exists():
+                self.stdout.write(f"{course.slug}: no observations, skipped")
+                continue
+            with tqdm(total=options["steps"], desc=course.slug, unit="step", file=self.stderr) as bar:
+
+                def progress(step: int, total: int, loss: float, bar: tqdm = bar) -> None:
+                    bar.update(step - bar.n)
+                    bar.set_postfix(loss=f"{loss:.4f}")
+
+                fit = services.fit_run(
+                    course=course, steps=options["steps"], progress=progress, max_seconds=options["max_seconds"]
+                )
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{course.slug}: fit v{fit.version} on {fit.n_observations} answers in {fit.seconds:.1f}s"
+                )
+            )

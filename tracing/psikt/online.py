@@ -1,0 +1,367 @@
+"""The online Gaussian filter and predictions, in numpy: a tutor request never runs SVI.
+
+The math is the same as :func:`tracing.psikt.model.run_filter` (exact OU advance of the touched KCs,
+then an assumed-density probit update of the one-factor Gaussian over ability ``μ`` and KC states),
+written over arrays of learners so the benchmark filters thousands of learners at once and a
+request filters one. Traits (α, σ, γ), item offsets and edges are held at the last fit; a learner or
+item the fit has not seen starts from the population.
+
+Mastery of a KC is ``P(z_k + b̄_k > θ)``: the probability that a typical item of the KC (mean
+offset ``b̄_k`` of its items) is answered correctly with probability at least
+``MASTERY_P_CORRECT`` = 0.7, i.e. ``θ = logit(0.7) ≈ 0.85``. 0.7 rather than 0.5 so that "mastered"
+means reliably right, not a coin flip; callers may pass another level.
+"""
+
+# ruff: noqa: RUF002, RUF003  -- Greek letters are the paper's notation (α, σ, γ, μ, ...).
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tracing.psikt.params import PROBIT_C, PopulationPrior, PsiktParams
+
+MASTERY_P_CORRECT = 0.7
+MIN_VAR = 1e-6
+
+
+def _ndtr(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    # numpy has no erf; math.erf through frompyfunc is slow for 1,000 KCs, so use the
+    # Abramowitz-Stegun 7.1.26 rational approximation (max error 1.5e-7), plenty for probabilities.
+    sign = np.sign(x)
+    ax = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * ax)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return sign * (1.0 - poly * np.exp(-ax * ax))
+
+
+def _log_ndtr(x: np.ndarray) -> np.ndarray:
+    # The ratio pdf/cdf must stay finite deep in the lower tail (a very surprising answer), where
+    # the Mills-ratio asymptote is accurate and the direct formula underflows.
+    out = np.empty_like(x)
+    low = x < -5.0
+    out[~low] = np.log(np.maximum(_ndtr(x[~low]), 1e-300))
+    xl = x[low]
+    out[low] = -0.5 * xl * xl - np.log(-xl) - 0.5 * math.log(2 * math.pi) + np.log1p(-1.0 / (xl * xl))
+    return out
+
+
+@dataclass
+class OnlineModel:
+    """Fitted (or default) parameters laid out for fast lookups. Build once per fit and reuse."""
+
+    kcs: list[str]
+    kc_index: dict[str, int]
+    item_index: dict[str, int]
+    item_offset: np.ndarray  # [I]
+    item_kcs: list[list[int]]
+    kc_offset: np.ndarray  # [K+1] mean offset of each KC's items (0 without items); dummy last
+    pre_index: np.ndarray  # [K+1, D] candidate prerequisites, dummy K as padding
+    pre_weight: np.ndarray  # [K+1, D] their strengths, 0 on padding
+    population: dict[str, float]
+    learner_index: dict[str, int]
+    learner_loc: np.ndarray  # [N, 3]
+    learner_sd: np.ndarray  # [N, 3]
+    mu_mean: np.ndarray  # [N]
+    mu_sd: np.ndarray  # [N]
+
+    @property
+    def n_kcs(self) -> int:
+        return len(self.kcs)
+
+    @classmethod
+    def from_params(cls, params: PsiktParams) -> OnlineModel:
+        n_kcs = len(params.kcs)
+        pre_index = np.where(params.edge_index >= 0, params.edge_index, n_kcs)
+        weight = np.where(params.edge_index >= 0, 1.0 / (1.0 + np.exp(-params.edge_logit)), 0.0)
+        width = max(pre_index.shape[1] if pre_index.ndim == 2 else 0, 1)
+        pre_index = np.vstack([pre_index.reshape(n_kcs, -1), np.full((1, width), n_kcs)])[:, :width]
+        weight = np.vstack([weight.reshape(n_kcs, -1), np.zeros((1, width))])[:, :width]
+        kc_sum = np.zeros(n_kcs + 1)
+        kc_count = np.zeros(n_kcs + 1)
+        for i, kcs in enumerate(params.item_kcs):
+            for k in kcs:
+                kc_sum[k] += params.item_offset[i]
+                kc_count[k] += 1
+        return cls(
+            kcs=list(params.kcs),
+            kc_index=params.index("kcs"),
+            item_index=params.index("items"),
+            item_offset=params.item_offset,
+            item_kcs=params.item_kcs,
+            kc_offset=np.where(kc_count > 0, kc_sum / np.maximum(kc_count, 1), 0.0),
+            pre_index=pre_index.astype(np.int64),
+            pre_weight=weight,
+            population=dict(params.population),
+            learner_index=params.index("learners"),
+            learner_loc=params.learner_loc,
+            learner_sd=params.learner_sd,
+            mu_mean=params.mu_mean,
+            mu_sd=params.mu_sd,
+        )
+
+    @classmethod
+    def default(cls, kcs: Sequence[str] = (), prior: PopulationPrior | None = None) -> OnlineModel:
+        """Cold start: no fit yet, population prior means, no learned edges."""
+        prior = prior or PopulationPrior(log_alpha_loc=math.log(math.log(2.0) / 7.0))
+        population = {
+            "mu_loc": prior.mu_loc,
+            "mu_scale": prior.mu_scale,
+            "item_scale": prior.item_scale,
+            "log_alpha_loc": prior.log_alpha_loc,
+            "log_sigma_loc": prior.log_sigma_loc,
+            "logit_gamma_loc": prior.logit_gamma_loc,
+            "log_alpha_scale": prior.trait_scale,
+            "log_sigma_scale": prior.trait_scale,
+            "logit_gamma_scale": prior.trait_scale,
+        }
+        n_kcs = len(kcs)
+        return cls(
+            kcs=list(kcs),
+            kc_index={k: i for i, k in enumerate(kcs)},
+            item_index={},
+            item_offset=np.zeros(0),
+            item_kcs=[],
+            kc_offset=np.zeros(n_kcs + 1),
+            pre_index=np.full((n_kcs + 1, 1), n_kcs, dtype=np.int64),
+            pre_weight=np.zeros((n_kcs + 1, 1)),
+            population=population,
+            learner_index={},
+            learner_loc=np.zeros((0, 3)),
+            learner_sd=np.zeros((0, 3)),
+            mu_mean=np.zeros(0),
+            mu_sd=np.zeros(0),
+        )
+
+    def with_kcs(self, keys: Sequence[str]) -> OnlineModel:
+        """This model plus KCs the fit has not seen (no learned edges, no item offsets yet)."""
+        extra = [k for k in dict.fromkeys(keys) if k not in self.kc_index]
+        if not extra:
+            return self
+        old, new = self.n_kcs, self.n_kcs + len(extra)
+        pre_index = np.where(self.pre_index[:old] == old, new, self.pre_index[:old])
+        width = pre_index.shape[1]
+        kcs = [*self.kcs, *extra]
+        return OnlineModel(
+            kcs=kcs,
+            kc_index={k: i for i, k in enumerate(kcs)},
+            item_index=self.item_index,
+            item_offset=self.item_offset,
+            item_kcs=self.item_kcs,
+            kc_offset=np.concatenate([self.kc_offset[:old], np.zeros(len(extra) + 1)]),
+            pre_index=np.vstack([pre_index, np.full((len(extra) + 1, width), new)]),
+            pre_weight=np.vstack([self.pre_weight[:old], np.zeros((len(extra) + 1, width))]),
+            population=self.population,
+            learner_index=self.learner_index,
+            learner_loc=self.learner_loc,
+            learner_sd=self.learner_sd,
+            mu_mean=self.mu_mean,
+            mu_sd=self.mu_sd,
+        )
+
+    def population_traits(self) -> np.ndarray:
+        p = self.population
+        return np.array([p["log_alpha_loc"], p["log_sigma_loc"], p["logit_gamma_loc"]])
+
+    def traits_of(self, learner: str | None) -> np.ndarray:
+        """Unconstrained (log α, log σ, logit γ): the fitted posterior mean, else the population's."""
+        idx = self.learner_index.get(learner) if learner is not None else None
+        return self.learner_loc[idx] if idx is not None else self.population_traits()
+
+
+@dataclass
+class LearnerStates:
+    """Filter state of ``L`` learners over the model's KCs (a dummy column ``K`` absorbs padding).
+
+    Joint Gaussian in one-factor form: ability ``μ ~ N(m, v)``; KC state ``z_k = β_k μ + e_k`` with
+    independent ``e_k ~ N(ρ_k, ε_k)``, as of time ``tlast_k`` (``seen`` False: never practised).
+    """
+
+    alpha: np.ndarray  # [L]
+    sigma2: np.ndarray  # [L]
+    gamma: np.ndarray  # [L]
+    m: np.ndarray  # [L]
+    v: np.ndarray  # [L]
+    beta: np.ndarray  # [L, K+1]
+    rho: np.ndarray  # [L, K+1]
+    eps: np.ndarray  # [L, K+1]
+    tlast: np.ndarray  # [L, K+1]
+    seen: np.ndarray  # [L, K+1] bool
+
+    @classmethod
+    def new(
+        cls,
+        model: OnlineModel,
+        traits: np.ndarray,
+        mu_mean: np.ndarray | float | None = None,
+        mu_sd: np.ndarray | float | None = None,
+    ) -> LearnerStates:
+        """Fresh states for ``traits`` ``[L, 3]``; μ starts from the population unless given."""
+        traits = np.atleast_2d(np.asarray(traits, dtype=np.float64))
+        n = traits.shape[0]
+        width = model.n_kcs + 1
+        m = np.broadcast_to(model.population["mu_loc"] if mu_mean is None else mu_mean, (n,))
+        sd = np.broadcast_to(model.population["mu_scale"] if mu_sd is None else mu_sd, (n,))
+        return cls(
+            alpha=np.exp(traits[:, 0]),
+            sigma2=np.exp(2 * traits[:, 1]),
+            gamma=1.0 / (1.0 + np.exp(-traits[:, 2])),
+            m=np.array(m, dtype=np.float64),
+            v=np.array(sd, dtype=np.float64) ** 2,
+            beta=np.ones((n, width)),
+            rho=np.zeros((n, width)),
+            eps=np.zeros((n, width)),
+            tlast=np.zeros((n, width)),
+            seen=np.zeros((n, width), dtype=bool),
+        )
+
+    @property
+    def n_learners(self) -> int:
+        return int(self.m.shape[0])
+
+
+def advance(
+    model: OnlineModel, st: LearnerStates, rows: np.ndarray, kcs: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(β, ρ, ε) ``[n, S]`` of KCs ``kcs`` ``[n, S]`` of learners ``rows`` ``[n]`` advanced to times
+    ``t`` ``[n]`` by the exact OU step. Nothing is stored: predictions and updates both start here.
+    A negative Δt (clock skew) counts as 0."""
+    alpha = st.alpha[rows, None]  # [n, 1]
+    sigma2 = st.sigma2[rows, None]
+    gamma = st.gamma[rows, None]
+    r2d = rows[:, None]
+    r3d = rows[:, None, None]
+    pre = model.pre_index[kcs]  # [n, S, D]
+    w = model.pre_weight[kcs]  # [n, S, D]
+    pre_beta = (w * st.beta[r3d, pre]).sum(-1)  # [n, S]
+    pre_rho = (w * st.rho[r3d, pre]).sum(-1)
+    pre_eps = (w * w * st.eps[r3d, pre]).sum(-1)
+    dt = np.maximum(t[:, None] - st.tlast[r2d, kcs], 0.0)
+    seen = st.seen[r2d, kcs]
+    r = np.where(seen, np.exp(-alpha * dt), 0.0)
+    one_minus_r2 = np.where(seen, -np.expm1(-2 * alpha * dt), 1.0)
+    beta = r * st.beta[r2d, kcs] + (1 - r) * (1 + gamma * pre_beta)
+    rho = r * st.rho[r2d, kcs] + (1 - r) * gamma * pre_rho
+    eps = r * r * st.eps[r2d, kcs] + sigma2 * one_minus_r2 / (2 * alpha) + ((1 - r) * gamma) ** 2 * pre_eps
+    return beta, rho, eps
+
+
+def _weights(kcs: np.ndarray, n_kcs: int) -> np.ndarray:
+    real = kcs < n_kcs
+    return real / np.maximum(real.sum(-1, keepdims=True), 1)
+
+
+def answer_moments(
+    model: OnlineModel,
+    st: LearnerStates,
+    rows: np.ndarray,
+    kcs: np.ndarray,
+    offsets: np.ndarray,
+    t: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance ``[n]`` of the answer logit ``mean_k z_k + b`` at times ``t``."""
+    beta, rho, eps = advance(model, st, rows, kcs, t)
+    a = _weights(kcs, model.n_kcs)
+    lin = (a * beta).sum(-1)
+    mx = lin * st.m[rows] + (a * rho).sum(-1) + offsets
+    vx = lin * lin * st.v[rows] + (a * a * eps).sum(-1)
+    return mx, vx
+
+
+def p_correct(mx: np.ndarray, vx: np.ndarray) -> np.ndarray:
+    """E[sigmoid(x)] for x ~ N(mx, vx), by the probit approximation."""
+    return _ndtr(PROBIT_C * mx / np.sqrt(1 + PROBIT_C**2 * vx))
+
+
+def observe(
+    model: OnlineModel,
+    st: LearnerStates,
+    rows: np.ndarray,
+    kcs: np.ndarray,
+    offsets: np.ndarray,
+    y: np.ndarray,
+    t: np.ndarray,
+) -> np.ndarray:
+    """Filter one answer for each of ``n`` distinct learners ``rows``; returns p(correct) predicted
+    before the answer. ``kcs`` ``[n, S]`` padded with ``model.n_kcs``; ``y`` in {0, 1}."""
+    beta, rho, eps = advance(model, st, rows, kcs, t)
+    a = _weights(kcs, model.n_kcs)
+    m, v = st.m[rows], st.v[rows]
+    lin = (a * beta).sum(-1)
+    mx = lin * m + (a * rho).sum(-1) + offsets
+    vx = lin * lin * v + (a * a * eps).sum(-1)
+    denom = np.sqrt(1 + PROBIT_C**2 * vx)
+    p_before = _ndtr(PROBIT_C * mx / denom)
+    sign = 2.0 * np.asarray(y, dtype=np.float64) - 1.0
+    u = sign * PROBIT_C * mx / denom
+    # ADF moments of the probit likelihood, as in model.run_filter.
+    slope = sign * PROBIT_C / denom
+    g = slope * np.exp(-0.5 * u * u - 0.5 * math.log(2 * math.pi) - _log_ndtr(u))
+    h = g * (g + slope * u)
+    cov_mx = lin * v
+    m_new = m + cov_mx * g
+    v_new = np.maximum(v - cov_mx * cov_mx * h, MIN_VAR)
+    rho_post = rho + a * eps * g[:, None]
+    eps_post = eps - (a * eps) ** 2 * h[:, None]
+    cov_mu_e = -(cov_mx * h)[:, None] * a * eps
+    coef = cov_mu_e / v_new[:, None]
+    r2d = rows[:, None]
+    st.m[rows] = m_new
+    st.v[rows] = v_new
+    st.beta[r2d, kcs] = beta + coef
+    st.rho[r2d, kcs] = rho_post - coef * m_new[:, None]
+    st.eps[r2d, kcs] = np.maximum(eps_post - cov_mu_e * coef, MIN_VAR)
+    st.tlast[r2d, kcs] = t[:, None]
+    st.seen[r2d, kcs] = True
+    # Padded slots all land on the dummy column; reset it so it never carries state.
+    st.beta[rows, model.n_kcs] = 1.0
+    st.rho[rows, model.n_kcs] = 0.0
+    st.eps[rows, model.n_kcs] = 0.0
+    st.seen[rows, model.n_kcs] = False
+    return p_before
+
+
+@dataclass
+class KCForecast:
+    """Per-KC predictions ``[n]`` for one learner at one time."""
+
+    p_correct: np.ndarray  # for a typical item of the KC (its items' mean offset)
+    p_correct_sd: np.ndarray  # delta-method sd of sigmoid(z + b̄) under the state's Gaussian
+    mastery: np.ndarray  # P(z + b̄ > logit(mastery level))
+    mean: np.ndarray  # posterior mean of the state z
+    sd: np.ndarray  # posterior sd of the state z
+
+
+def forecast(
+    model: OnlineModel,
+    st: LearnerStates,
+    row: int,
+    kcs: np.ndarray,
+    t: float,
+    *,
+    mastery_p: float = MASTERY_P_CORRECT,
+) -> KCForecast:
+    """Knowledge of one learner over many KCs at time ``t`` (now or later: the forgetting curve)."""
+    kcs = np.asarray(kcs, dtype=np.int64)
+    n = kcs.shape[0]
+    beta, rho, eps = advance(model, st, np.full(n, row), kcs[:, None], np.full(n, float(t)))
+    beta, rho, eps = beta[:, 0], rho[:, 0], eps[:, 0]
+    mean = beta * st.m[row] + rho
+    var = np.maximum(beta * beta * st.v[row] + eps, MIN_VAR)
+    sd = np.sqrt(var)
+    logit_mean = mean + model.kc_offset[kcs]
+    p = p_correct(logit_mean, var)
+    threshold = math.log(mastery_p / (1 - mastery_p))
+    return KCForecast(
+        p_correct=p,
+        p_correct_sd=p * (1 - p) * sd,
+        mastery=_ndtr((logit_mean - threshold) / sd),
+        mean=mean,
+        sd=sd,
+    )
