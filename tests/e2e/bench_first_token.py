@@ -43,10 +43,10 @@ def _send_once(page: Any) -> dict[str, Any]:
     return {"ms": timing["t1"] - timing["t0"], "streamed": bool(timing["streamed"])}
 
 
-def bench(sends: int) -> list[dict[str, Any]]:
+def bench(sends: int, llm: str = "scripted") -> list[dict[str, Any]]:
     from playwright.sync_api import sync_playwright
 
-    server = server_start()
+    server = server_start(llm=llm)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -77,15 +77,16 @@ def bench(sends: int) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sends", type=int, default=10)
+    parser.add_argument("--backend", default="scripted", help="TUTOR_LLM for the server (e.g. embedded)")
     parser.add_argument("--json", type=Path, help="write the timings to this file")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} is not installed", file=sys.stderr)
         return 2
-    results = bench(args.sends)
+    results = bench(args.sends, args.backend)
     times = [r["ms"] for r in results]
     summary = {
-        "backend": "scripted",
+        "backend": args.backend,
         "sends": len(times),
         "median_ms": statistics.median(times),
         "min_ms": min(times),
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "samples_ms": [round(t, 1) for t in times],
     }
     print(
-        f"send -> first streamed token (scripted backend, {summary['sends']} sends): "
+        f"send -> first streamed token ({args.backend} backend, {summary['sends']} sends): "
         f"median {summary['median_ms']:.1f} ms (min {summary['min_ms']:.1f}, max {summary['max_ms']:.1f})"
     )
     if not summary["all_streamed"]:

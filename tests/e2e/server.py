@@ -55,13 +55,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_env(var_dir: Path) -> dict[str, str]:
+def server_env(var_dir: Path, llm: str = "scripted") -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DEBUG": "1",
-            "TUTOR_LLM": "scripted",
+            "TUTOR_LLM": llm,
             "TUTOR_VAR_DIR": str(var_dir),
             "DATABASE_URL": f"sqlite:///{var_dir / 'e2e.sqlite3'}",
             "PYTHONUNBUFFERED": "1",
@@ -70,11 +70,13 @@ def server_env(var_dir: Path) -> dict[str, str]:
     return env
 
 
-def server_start(timeout: float = 30.0) -> Server:
+def server_start(timeout: float = 30.0, llm: str = "scripted") -> Server:
     """Migrate a scratch SQLite database, load the demo course and serve it with daphne."""
     workdir = tempfile.TemporaryDirectory(prefix="tutor-e2e-")
     var_dir = Path(workdir.name)
-    env = server_env(var_dir)
+    env = server_env(var_dir, llm)
+    # A model converted once is reused (a fresh conversion takes ~25 s).
+    env["TUTOR_MODEL_CACHE"] = os.environ.get("TUTOR_MODEL_CACHE", str(ROOT / "var" / "model-cache"))
     for args in (["migrate", "--noinput", "-v", "0"], ["setup_demo"]):
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
     port = _free_port()

@@ -1,0 +1,489 @@
+"""Which item next, and why: the study planner. Plain numpy, imports no Django (a test proves it).
+
+The planner reads the learner model's predictions for every KC now and a little later
+(:class:`LearnerView`), the prerequisite graph and the items (:class:`CourseGraph`, built once per
+graph and reused for every decision), and a goal (target KC indices). Its policy:
+
+* **Reviews first.** A KC the learner has practised and mastered whose predicted recall will fall
+  below ``review_threshold`` within ``review_horizon_days`` is due. The horizon is read off the
+  learner model's own forgetting curve (its prediction at a future time), so a learner who forgets
+  fast is reviewed sooner. Among due KCs the most urgent goal-relevant one wins.
+* **New material only from the outer fringe**: KCs not yet mastered whose prerequisites all are.
+* **Progress toward the goal**: a fringe KC scores by how many still-unmastered goal KCs it is an
+  ancestor of (or is), so with several goals a shared prerequisite comes first.
+* **Difficulty matched** to ``target_success``: among the candidates the item whose predicted
+  p(correct) is nearest the target is preferred.
+
+"Mastered" means the predicted p(correct) on a typical item of the KC (its items' mean offset,
+uncertainty integrated out) is at least ``mastery_threshold``.
+
+The baselines the simulation compares against share the :class:`Policy` interface:
+:class:`RandomPolicy`, :class:`CourseOrderPolicy`, :class:`LowestMasteryPolicy` (OATutor's
+heuristic) and :class:`StreakPolicy` (ASSISTments-style 3 right in a row, fixed-interval reviews).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from content.graph import find_cycle
+
+# E[sigmoid(x)] for x ~ N(m, v) ≈ Φ(c m / sqrt(1 + c² v)), the learner model's own approximation.
+_PROBIT_C = math.sqrt(math.pi / 8.0)
+
+
+def _ndtr(x: np.ndarray) -> np.ndarray:
+    # Abramowitz-Stegun 7.1.26 erf (max error 1.5e-7): numpy has no erf and we avoid scipy.
+    z = x / math.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.3275911 * np.abs(z))
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    erf = np.sign(z) * (1.0 - poly * np.exp(-z * z))
+    return 0.5 * (1.0 + erf)
+
+
+def expected_sigmoid(mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """E[sigmoid(x)] for x ~ N(mean, var) by the probit approximation."""
+    return _ndtr(_PROBIT_C * mean / np.sqrt(1.0 + _PROBIT_C**2 * var))
+
+
+@dataclass(frozen=True)
+class PlannerSettings:
+    mastery_threshold: float = 0.8  # predicted p(correct) on a typical item to count as mastered
+    review_threshold: float = 0.7  # review when predicted recall will fall below this ...
+    target_success: float = 0.75  # aim new items at this p(correct)
+    review_horizon_days: float = 1.0  # ... within this many days
+    patience: int = 4  # answers on an unmastered KC before its dependents open anyway (0: never)
+
+    def __post_init__(self) -> None:
+        if not 0.7 <= self.target_success <= 0.85:
+            raise ValueError(f"target_success must be in [0.7, 0.85], got {self.target_success}")
+        if not 0.5 < self.mastery_threshold < 1.0:
+            raise ValueError(f"mastery_threshold must be in (0.5, 1), got {self.mastery_threshold}")
+        if not 0.0 < self.review_threshold <= self.mastery_threshold:
+            raise ValueError("review_threshold must be in (0, mastery_threshold]")
+        if self.review_horizon_days <= 0:
+            raise ValueError("review_horizon_days must be positive")
+        if self.patience < 0:
+            raise ValueError("patience must be >= 0")
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    key: str
+    kcs: tuple[int, ...]  # KC indices into CourseGraph.kcs
+    offset: float  # logit offset: p(correct) = sigmoid(mean KC state + offset); higher is easier
+
+
+@dataclass(frozen=True)
+class KCView:
+    """The learner model's belief about every KC's latent state at one time: ``z_k ~ N(mean, sd²)``,
+    in logit units before the item offset (``online.KCForecast.mean`` / ``.sd``)."""
+
+    mean: np.ndarray  # [K]
+    sd: np.ndarray  # [K]
+
+
+@dataclass(frozen=True)
+class LearnerView:
+    """What a policy may know about a learner: predictions now and ``horizon`` days later, which KCs
+    they have practised (and how often), and the current time (days). Never a simulator's true state."""
+
+    now: KCView
+    later: KCView
+    practised: np.ndarray  # [K] bool
+    time: float = 0.0
+    attempts: np.ndarray | None = None  # [K] answers so far per KC (None: patience is not applied)
+
+    @classmethod
+    def from_predictor(
+        cls,
+        predict: Callable[[float], KCView],
+        *,
+        time: float,
+        horizon_days: float,
+        practised: np.ndarray,
+        attempts: np.ndarray | None = None,
+    ) -> LearnerView:
+        """Build from a callable ``predict(t) -> KCView`` (absolute time in days)."""
+        return cls(predict(time), predict(time + horizon_days), np.asarray(practised, dtype=bool), time, attempts)
+
+
+@dataclass(frozen=True)
+class Decision:
+    item: int
+    kind: str  # "new", "practice", "review", "consolidate" (planner); baselines use their own name
+    reason: str
+    kc: int  # the KC the choice is about
+    p_success: float  # predicted p(correct) on the item (nan if the policy did not predict)
+
+
+class CourseGraph:
+    """Per-graph structures, built once and shared by every decision and every policy."""
+
+    def __init__(
+        self,
+        kcs: Sequence[str],
+        edges: Iterable[tuple[int, int]],
+        items: Sequence[PlanItem],
+        *,
+        names: Sequence[str] | None = None,
+    ) -> None:
+        self.kcs = list(kcs)
+        self.names = list(names) if names is not None else list(kcs)
+        self.items = list(items)
+        n_kcs = len(self.kcs)
+        edge_list = sorted({(int(a), int(b)) for a, b in edges})
+        cycle = find_cycle(edge_list)
+        if cycle is not None:
+            raise ValueError(f"prerequisite graph has a cycle: {cycle}")
+        self.src = np.array([e[0] for e in edge_list], dtype=np.int64)  # prerequisite
+        self.dst = np.array([e[1] for e in edge_list], dtype=np.int64)  # dependent
+        # Parents in CSR form (for reasons) and depth by longest path (for topological order).
+        order = np.argsort(self.dst, kind="stable")
+        self.parent_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.dst, minlength=n_kcs))])
+        self.parents = self.src[order]
+        self.depth = self._depths(n_kcs)
+        # Edges grouped by the dependent's depth, deepest first, for one-pass ancestor propagation.
+        by_depth = np.argsort(-self.depth[self.dst], kind="stable") if len(self.dst) else np.zeros(0, np.int64)
+        dst_depth = self.depth[self.dst[by_depth]]
+        cuts = np.flatnonzero(np.diff(dst_depth)) + 1 if len(dst_depth) else np.zeros(0, np.int64)
+        self._edge_layers = [
+            (self.src[by_depth][s], self.dst[by_depth][s]) for s in np.split(np.arange(len(by_depth)), cuts)
+        ]
+        self.topo_order = np.lexsort((np.arange(n_kcs), self.depth))
+        # Items as a padded [I, S] KC matrix; column K is a dummy KC (always "fine", weight 0).
+        width = max((len(i.kcs) for i in self.items), default=1)
+        self.item_kcs = np.full((len(self.items), width), n_kcs, dtype=np.int64)
+        for n, item in enumerate(self.items):
+            self.item_kcs[n, : len(item.kcs)] = item.kcs
+        real = self.item_kcs < n_kcs
+        self.item_weight = real / np.maximum(real.sum(1, keepdims=True), 1)
+        self.item_offset = np.array([i.offset for i in self.items], dtype=np.float64)
+        kc_sum = np.bincount(
+            self.item_kcs[real], weights=np.broadcast_to(self.item_offset[:, None], real.shape)[real], minlength=n_kcs
+        )
+        kc_count = np.bincount(self.item_kcs[real], minlength=n_kcs)
+        self.kc_offset = np.where(kc_count > 0, kc_sum / np.maximum(kc_count, 1), 0.0)  # typical item
+        self.kc_has_items = kc_count > 0
+        self.item_primary = self.item_kcs[:, 0]
+        self._ancestors: dict[tuple[int, ...], np.ndarray] = {}
+
+    @property
+    def n_kcs(self) -> int:
+        return len(self.kcs)
+
+    def _depths(self, n_kcs: int) -> np.ndarray:
+        depth = np.zeros(n_kcs, dtype=np.int64)
+        indeg = np.bincount(self.dst, minlength=n_kcs)
+        child_order = np.argsort(self.src, kind="stable")
+        child_ptr = np.concatenate([[0], np.cumsum(np.bincount(self.src, minlength=n_kcs))])
+        children = self.dst[child_order]
+        frontier = np.flatnonzero(indeg == 0)
+        remaining = indeg.copy()
+        while frontier.size:
+            starts, ends = child_ptr[frontier], child_ptr[frontier + 1]
+            counts = ends - starts
+            if not counts.sum():
+                break
+            total = int(counts.sum())
+            idx = np.repeat(starts, counts) + np.arange(total) - np.repeat(counts.cumsum() - counts, counts)
+            kids = children[idx]
+            np.maximum.at(depth, kids, np.repeat(depth[frontier] + 1, counts))
+            np.subtract.at(remaining, kids, 1)
+            frontier = np.unique(kids[remaining[kids] == 0])
+        return depth
+
+    def prerequisites(self, kc: int) -> np.ndarray:
+        return self.parents[self.parent_ptr[kc] : self.parent_ptr[kc + 1]]
+
+    def ancestor_matrix(self, goal: Sequence[int]) -> np.ndarray:
+        """``[G, K]`` bool: row g marks goal g and all its ancestors. Cached per goal."""
+        key = tuple(int(g) for g in goal)
+        cached = self._ancestors.get(key)
+        if cached is not None:
+            return cached
+        mark = np.zeros((self.n_kcs, len(key)), dtype=np.uint8)  # [K, G] so rows scatter cheaply
+        mark[list(key), np.arange(len(key))] = 1
+        for src, dst in self._edge_layers:  # deepest dependents first: their marks are final
+            np.maximum.at(mark, src, mark[dst])
+        out = mark.T.astype(bool)
+        if len(self._ancestors) > 64:
+            self._ancestors.clear()
+        self._ancestors[key] = out
+        return out
+
+    def lesson(self, goal: Sequence[int]) -> np.ndarray:
+        """[K] bool: the goal KCs and everything they build on (all KCs without a goal)."""
+        if not len(goal):
+            return np.ones(self.n_kcs, dtype=bool)
+        return np.asarray(self.ancestor_matrix(goal).any(0))
+
+    def kc_p(self, view: KCView) -> np.ndarray:
+        """Predicted p(correct) on a typical item of every KC."""
+        return expected_sigmoid(view.mean + self.kc_offset, view.sd**2)
+
+    def item_p(self, view: KCView) -> np.ndarray:
+        """Predicted p(correct) of every item (KC states treated as independent)."""
+        mean = np.append(view.mean, 0.0)[self.item_kcs]
+        var = np.append(view.sd**2, 0.0)[self.item_kcs]
+        w = self.item_weight
+        return expected_sigmoid((w * mean).sum(1) + self.item_offset, (w * w * var).sum(1))
+
+    def name_list(self, kcs: Iterable[int], limit: int = 2) -> str:
+        names = [self.names[int(k)] for k in kcs]
+        if len(names) > limit:
+            names = [*names[:limit], f"{len(names) - limit} more"]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+class Policy(Protocol):
+    name: str
+
+    def decide(self, view: LearnerView, goal: Sequence[int]) -> Decision: ...
+
+    def record(self, item: int, correct: bool, time: float) -> None: ...
+
+
+class Planner:
+    """The planner policy. Stateless between decisions: everything it needs is in the view."""
+
+    name = "planner"
+
+    def __init__(self, course: CourseGraph, settings: PlannerSettings | None = None) -> None:
+        self.course = course
+        self.settings = settings or PlannerSettings()
+
+    def record(self, item: int, correct: bool, time: float) -> None:
+        """Nothing to remember: the learner model has already seen the answer."""
+
+    def decide(self, view: LearnerView, goal: Sequence[int] = ()) -> Decision:
+        c, s = self.course, self.settings
+        n_kcs = c.n_kcs
+        p_now, p_later = c.kc_p(view.now), c.kc_p(view.later)
+        p_item = c.item_p(view.now)
+        mastered = p_now >= s.mastery_threshold
+        # A KC practised `patience` times without mastery stops blocking its dependents: the learner
+        # model does not expect more drilling right now to get there, so move on and come back later.
+        if view.attempts is not None and s.patience:
+            parked = ~mastered & (np.asarray(view.attempts[:n_kcs]) >= s.patience)
+        else:
+            parked = np.zeros(n_kcs, dtype=bool)
+        unmet = np.bincount(c.dst, weights=(~(mastered | parked)[c.src]).astype(np.float64), minlength=n_kcs)
+        ready = unmet == 0
+        fringe = ready & ~mastered
+        practised = np.asarray(view.practised[:n_kcs], dtype=bool)
+
+        goal = [int(g) for g in goal]
+        if goal:
+            anc = c.ancestor_matrix(goal)
+            open_goals = ~mastered[goal]
+            progress = anc[open_goals].sum(0).astype(np.float64)  # unmastered goals each KC leads to
+            relevance = anc.sum(0).astype(np.float64)  # all goals, for reviews of mastered KCs
+        else:
+            progress = np.ones(n_kcs)
+            relevance = np.ones(n_kcs)
+
+        # An item is usable when each of its KCs is mastered or on the fringe.
+        ok = np.append(mastered | fringe | parked, True)[c.item_kcs].all(1)
+        closeness = -(((p_item - s.target_success) / 0.1) ** 2)
+
+        due = practised & mastered & (p_later < s.review_threshold) & (relevance > 0)
+        due_items = ok & np.append(due, False)[c.item_kcs].any(1)
+        if due_items.any():
+            urgency = np.where(due, (s.review_threshold - p_later) / s.review_threshold, -np.inf)
+            item_urgency = np.append(urgency, -np.inf)[c.item_kcs].max(1)
+            score = np.where(
+                due_items, 10.0 * item_urgency + np.log1p(relevance[c.item_primary]) + 0.1 * closeness, -np.inf
+            )
+            item = int(np.argmax(score))
+            kc = int(c.item_kcs[item][np.argmax(np.append(urgency, -np.inf)[c.item_kcs[item]])])
+            when = (
+                "has fallen" if p_now[kc] < s.review_threshold else f"will fall within {s.review_horizon_days:g} days"
+            )
+            reason = f"Review: your predicted recall of {c.names[kc]} {when} to {p_later[kc]:.0%}."
+            return Decision(item, "review", reason, kc, float(p_item[item]))
+
+        new_kc = fringe & ~parked & (progress > 0)
+        if not (new_kc & c.kc_has_items).any():  # only parked KCs left: back to them
+            new_kc = fringe & (progress > 0)
+        new_items = ok & np.append(new_kc, False)[c.item_kcs].any(1)
+        if new_items.any():
+            kc_value = np.append(np.where(new_kc, progress, 0.0), 0.0)[c.item_kcs].max(1)
+            score = np.where(new_items, np.log1p(kc_value) + closeness, -np.inf)
+            item = int(np.argmax(score))
+            cand = c.item_kcs[item][c.item_kcs[item] < n_kcs]
+            kc = int(cand[np.argmax(np.where(new_kc[cand], progress[cand], -1.0))])
+            reason = self._new_reason(kc, p_now, progress, goal, mastered)
+            return Decision(item, "practice" if practised[kc] else "new", reason, kc, float(p_item[item]))
+
+        # Nothing new or due: keep the goal's KCs fresh, least-recalled first.
+        lesson = c.lesson(goal)
+        items = ok & np.append(lesson, False)[c.item_kcs].any(1)
+        if not items.any():
+            items = np.ones(len(c.items), dtype=bool)
+        kc_later = np.append(np.where(lesson, p_later, np.inf), np.inf)[c.item_kcs].min(1)
+        item = int(np.argmin(np.where(items, kc_later + 0.01 * np.abs(p_item - s.target_success), np.inf)))
+        kc = int(c.item_primary[item])
+        if goal and mastered[goal].all():
+            reason = f"You have mastered all your goals; practising {c.names[kc]} keeps them fresh."
+        else:
+            reason = f"{c.names[kc]} is the best next step toward your goal."
+        return Decision(item, "consolidate", reason, kc, float(p_item[item]))
+
+    def _new_reason(
+        self, kc: int, p_now: np.ndarray, progress: np.ndarray, goal: list[int], mastered: np.ndarray
+    ) -> str:
+        c = self.course
+        pre = c.prerequisites(kc)
+        done, tried = pre[mastered[pre]], pre[~mastered[pre]]
+        if len(pre) == 0:
+            lead = f"{c.names[kc]} needs nothing first, so it is a good place to start."
+        elif len(tried) == 0:
+            lead = f"You have mastered {c.name_list(done)}, so {c.names[kc]} is next."
+        elif len(done) == 0:
+            lead = (
+                f"You have practised {c.name_list(tried)} for now, so {c.names[kc]} is next; we will come back to it."
+            )
+        else:
+            lead = (
+                f"You have mastered {c.name_list(done)} and practised {c.name_list(tried)}, so {c.names[kc]} is next."
+            )
+        if kc in goal:
+            lead += " It is one of your goals."
+        elif goal and progress[kc] > 1:
+            lead += f" It leads to {int(progress[kc])} of your goals."
+        elif goal:
+            lead += " It leads toward your goal."
+        return lead
+
+
+class RandomPolicy:
+    """Uniform over the lesson's items (the goal KCs and their ancestors)."""
+
+    name = "random"
+
+    def __init__(self, course: CourseGraph, rng: np.random.Generator) -> None:
+        self.course, self.rng = course, rng
+
+    def decide(self, view: LearnerView, goal: Sequence[int]) -> Decision:
+        lesson = np.append(self.course.lesson(goal), False)
+        pool = np.flatnonzero(lesson[self.course.item_kcs].any(1))
+        item = int(self.rng.choice(pool))
+        return Decision(
+            item, "random", "A random question from this lesson.", int(self.course.item_primary[item]), math.nan
+        )
+
+    def record(self, item: int, correct: bool, time: float) -> None:
+        pass
+
+
+class CourseOrderPolicy:
+    """The lesson's items in course order (KCs topologically, items easiest first), looping."""
+
+    name = "course-order"
+
+    def __init__(self, course: CourseGraph) -> None:
+        self.course = course
+        self.step = 0
+        self._sequence: dict[tuple[int, ...], np.ndarray] = {}
+
+    def decide(self, view: LearnerView, goal: Sequence[int]) -> Decision:
+        c = self.course
+        key = tuple(goal)
+        if key not in self._sequence:
+            rank = np.empty(c.n_kcs + 1, dtype=np.int64)
+            rank[c.topo_order] = np.arange(c.n_kcs)
+            rank[c.n_kcs] = -1
+            lesson = np.append(c.lesson(goal), False)
+            pool = np.flatnonzero(lesson[c.item_kcs].any(1))
+            self._sequence[key] = pool[np.lexsort((-c.item_offset[pool], rank[c.item_kcs[pool]].max(1)))]
+        seq = self._sequence[key]
+        item = int(seq[self.step % len(seq)])
+        return Decision(item, "course-order", "Next in the course.", int(c.item_primary[item]), math.nan)
+
+    def record(self, item: int, correct: bool, time: float) -> None:
+        self.step += 1
+
+
+class LowestMasteryPolicy:
+    """OATutor's heuristic: the lesson item whose KCs have the lowest predicted mastery."""
+
+    name = "lowest-mastery"
+
+    def __init__(self, course: CourseGraph, settings: PlannerSettings | None = None) -> None:
+        self.course = course
+        self.settings = settings or PlannerSettings()
+
+    def decide(self, view: LearnerView, goal: Sequence[int]) -> Decision:
+        c = self.course
+        # P(typical-item p(correct) >= mastery threshold) under the model's Gaussian belief.
+        level = math.log(self.settings.mastery_threshold / (1 - self.settings.mastery_threshold))
+        mastery = _ndtr((view.now.mean + c.kc_offset - level) / np.maximum(view.now.sd, 1e-6))
+        lesson = c.lesson(goal)
+        value = np.append(np.where(lesson, mastery, np.nan), np.nan)[c.item_kcs]
+        real = c.item_kcs < c.n_kcs
+        score = np.where(real, value, 0.0).sum(1) / real.sum(1)
+        score = np.where(np.append(lesson, False)[c.item_kcs].any(1) & ~np.isnan(score), score, np.inf)
+        item = int(np.argmin(score))
+        kc = int(c.item_primary[item])
+        return Decision(item, "lowest-mastery", f"{c.names[kc]} is your weakest skill.", kc, math.nan)
+
+    def record(self, item: int, correct: bool, time: float) -> None:
+        pass
+
+
+class StreakPolicy:
+    """ASSISTments-style: work the lesson's KCs in course order until 3 right in a row; reassess
+    each mastered KC every ``review_interval_days`` (a wrong reassessment sends it back)."""
+
+    name = "3-in-a-row"
+
+    def __init__(self, course: CourseGraph, *, streak: int = 3, review_interval_days: float = 3.0) -> None:
+        self.course = course
+        self.need = streak
+        self.interval = review_interval_days
+        self.run = np.zeros(course.n_kcs, dtype=np.int64)
+        self.mastered_at = np.full(course.n_kcs, np.nan)
+        self.turn = np.zeros(course.n_kcs, dtype=np.int64)  # round-robin over a KC's items
+        self._pending: tuple[int, bool] | None = None  # (kc, is_review)
+
+    def decide(self, view: LearnerView, goal: Sequence[int]) -> Decision:
+        c = self.course
+        lesson = c.lesson(goal) & c.kc_has_items
+        due = lesson & ~np.isnan(self.mastered_at) & (view.time - np.nan_to_num(self.mastered_at) >= self.interval)
+        if due.any():
+            kc, review = int(np.flatnonzero(due)[0]), True
+        else:
+            todo = [k for k in c.topo_order if lesson[k] and np.isnan(self.mastered_at[k])]
+            if todo:
+                kc, review = int(todo[0]), False
+            else:  # all mastered and none due: reassess the one mastered longest ago
+                kc, review = int(np.flatnonzero(lesson)[np.argmin(self.mastered_at[lesson])]), True
+        pool = np.flatnonzero(c.item_primary == kc)
+        if not len(pool):
+            pool = np.flatnonzero((c.item_kcs == kc).any(1))
+        item = int(pool[self.turn[kc] % len(pool)])
+        self._pending = (kc, review)
+        reason = (
+            f"Reassessment of {c.names[kc]}." if review else f"{c.names[kc]}: {self.run[kc]} right in a row so far."
+        )
+        return Decision(item, "3-in-a-row", reason, kc, math.nan)
+
+    def record(self, item: int, correct: bool, time: float) -> None:
+        if self._pending is None:
+            return
+        kc, review = self._pending
+        self._pending = None
+        self.turn[kc] += 1
+        if review:
+            self.mastered_at[kc] = time if correct else np.nan
+            self.run[kc] = self.need if correct else 0
+            return
+        self.run[kc] = self.run[kc] + 1 if correct else 0
+        if self.run[kc] >= self.need:
+            self.mastered_at[kc] = time
