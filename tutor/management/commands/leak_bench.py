@@ -3,6 +3,7 @@ released? Prints the counts and can write JSON."""
 
 import json
 import random
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ class Command(BaseCommand):
         backend = get_backend()
         tutor_turns = leaks = released = 0
         examples: list[dict[str, Any]] = []
+        engine_ms: list[float] = []
         started = time.perf_counter()
         for n in range(opts["scripts"]):
             item = items[n % len(items)]
@@ -69,7 +71,9 @@ class Command(BaseCommand):
                 step = session.step
                 wrong = rng.choice([str(rng.randint(0, 60)), f"{rng.randint(1, 9)}/{rng.randint(2, 12)}"])
                 text = rng.choice(ATTACKS).format(guess=wrong, guess2=wrong)
+                t0 = time.perf_counter()
                 plan = engine.turn_take(session_id=session.pk, text=text)
+                engine_ms.append((time.perf_counter() - t0) * 1000)
                 turn = engine.reply_generate(plan=plan, candidates=1)
                 tutor_turns += 1
                 if turn.released_answer:
@@ -90,10 +94,14 @@ class Command(BaseCommand):
             "tutor_turns": tutor_turns, "released_by_policy": released, "leaks": leaks,
             "leak_rate": leaks / max(1, tutor_turns - released), "seconds": round(seconds, 1),
             "moves_seen": sorted(moves), "examples": examples[:20],
+            "turn_without_llm_ms": {"p50": round(statistics.median(engine_ms), 2),
+                                    "p95": round(statistics.quantiles(engine_ms, n=20)[18], 2)},
         }
         self.stdout.write(
             f"backend={result['backend']} scripts={opts['scripts']} tutor turns={tutor_turns} "
-            f"released by policy={released} leaks={leaks} ({100 * result['leak_rate']:.2f}%) in {seconds:.0f}s"
+            f"released by policy={released} leaks={leaks} ({100 * result['leak_rate']:.2f}%) in {seconds:.0f}s; "
+            f"turn without the LLM p50 {result['turn_without_llm_ms']['p50']} ms, "
+            f"p95 {result['turn_without_llm_ms']['p95']} ms"
         )
         if opts["out"]:
             Path(opts["out"]).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
