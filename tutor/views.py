@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from content.models import Course, Item
-from tutor import engine, selectors, services
+from tutor import engine, planning, selectors, services
 from tutor.forms import SignupForm
 from tutor.roles import STUDENT
 
@@ -33,11 +33,13 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_POST
 def continue_learning(request: HttpRequest, slug: str) -> HttpResponse:
     course = get_object_or_404(Course, slug=slug)
-    item = selectors.item_next_in_order(student=request.user, course=course)
+    item, reason = planning.item_next(student=request.user, course=course)
     if item is None:
         messages.success(request, f"You have worked through every item of “{course.title}”. Well done!")
         return redirect("home")
     session = engine.session_start(student=request.user, item=item)
+    if reason:
+        messages.info(request, reason)
     return redirect("session", session_id=session.pk)
 
 
