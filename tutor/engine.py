@@ -63,7 +63,10 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
     """Store the student's message (once, even if re-sent), check it, decide and store the tutor's
     move. Returns what the reply needs; nothing has been sent yet."""
     with transaction.atomic():
-        session = TutoringSession.objects.select_for_update().select_related("item", "step").get(pk=session_id)
+        # Lock the session row only: PostgreSQL refuses FOR UPDATE on the nullable side of a join (step).
+        session = (
+            TutoringSession.objects.select_for_update(of=("self",)).select_related("item", "step").get(pk=session_id)
+        )
         if client_id:
             existing = Turn.objects.filter(session=session, client_id=client_id).first()
             if existing is not None:
