@@ -396,7 +396,10 @@ def token_overlap(candidate: str, authored: str) -> float:
 
 
 _QUESTION_MOVES = ("probe", "question", "ask", "elicit", "subproblem", "scaffold")
-_GROUNDED_MOVES = ("hint", "feedback", "misconception", "subproblem", "scaffold", "tell", "bottom", "explain")
+# Every move the policy makes carries authored text; a small model drifts (off-topic chatter, wrong
+# claims built from the problem's own numbers), so every reply must stay close to that text.
+_GROUNDED_MOVES = ("hint", "feedback", "misconception", "subproblem", "scaffold", "tell", "bottom", "explain",
+                   "redirect", "encourage", "praise", "advance", "probe")
 _QUESTION_START = re.compile(
     r"(?:^|[.!:\n]\s*)(?:what|how|why|which|where|when|who|can you|could you|would you|do you|does|did you|"
     r"is it|are there|is there)\b",
@@ -499,6 +502,12 @@ def guard_check(
     if any(key in move_key for key in _GROUNDED_MOVES) and _tokens(authored_text) and overlap < MIN_HINT_OVERLAP:
         ignores_move = True
         reasons.append(f"reply shares almost nothing with the authored {move!r} (overlap {overlap:.2f})")
+
+    words = re.findall(r"\w+", text.lower())
+    trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+    if trigrams and max(trigrams.count(t) for t in set(trigrams)) >= 3:
+        ignores_move = True
+        reasons.append("repeats itself")
 
     too_long = len(text) > max_chars
     if too_long:

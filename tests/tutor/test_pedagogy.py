@@ -173,7 +173,9 @@ def test_too_long_and_empty_replies_fail() -> None:
     long_reply = "How many pens are in half a dozen? Add that to two dozens. " * 20
     verdict = check(long_reply)
     assert not verdict.passed and any("too long" in reason for reason in verdict.reasons)
-    assert check(long_reply, max_chars=5000).passed
+    roomy = check(long_reply, max_chars=5000)
+    assert not any("too long" in reason for reason in roomy.reasons)
+    assert roomy.reasons == ["repeats itself"]  # the same sentence twenty times is not a reply
     assert not check("   ").passed
 
 
