@@ -7,5 +7,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("content/", include("content.urls")),
+    path("api/research/", include("tutor.research_urls")),
     path("", include("tutor.urls")),
 ]

@@ -114,3 +114,6 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.raw[:30]} ({self.outcome})"
+
+
+from tutor.models_research import Consent, ResearchGrant  # noqa: E402, F401  (registers them with the app)
