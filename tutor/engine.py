@@ -167,6 +167,21 @@ def _trace(attempt: Attempt) -> None:
         Attempt.objects.filter(pk=attempt.pk).update(p_correct_before=float(p_before))
 
 
+def _guard(plan: TurnPlan, text: str, *, max_chars: int = 600) -> Any:
+    """The pedagogical guard's verdict on ``text`` as a reply for this plan's move."""
+    from tutor import pedagogy
+
+    return pedagogy.guard_check(
+        text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
+        authored_text=plan.authored_text, allowed_numbers=plan.allowed_numbers, move=plan.move, max_chars=max_chars,
+    )
+
+
+def _verdict(check: Any) -> dict[str, Any]:
+    return {"passed": check.passed, "reveals_answer": check.reveals_answer, "score": check.score,
+            "reasons": check.reasons}
+
+
 def _fragment_token(turn_id: int, text: str) -> str:
     return f'<span hx-swap-oob="beforeend:#turn-{turn_id}-stream">{html.escape(text)}</span>'
 
@@ -177,7 +192,6 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
     The guard sees the text as it grows; a token run that would complete a number or word is held
     back until the next token decides it, so a leaked answer is stopped before it reaches the page.
     """
-    from tutor import pedagogy
     from tutor.llm import get_backend
 
     started = started if started is not None else time.perf_counter()
@@ -200,14 +214,10 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
             held = _TRAILING_WORD.search(produced)
             safe = produced[: held.start()] if held else produced
             if len(safe) > len(shown):
-                check = pedagogy.guard_check(
-                    safe, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
-                    authored_text=plan.authored_text, allowed_numbers=plan.allowed_numbers, move=plan.move,
-                    max_chars=10_000,
-                )
+                check = _guard(plan, safe, max_chars=10_000)
                 if check.reveals_answer:
                     rejected = True
-                    verdict = {"passed": False, "reveals_answer": True, "reasons": check.reasons, "partial": True}
+                    verdict = {**_verdict(check), "partial": True}
                     cancel.set()
                     break
                 if first_token_ms is None:
@@ -215,12 +225,8 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
                 yield _fragment_token(plan.tutor_turn_id, safe[len(shown):])
                 shown = safe
         if not rejected:
-            final = pedagogy.guard_check(
-                produced.strip(), answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
-                authored_text=plan.authored_text, allowed_numbers=plan.allowed_numbers, move=plan.move,
-            )
-            verdict = {"passed": final.passed, "reveals_answer": final.reveals_answer, "score": final.score,
-                       "reasons": final.reasons}
+            final = _guard(plan, produced.strip())
+            verdict = _verdict(final)
             if final.passed and produced.strip():
                 final_text = produced.strip()
                 state = Turn.State.COMPLETE
@@ -300,7 +306,6 @@ def session_start(*, student: Any, item: Item) -> TutoringSession:
 def reply_generate(*, plan: TurnPlan, candidates: int = 2) -> Turn:
     """Phrase the planned move without streaming (replay, API): generate up to ``candidates``
     replies, keep the best one the guard passes, else send the authored text."""
-    from tutor import pedagogy
     from tutor.llm import get_backend
 
     started = time.perf_counter()
@@ -313,12 +318,8 @@ def reply_generate(*, plan: TurnPlan, candidates: int = 2) -> Turn:
         for i in range(max(1, candidates)):
             text = backend.generate(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS,
                                     temperature=0.3 if i == 0 else 0.8).strip()
-            check = pedagogy.guard_check(
-                text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
-                authored_text=plan.authored_text, allowed_numbers=plan.allowed_numbers, move=plan.move,
-            )
-            verdict = {"passed": check.passed, "reveals_answer": check.reveals_answer, "score": check.score,
-                       "reasons": check.reasons}
+            check = _guard(plan, text)
+            verdict = _verdict(check)
             verdicts.append(verdict)
             if check.passed and text and (best is None or check.score > best[0]):
                 best = (check.score, text, verdict)
