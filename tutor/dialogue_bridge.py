@@ -139,7 +139,8 @@ def _without_early_answer(text: str, *, step: Step, session: TutoringSession, re
             "What is the first thing you would work out?")
 
 
-def decide(*, session: TutoringSession, step: Step, text: str) -> Outcome:
+def decide(*, session: TutoringSession, step: Step, text: str,
+           settings: policy.PolicySettings | None = None) -> Outcome:
     view = step_view(step)
     progress = _progress_load(session.progress)
     intent = classify(text, view)
@@ -155,7 +156,7 @@ def decide(*, session: TutoringSession, step: Step, text: str) -> Outcome:
     kc_ids = [c.kc_id for c in view.concepts] + [sp.kc_id for sp in view.subproblems if sp.kc_id]
     decision = policy.decide(
         step=view, progress=progress, intent=intent, check=check, main_check=main_check, message=text,
-        settings=policy.PolicySettings(), weak_kc_ids=_weak_kcs(session, list(dict.fromkeys(kc_ids))),
+        settings=settings or policy.PolicySettings(), weak_kc_ids=_weak_kcs(session, list(dict.fromkeys(kc_ids))),
     )
     authored = _without_early_answer(decision.authored_text, step=step, session=session,
                                      released=decision.released_answer)

@@ -27,7 +27,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from content.models import Item, Step
-from tutor import dialogue_bridge
+from tutor import course_settings, dialogue_bridge
+from tutor.dialogue import policy
 from tutor.models import Attempt, Turn, TutoringSession
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,14 @@ log = logging.getLogger(__name__)
 LLM_TIMEOUT_S = float(getattr(settings, "TUTOR_LLM_TIMEOUT", 20.0))
 LLM_MAX_NEW_TOKENS = int(getattr(settings, "TUTOR_LLM_MAX_NEW_TOKENS", 80))
 _TRAILING_WORD = re.compile(r"[\w.,/^$\\-]+$")
+
+
+# The backend recorded for a turn phrased with the authored text because the course turned the model off.
+AUTHORED_ONLY = "authored"
+
+
+class _AuthoredOnly(Exception):
+    pass
 
 
 @dataclass
@@ -52,6 +61,8 @@ class TurnPlan:
     duplicate: bool = False
     opening_html: str = ""
     finished_item: bool = False
+    llm_enabled: bool = True
+    llm_backend: str = ""  # "" = the deployment's TUTOR_LLM
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,6 +83,7 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
             if existing is not None:
                 return _duplicate_plan(session, existing)
         step = session.step
+        tutor_settings = course_settings.settings_effective(course=session.course, student=session.student)
         student = Turn.objects.create(
             session=session, seq=_next_seq(session), role=Turn.Role.STUDENT, text=text, client_id=client_id,
             item=session.item, step=step,
@@ -80,7 +92,9 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
             outcome = dialogue_bridge.finished_reply(session=session)
             attempt = None
         else:
-            outcome = dialogue_bridge.decide(session=session, step=step, text=text)
+            outcome = dialogue_bridge.decide(session=session, step=step, text=text, settings=policy.PolicySettings(
+                max_attempts_before_bottom_out=tutor_settings.max_attempts_before_bottom_out,
+                allow_telling=tutor_settings.allow_telling))
             attempt = None
             if outcome.check is not None:
                 attempt = Attempt.objects.create(
@@ -107,7 +121,8 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
         authored_text=outcome.authored_text, released=outcome.released, answer=outcome.answer,
         answer_forms=outcome.answer_forms, allowed_numbers=outcome.allowed_numbers,
         messages=dialogue_bridge.prompt_messages(session=session, tutor_turn=tutor, outcome=outcome),
-        finished_item=session.step is None,
+        finished_item=session.step is None, llm_enabled=tutor_settings.llm_enabled,
+        llm_backend=tutor_settings.llm_backend,
     )
     plan.opening_html = render_to_string(
         "tutor/partials/turn_open.html", {"student": student, "tutor": tutor}
@@ -204,7 +219,9 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
     final_text = plan.authored_text
     state = Turn.State.FALLBACK
     try:
-        backend = await sync_to_async(get_backend, thread_sensitive=False)()
+        if not plan.llm_enabled:
+            raise _AuthoredOnly
+        backend = await sync_to_async(get_backend, thread_sensitive=False)(plan.llm_backend or None)
         backend_name, model_id = backend.name, backend.model_id
         stream = backend.astream(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS, temperature=0.3, cancel=cancel)
         deadline = time.monotonic() + LLM_TIMEOUT_S
@@ -230,6 +247,8 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
             if final.passed and produced.strip():
                 final_text = produced.strip()
                 state = Turn.State.COMPLETE
+    except _AuthoredOnly:  # the teacher turned the model off: the authored text is the reply
+        state, backend_name, verdict = Turn.State.COMPLETE, AUTHORED_ONLY, {"passed": True, "reasons": []}
     except Exception as exc:  # a dead or stalled model: the authored text is the reply
         log.warning("LLM reply failed (%s); sending the authored text", exc)
         verdict = {"passed": False, "reasons": [f"backend error: {type(exc).__name__}"]}
@@ -312,8 +331,12 @@ def reply_generate(*, plan: TurnPlan, candidates: int = 2) -> Turn:
     best: tuple[float, str, dict[str, Any]] | None = None
     verdicts: list[dict[str, Any]] = []
     backend_name = model_id = ""
+    if not plan.llm_enabled:
+        return reply_finish(tutor_turn_id=plan.tutor_turn_id, text=plan.authored_text, state=Turn.State.COMPLETE,
+                            guard={"passed": True, "reasons": []}, backend=AUTHORED_ONLY, model_id="",
+                            latency_ms=(time.perf_counter() - started) * 1000)
     try:
-        backend = get_backend()
+        backend = get_backend(plan.llm_backend or None)
         backend_name, model_id = backend.name, backend.model_id
         for i in range(max(1, candidates)):
             text = backend.generate(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS,

@@ -116,4 +116,13 @@ class Attempt(models.Model):
         return f"{self.raw[:30]} ({self.outcome})"
 
 
+from tutor.models_course import (  # noqa: E402, F401  (registers them with the app)
+    Classroom,
+    Condition,
+    ConditionAssignment,
+    CourseGoal,
+    CourseSettings,
+    Enrolment,
+    StudentGoal,
+)
 from tutor.models_research import Consent, ResearchGrant  # noqa: E402, F401  (registers them with the app)
