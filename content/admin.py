@@ -147,6 +147,17 @@ class CourseAdmin(CourseScopedAdmin):
             return qs
         return qs.filter(pk__in=selectors.course_list_editable(user=request.user))
 
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # The owner is a teacher: offering every account would show a teacher all students' usernames.
+        if db_field.name == "owner" and not request.user.is_superuser:
+            kwargs["queryset"] = selectors.teacher_list()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "teachers" and not request.user.is_superuser:
+            kwargs["queryset"] = selectors.teacher_list()
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     @admin.display(description="KCs")
     def kc_count(self, obj: Course) -> int:
         return obj.kcs.count()

@@ -19,6 +19,13 @@ def course_list_editable(*, user: Any) -> QuerySet[Course]:
     return Course.objects.filter(Q(owner=user) | Q(teachers=user)).distinct()
 
 
+def teacher_list() -> QuerySet[Any]:
+    """Accounts that may own or be assigned a course."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(groups__name=roles.TEACHER).order_by("username").distinct()
+
+
 def course_can_edit(*, user: Any, course: Course) -> bool:
     return course_list_editable(user=user).filter(pk=course.pk).exists()
 

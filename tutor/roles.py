@@ -19,7 +19,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         for model in ("course", "knowledgecomponent", "prerequisite", "item", "step", "hint",
                       "subproblem", "misconception")
         for action in ("add", "change", "delete", "view")
-    ],
+    ] + [
+        # How the course is taught: which rows of these a teacher may touch is narrowed per course.
+        f"tutor.{action}_{model}"
+        for model in ("coursesettings", "coursegoal", "classroom", "enrolment", "condition")
+        for action in ("add", "change", "delete", "view")
+    ] + ["tutor.view_conditionassignment"],
     RESEARCHER: ["content.view_course", "content.view_knowledgecomponent", "content.view_item"],
 }
 
