@@ -62,7 +62,12 @@ def test_no_telling_never_releases_the_answer(course, session, backend):
 
 def test_llm_off_sends_the_authored_text_without_calling_the_model(course, session, backend):
     calls = []
-    backend(ScriptedBackend(lambda msgs: calls.append(msgs) or "A lovely model reply about denominators."))
+
+    def model(msgs):
+        calls.append(msgs)
+        return "A lovely model reply about denominators."
+
+    backend(ScriptedBackend(model))
     CourseSettings.objects.create(course=course, llm_enabled=False)
     plan = engine.turn_take(session_id=session.pk, text="hint please")
     run_reply(plan)
