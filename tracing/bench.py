@@ -3,6 +3,8 @@
     python -m tracing.bench --format pykt --train TRAIN.csv --test TEST.csv [--models psikt,bkt,pybkt]
     python -m tracing.bench --format tsv FILE.tsv          # learners split 80/20 with a fixed seed
     python -m tracing.bench --recovery                     # simulated learners with known truth
+    python -m tracing.bench --recovery --recovery-gain 0.2,0.5 --recovery-gap-spread 1 \
+        --recovery-answers 300 --recovery-edges-per-kc 2   # learners who learn from practice
 
 Protocol: fit on the training learners; then every test answer is predicted from the history before
 it and the true answer is fed to the online update (next-response AUC, accuracy, log-loss). On
@@ -118,7 +120,7 @@ def run_psikt(
     train: Dataset, test: Dataset, *, steps: int, timed: bool, seed: int, max_seconds: float | None = None
 ) -> ModelReport:
     from tracing.psikt.fit import FitConfig, fit
-    from tracing.psikt.online import LearnerStates, OnlineModel, answer_moments, observe, p_correct
+    from tracing.psikt.online import LearnerStates, OnlineModel, observe, practise
 
     report = ModelReport("psikt")
     last = [time.perf_counter()]
@@ -147,7 +149,7 @@ def run_psikt(
     _score(report, y[mask], preds[mask])
     if timed:
         report.open_loop_accuracy, report.open_loop_n = _open_loop_psikt(
-            model, items, kcs, y, times, mask, LearnerStates, observe, answer_moments, p_correct
+            model, items, kcs, y, times, mask, LearnerStates, observe, practise
         )
     # Latency of the request path: one learner, one answer, fresh arrays each call.
     single = LearnerStates.new(model, model.population_traits()[None, :])
@@ -180,8 +182,7 @@ def _open_loop_psikt(
     mask: np.ndarray,
     LearnerStates: Any,
     observe: Any,
-    answer_moments: Any,
-    p_correct: Any,
+    practise: Any,
 ) -> tuple[float | None, int]:
     total = OPEN_LOOP_OBSERVED + OPEN_LOOP_PREDICTED
     rows_all = np.nonzero(mask.sum(1) >= total)[0]
@@ -201,10 +202,9 @@ def _open_loop_psikt(
         )
     hits = []
     for t in range(OPEN_LOOP_OBSERVED, total):
-        mx, vx = answer_moments(
-            model, states, local, kcs[rows_all, t], model.item_offset[items[rows_all, t]], times[rows_all, t]
-        )
-        hits.append((p_correct(mx, vx) >= 0.5) == (y[rows_all, t] > 0))
+        # Unseen answers still count as practice (their expected gain), as BKT's open loop does.
+        p = practise(model, states, local, kcs[rows_all, t], model.item_offset[items[rows_all, t]], times[rows_all, t])
+        hits.append((p >= 0.5) == (y[rows_all, t] > 0))
     return float(np.mean(hits)), int(np.size(hits))
 
 
@@ -258,15 +258,37 @@ def run_pybkt(train: Dataset, test: Dataset) -> ModelReport:
     return report
 
 
-def run_recovery(*, seed: int, steps: int, n_learners: int, n_answers: int, n_kcs: int) -> dict[str, Any]:
-    """Simulate learners with known traits and graph, fit, and compare with the truth."""
+def run_recovery(
+    *,
+    seed: int,
+    steps: int,
+    n_learners: int,
+    n_answers: int,
+    n_kcs: int,
+    practice_gain: tuple[float, float] = (0.0, 0.0),
+    gap_spread: float = 0.0,
+    edges_per_kc: float = 1.5,
+) -> dict[str, Any]:
+    """Simulate learners with known traits and graph, fit, and compare with the truth.
+
+    ``practice_gain`` (after a wrong, a correct answer) makes simulated practice raise knowledge;
+    ``gap_spread`` mixes short and long breaks between sessions; ``edges_per_kc`` sets how much
+    prerequisite structure there is (the prerequisite sensitivity acts only through edges)."""
     from tracing.psikt.fit import FitConfig, fit
-    from tracing.psikt.simulate import make_items, random_graph, simulate
+    from tracing.psikt.simulate import make_items, random_graph, random_policy, simulate
 
     rng = np.random.default_rng(seed)
-    graph = random_graph(n_kcs, n_kcs + n_kcs // 2, rng)
+    graph = random_graph(n_kcs, round(n_kcs * edges_per_kc), rng)
     items = make_items(n_kcs, 3, rng)
-    sim = simulate(graph, n_learners, items, n_answers=n_answers, seed=seed)
+    sim = simulate(
+        graph,
+        n_learners,
+        items,
+        n_answers=n_answers,
+        seed=seed,
+        policy=random_policy(items, gap_spread=gap_spread),
+        practice_gain=practice_gain,
+    )
     truth = graph.matrix()
     # The teacher's graph is imperfect: a third of the true edges are missing, as many wrong ones
     # are drawn, so edge recovery has to come from the data.
@@ -300,11 +322,15 @@ def run_recovery(*, seed: int, steps: int, n_learners: int, n_answers: int, n_kc
         for k in range(n_kcs):
             if j != k and ((j, k) in teacher_set) != (truth[j, k] > 0):
                 disputed[j, k] = True
+    gains = p.gains()
     return {
         "n_learners": n_learners,
         "n_answers_each": n_answers,
         "n_kcs": n_kcs,
         "n_true_edges": len(true_edges),
+        "gap_spread": gap_spread,
+        "practice_gain_true": list(practice_gain),
+        "practice_gain_fitted_mean": [float(x) for x in gains.mean(0)],
         "fit_seconds": result.seconds,
         "trait_correlation": corr,
         "edge_auc_all_pairs": auc(truth[off] > 0, w[off]),
@@ -335,6 +361,11 @@ def _table(reports: list[ModelReport]) -> str:
     return "\n".join(lines)
 
 
+def _pair(text: str) -> tuple[float, float]:
+    wrong, correct = (float(x) for x in text.split(","))
+    return wrong, correct
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tracing.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--format", choices=["pykt", "tsv"])
@@ -351,6 +382,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recovery-learners", type=int, default=400)
     parser.add_argument("--recovery-answers", type=int, default=150)
     parser.add_argument("--recovery-kcs", type=int, default=10)
+    parser.add_argument(
+        "--recovery-gain",
+        default="0,0",
+        help="Simulated practice gain of a KC's state after a wrong,correct answer (e.g. 0.1,0.3)",
+    )
+    parser.add_argument(
+        "--recovery-gap-spread", type=float, default=0.0, help="Log-sd of the mean break between sessions"
+    )
+    parser.add_argument("--recovery-edges-per-kc", type=float, default=1.5)
     args = parser.parse_args(argv)
     out: dict[str, Any] = {"argv": sys.argv[1:] if argv is None else argv}
 
@@ -361,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
             n_learners=args.recovery_learners,
             n_answers=args.recovery_answers,
             n_kcs=args.recovery_kcs,
+            practice_gain=_pair(args.recovery_gain),
+            gap_spread=args.recovery_gap_spread,
+            edges_per_kc=args.recovery_edges_per_kc,
         )
         out["recovery"] = rec
         print(json.dumps(rec, indent=2))

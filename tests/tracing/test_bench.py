@@ -60,9 +60,16 @@ def test_bench_recovery_mode(tmp_path: Path) -> None:
         "4",
         "--steps",
         "20",
+        "--recovery-gain",
+        "0.1,0.4",
+        "--recovery-gap-spread",
+        "1.0",
     ]
     assert bench.main([*args, "--json", str(out)]) == 0
     rec = json.loads(out.read_text())["recovery"]
+    # The simulated learners learn from practice, and the report says how much.
+    assert rec["practice_gain_true"] == [0.1, 0.4]
+    assert len(rec["practice_gain_fitted_mean"]) == 2
     assert set(rec["trait_correlation"]) == {"log_alpha", "mu", "log_sigma", "logit_gamma"}
     assert rec["trait_correlation"]["mu"] > 0.5
     assert 0.0 <= rec["edge_auc_all_pairs"] <= 1.0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tracing.psikt.data import load_pykt_csv, load_tsv, split_by_source, split_learners
-from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe
+from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe, practise
 from tracing.psikt.params import PsiktParams
 from tracing.psikt.simulate import (
     Population,
@@ -132,7 +132,8 @@ def test_multi_kc_item_updates_each_kc() -> None:
     assert fc.mean[0] < fc.mean[2] and fc.mean[1] < fc.mean[2]
 
 
-def test_torch_and_numpy_filters_agree() -> None:
+@pytest.mark.parametrize("dynamics", ["plain", "practice"])
+def test_torch_and_numpy_filters_agree(dynamics: str) -> None:
     torch = pytest.importorskip("torch")
     from tracing.psikt.fit import make_batches
     from tracing.psikt.model import run_filter
@@ -146,6 +147,8 @@ def test_torch_and_numpy_filters_agree() -> None:
     edge_logit = rng.normal(-1, 1, cand.shape)
     offsets = rng.normal(0, 0.5, len(data.items))
     traits = np.column_stack([rng.normal(-1, 0.3, 6), rng.normal(-0.3, 0.2, 6), rng.normal(0, 1, 6)])
+    plain = dynamics == "plain"
+    gains = None if plain else rng.normal([0.1, 0.4], 0.2, (n_kcs, 2))
     params = PsiktParams(
         kcs=data.kcs,
         items=data.items,
@@ -166,6 +169,7 @@ def test_torch_and_numpy_filters_agree() -> None:
         learner_sd=np.full((6, 3), 0.1),
         mu_mean=np.zeros(6),
         mu_sd=np.ones(6),
+        kc_gain=gains,
     )
     batch = make_batches(data.seqs, [s.learner for s in data.seqs], n_kcs, batch_learners=16, batch_answers=10**6)[0]
     with torch.no_grad():
@@ -177,6 +181,7 @@ def test_torch_and_numpy_filters_agree() -> None:
             torch.as_tensor(offsets, dtype=torch.float32),
             torch.as_tensor(edge_logit, dtype=torch.float32),
             torch.as_tensor(cand),
+            gains=None if gains is None else torch.as_tensor(gains, dtype=torch.float32),
         )
     model = OnlineModel.from_params(params)
     st = LearnerStates.new(model, traits[batch.idx.numpy()], 0.2, 0.9)
@@ -194,6 +199,83 @@ def test_torch_and_numpy_filters_agree() -> None:
             batch.times[rows, t].numpy().astype(float),
         )
     assert np.abs(p_np[mask] - p_torch.numpy()[mask]).max() < 1e-4
+    if not plain:
+        # The practice term is live: without it the predictions differ.
+        bare = OnlineModel.from_params(PsiktParams.from_dict({**params.to_dict(), "kc_gain": np.zeros((n_kcs, 2))}))
+        st = LearnerStates.new(bare, traits[batch.idx.numpy()], 0.2, 0.9)
+        p_bare = np.zeros(mask.shape)
+        for t in range(mask.shape[1]):
+            rows = np.nonzero(mask[:, t])[0]
+            p_bare[rows, t] = observe(
+                bare,
+                st,
+                rows,
+                batch.kcs[rows, t].numpy(),
+                offsets[batch.items[rows, t].numpy()],
+                batch.y[rows, t].numpy(),
+                batch.times[rows, t].numpy().astype(float),
+            )
+        assert np.abs(p_bare[mask] - p_np[mask]).max() > 0.05
+
+
+def test_practice_gain_raises_the_practised_kc_only() -> None:
+    model = OnlineModel.default(["a", "b"])
+    model.population.update(mu_scale=1e-3)  # μ known: only the practised KC's own state can move
+    learned = OnlineModel.default(["a", "b"])
+    learned.population.update(mu_scale=1e-3)
+    learned.kc_gain = np.array([[0.2, 0.5], [0.2, 0.5], [0.0, 0.0]])
+    out = {}
+    for name, m in (("none", model), ("gain", learned)):
+        st = LearnerStates.new(m, m.population_traits()[None, :])
+        observe(m, st, np.array([0]), np.array([[0]]), np.array([0.0]), np.array([1.0]), np.array([0.0]))
+        out[name] = forecast(m, st, 0, np.array([0, 1]), 0.0)
+    # A correct attempt raises KC a by its gain on top of what the answer revealed; b is untouched.
+    assert out["gain"].mean[0] - out["none"].mean[0] == pytest.approx(0.5, abs=1e-6)
+    assert out["gain"].mean[1] == pytest.approx(out["none"].mean[1], abs=1e-6)
+    # ... and the gain is forgotten at the learner's rate α like any deviation from the target.
+    st = LearnerStates.new(learned, learned.population_traits()[None, :])
+    observe(learned, st, np.array([0]), np.array([[0]]), np.array([0.0]), np.array([0.0]), np.array([0.0]))
+    alpha = math.exp(learned.population["log_alpha_loc"])
+    z0 = forecast(learned, st, 0, np.array([0]), 0.0).mean[0]
+    assert forecast(learned, st, 0, np.array([0]), 3.0).mean[0] == pytest.approx(z0 * math.exp(-3 * alpha), abs=1e-4)
+
+
+def test_unseen_practice_moves_by_the_expected_gain() -> None:
+    model = OnlineModel.default(["a"])
+    model.kc_gain = np.array([[0.2, 0.6], [0.0, 0.0]])
+    st = LearnerStates.new(model, model.population_traits()[None, :])
+    before = forecast(model, st, 0, np.array([0]), 0.0)
+    p = practise(model, st, np.array([0]), np.array([[0]]), np.array([0.0]), np.array([0.0]))
+    after = forecast(model, st, 0, np.array([0]), 0.0)
+    assert p[0] == pytest.approx(before.p_correct[0], abs=1e-6)  # the attempt's own prediction
+    expected = p[0] * 0.6 + (1 - p[0]) * 0.2
+    assert after.mean[0] - before.mean[0] == pytest.approx(expected, abs=1e-6)
+    # Not knowing the answer leaves the gain uncertain: the variance grows by p(1-p)(0.6-0.2)².
+    assert after.sd[0] ** 2 - before.sd[0] ** 2 == pytest.approx(p[0] * (1 - p[0]) * 0.16, abs=1e-6)
+    assert st.seen[0, 0] and not st.seen[0, 1]
+
+
+def test_params_round_trip_keeps_gains_and_reads_old_fits() -> None:
+    params = PsiktParams(
+        kcs=["a", "b"],
+        items=["i"],
+        learners=[],
+        item_kcs=[[0]],
+        population={"mu_loc": 0.0},
+        item_offset=np.zeros(1),
+        item_offset_sd=np.ones(1),
+        edge_index=np.full((2, 1), -1),
+        edge_logit=np.zeros((2, 1)),
+        learner_loc=np.zeros((0, 3)),
+        learner_sd=np.zeros((0, 3)),
+        mu_mean=np.zeros(0),
+        mu_sd=np.zeros(0),
+        kc_gain=np.array([[0.1, 0.3], [-0.2, 0.6]]),
+    )
+    data = params.to_dict()
+    assert np.allclose(PsiktParams.from_dict(data).gains(), [[0.1, 0.3], [-0.2, 0.6]])
+    del data["kc_gain"]  # a fit stored before practice was modelled
+    assert np.array_equal(PsiktParams.from_dict(data).gains(), np.zeros((2, 2)))
 
 
 def test_simulator_steps_one_answer_at_a_time() -> None:
@@ -208,6 +290,24 @@ def test_simulator_steps_one_answer_at_a_time() -> None:
     assert len(sim.learners[strong].history) == 20
     # The prerequisite edge raises b's target by γ·w·z_a: b's state sits above μ for this learner.
     assert sim.states(strong)[1] > 3.0
+
+
+def test_simulated_practice_truly_improves_the_learner() -> None:
+    graph = SimGraph(["a", "b"], [])
+    items = [SimItem("ia", (0,), 0.0), SimItem("ib", (1,), 0.0)]
+    traits = Traits(alpha=0.01, mu=-1.0, sigma=0.01, gamma=0.5)
+    gained, still = Simulator(graph, items, seed=2, practice_gain=(0.2, 0.4)), Simulator(graph, items, seed=2)
+    for sim in (gained, still):
+        lid = sim.new_learner(traits)
+        for t in range(10):
+            sim.answer(lid, 0, 0.1 * t)
+    # Ten attempts at 0.2-0.4 each lift KC a by 2-4 (barely forgotten at α = 0.01); b is untouched.
+    assert 2.0 - 0.3 < gained.states(0)[0] - traits.mu < 4.0 + 0.3
+    assert abs(still.states(0)[0] - traits.mu) < 0.3  # the default: practice only reveals
+    assert gained.p_correct(0, 0, 1.0) > still.p_correct(0, 0, 1.0) + 0.3
+    assert gained.p_correct(0, 1, 1.0) == pytest.approx(still.p_correct(0, 1, 1.0), abs=0.05)
+    # The gain is forgotten over time like any deviation from the learner's level.
+    assert gained.p_correct(0, 0, 1000.0) < gained.p_correct(0, 0, 1.0) - 0.3
 
 
 def test_simulate_records_true_traits() -> None:
@@ -244,3 +344,20 @@ def test_fit_learns_and_warm_starts() -> None:
     # Warm start continues from the previous optimum instead of the prior.
     assert np.mean(warm.losses) < early
     assert warm.params.population["mu_loc"] == pytest.approx(p.population["mu_loc"], abs=0.3)
+
+
+@pytest.mark.slow
+def test_fit_learns_practice_gains() -> None:
+    from tracing.psikt.fit import FitConfig, fit
+
+    rng = np.random.default_rng(1)
+    graph = random_graph(4, 3, rng)
+    items = make_items(4, 2, rng)
+    truth = (0.1, 0.6)
+    res = simulate(graph, 80, items, n_answers=40, seed=1, practice_gain=truth)
+    out = fit(res.dataset, config=FitConfig(steps=80, batch_learners=40, lr=0.05))
+    wrong, correct = out.params.gains().mean(0)
+    # Learning from a correct attempt is found, and is larger than from a wrong one (as simulated).
+    assert 0.25 < correct < 1.2
+    assert wrong < correct - 0.15
+    assert out.params.population["gain_correct_loc"] > 0.25

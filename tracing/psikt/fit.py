@@ -277,8 +277,12 @@ def _warm_start(guide: PsiktGuide, previous: PsiktParams, dataset: Dataset) -> N
             if key in learners:
                 guide.learner_loc[i] = torch.as_tensor(previous.learner_loc[learners[key]])  # type: ignore[index]
                 guide.learner_sd[i] = torch.as_tensor(np.maximum(previous.learner_sd[learners[key]], 1e-3))  # type: ignore[index]
-        # Edges are matched by their (prerequisite, dependent) keys, since candidates may change.
         kcs = previous.index("kcs")
+        old_gains = previous.gains()
+        for k, key in enumerate(dataset.kcs):
+            if key in kcs:
+                guide.gain_loc[k] = torch.as_tensor(old_gains[kcs[key]])  # type: ignore[index]
+        # Edges are matched by their (prerequisite, dependent) keys, since candidates may change.
         old_logit: dict[tuple[str, str], float] = {}
         for k_old, row in enumerate(previous.edge_index):
             for d, j_old in enumerate(row):
@@ -305,6 +309,7 @@ def _extract(guide: PsiktGuide, dataset: Dataset, batches: list[TensorBatch]) ->
         learner_loc = guide.learner_loc.detach().clone()
         item_loc = guide.item_loc.detach().clone()
         edge_logit = guide.edge_logit_map.detach().clone()
+        gains = guide.gain_loc.detach().clone()
         n = len(dataset.learners)
         n_kcs = len(dataset.kcs)
         mu_mean = torch.full((n,), population["mu_loc"])
@@ -320,6 +325,7 @@ def _extract(guide: PsiktGuide, dataset: Dataset, batches: list[TensorBatch]) ->
                 item_loc,
                 edge_logit,
                 guide.cand_index,
+                gains=gains,
             )
             mu_mean[batch.idx] = m
             mu_sd[batch.idx] = v.sqrt()
@@ -338,4 +344,5 @@ def _extract(guide: PsiktGuide, dataset: Dataset, batches: list[TensorBatch]) ->
             mu_mean=mu_mean.numpy().astype(np.float64),
             mu_sd=mu_sd.numpy().astype(np.float64),
             time_unit=dataset.time_unit,
+            kc_gain=gains.numpy().astype(np.float64),
         )

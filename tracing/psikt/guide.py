@@ -1,9 +1,10 @@
 """Variational family for :class:`~tracing.psikt.model.PsiktModel`.
 
 Point estimates (Delta) for the population scalars and the edge logits: they are few or strongly
-regularised, and MAP keeps the edge matrix cheap. Mean-field Normals for item offsets and per-learner
-traits, so both come with an uncertainty. Learner parameters are indexed by the subsampled plate, so
-minibatches of learners touch only their own rows.
+regularised, and MAP keeps the edge matrix cheap. Mean-field Normals for item offsets, per-KC
+practice gains and per-learner traits, so each comes with an uncertainty (and the learned prior
+scales of offsets and gains cannot collapse to zero as they could under MAP). Learner parameters
+are indexed by the subsampled plate, so minibatches of learners touch only their own rows.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import torch
 from pyro.distributions import constraints
 from pyro.nn import PyroModule, PyroParam
 
-from tracing.psikt.model import TRAIT_NAMES, ModelSpec, TensorBatch
+from tracing.psikt.model import GAIN_NAMES, N_GAINS, TRAIT_NAMES, ModelSpec, TensorBatch
 
-POSITIVE_SITES = ("mu_scale", "item_scale", *(n + "_scale" for n in TRAIT_NAMES))
-REAL_SITES = ("mu_loc", *(n + "_loc" for n in TRAIT_NAMES))
+POSITIVE_SITES = ("mu_scale", "item_scale", *(n + "_scale" for n in TRAIT_NAMES), "gain_scale")
+REAL_SITES = ("mu_loc", *(n + "_loc" for n in TRAIT_NAMES), *(n + "_loc" for n in GAIN_NAMES))
 INIT_SCALE = 0.1
 
 
@@ -28,6 +29,8 @@ class PsiktGuide(PyroModule):
     edge_logit_map: torch.Tensor
     learner_loc: torch.Tensor
     learner_sd: torch.Tensor
+    gain_loc: torch.Tensor
+    gain_sd: torch.Tensor
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
@@ -37,8 +40,9 @@ class PsiktGuide(PyroModule):
             "log_alpha_loc": p.log_alpha_loc,
             "log_sigma_loc": p.log_sigma_loc,
             "logit_gamma_loc": p.logit_gamma_loc,
+            **{n + "_loc": p.gain_loc for n in GAIN_NAMES},
         }
-        pos_init = {"mu_scale": p.mu_scale, "item_scale": p.item_scale}
+        pos_init = {"mu_scale": p.mu_scale, "item_scale": p.item_scale, "gain_scale": p.gain_scale}
         for name in REAL_SITES:
             setattr(self, "q_" + name, PyroParam(torch.tensor(real_init[name])))
         for name in POSITIVE_SITES:
@@ -52,6 +56,12 @@ class PsiktGuide(PyroModule):
         self.edge_logit_map = PyroParam(  # type: ignore[assignment]
             spec.cand_prior_loc.clone()
         )  # [K, D]
+        self.gain_loc = PyroParam(  # type: ignore[assignment]
+            torch.full((spec.n_kcs, N_GAINS), p.gain_loc)
+        )  # [K, G]
+        self.gain_sd = PyroParam(  # type: ignore[assignment]
+            torch.full((spec.n_kcs, N_GAINS), INIT_SCALE), constraints.positive
+        )  # [K, G]
         init_traits = torch.tensor([p.log_alpha_loc, p.log_sigma_loc, p.logit_gamma_loc])
         self.learner_loc = PyroParam(  # type: ignore[assignment]
             init_traits.expand(spec.n_learners, 3).clone()
@@ -62,6 +72,7 @@ class PsiktGuide(PyroModule):
         self.cand_index = spec.cand_index  # [K, D], read by warm start and extraction
         self.n_learners = spec.n_learners
         self.n_items = spec.n_items
+        self.n_kcs = spec.n_kcs
 
     def population(self) -> dict[str, torch.Tensor]:
         """Current point estimates of the population scalars, by model site name."""
@@ -73,6 +84,8 @@ class PsiktGuide(PyroModule):
         with pyro.plate("items", self.n_items):
             pyro.sample("item_offset", dist.Normal(self.item_loc, self.item_sd))
         pyro.sample("edge_logit", dist.Delta(self.edge_logit_map, event_dim=2))
+        with pyro.plate("kcs", self.n_kcs):
+            pyro.sample("kc_gain", dist.Normal(self.gain_loc, self.gain_sd).to_event(1))
         with (
             pyro.poutine.scale(scale=batch.local_scale),
             pyro.plate("learners", self.n_learners, subsample=batch.idx),

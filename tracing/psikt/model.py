@@ -16,7 +16,11 @@ Generative process (``simulate.py`` draws from exactly this):
   drawn from the stationary law (``r = 0``) and counts as ``z_j = μ`` in other KCs' targets.
   Advancing lazily keeps a tutor request to the touched KCs, and is exact for the OU process
   because the target is held constant between a KC's practice times;
-* answers: ``y ~ Bernoulli(sigmoid(mean_{k in KCs(i)} z_k + b_i))``.
+* answers: ``y ~ Bernoulli(sigmoid(mean_{k in KCs(i)} z_k + b_i))``;
+* practice: the attempt then raises each of the item's KC states by the KC's gain ``g_k,y`` (one
+  for a wrong, one for a correct answer; ``g_k ~ Normal(population gain, gain scale)``), which the
+  OU step forgets again at the learner's rate α. Without it the model could only *detect* what a
+  learner knows; with it, practice is what moves knowledge, as in PSI-KT's learning dynamics.
 
 Inference marginalises ``μ`` and the states with an assumed-density Gaussian filter, so SVI only
 sees the low-dimensional traits, item offsets and edges. The filter keeps the joint Gaussian in a
@@ -42,7 +46,9 @@ from pyro.nn import PyroModule
 from tracing.psikt.params import (
     ABSENT_EDGE_STRENGTH,
     EDGE_PRIOR_SCALE,
+    GAIN_NAMES,
     MIN_VAR,
+    N_GAINS,
     PROBIT_C,
     TRAIT_NAMES,
     PopulationPrior,
@@ -120,12 +126,14 @@ def run_filter(
     edge_logit: torch.Tensor,
     cand_index: torch.Tensor,
     mu_init: tuple[torch.Tensor, torch.Tensor] | None = None,
+    gains: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Filter a batch of sequences; returns per-learner log-likelihood ``[B]``, the predictive
     p(correct) of every step before seeing it ``[B, T]`` and the final posterior of ``μ`` (m, V).
 
     ``traits`` is ``[B, 3]`` unconstrained (log α, log σ, logit γ); ``edge_logit`` and
-    ``cand_index`` are ``[K, D]`` (candidate prerequisites of each KC).
+    ``cand_index`` are ``[K, D]`` (candidate prerequisites of each KC); ``gains`` ``[K, 2]`` are the
+    practice gains of each KC, columns as ``GAIN_NAMES`` (none: no learning from practice).
     """
     bsz, n_steps, width = batch.kcs.shape
     n_kcs, n_cand = cand_index.shape
@@ -134,6 +142,9 @@ def run_filter(
     gamma = torch.sigmoid(traits[:, 2]).unsqueeze(-1)  # [B, 1]
     w_dep = padded_strengths(edge_logit, cand_index)  # [K+1, D]
     pre_index = torch.cat([cand_index, torch.full((1, n_cand), n_kcs)], 0)  # [K+1, D]
+    gain_pad = torch.zeros(n_kcs + 1, N_GAINS)
+    if gains is not None:
+        gain_pad = torch.cat([gains, torch.zeros(1, N_GAINS)], 0)  # [K+1, G]
 
     if mu_init is None:
         m = mu_loc.expand(bsz).clone()  # [B]
@@ -190,7 +201,12 @@ def run_filter(
         # Project back onto the factor form: fold that correlation into β_k.
         coef = cov_mu_e / v_new.unsqueeze(-1)
         b_post = b_s + coef
-        r_post = r_post - coef * m_new.unsqueeze(-1)
+        # Practice: after the answer it produced was seen, the attempt moves each touched KC's state
+        # by its gain; the next prediction starts from the practised state.
+        y1 = batch.y[:, t : t + 1]  # [B, 1]
+        g = gain_pad[k]  # [B, S, G]
+        gain = y1 * g[..., 1] + (1 - y1) * g[..., 0]  # [B, S]
+        r_post = r_post - coef * m_new.unsqueeze(-1) + gain
         e_post = (e_post - cov_mu_e * coef).clamp(min=MIN_VAR)
 
         m = torch.where(live, m_new, m)
@@ -223,6 +239,9 @@ class PsiktModel(PyroModule):
         for name, loc in zip(TRAIT_NAMES, (p.log_alpha_loc, p.log_sigma_loc, p.logit_gamma_loc), strict=True):
             out[name + "_loc"] = pyro.sample(name + "_loc", dist.Normal(torch.tensor(loc), wide))
             out[name + "_scale"] = pyro.sample(name + "_scale", dist.LogNormal(math.log(p.trait_scale), 1.0))
+        for name in GAIN_NAMES:
+            out[name + "_loc"] = pyro.sample(name + "_loc", dist.Normal(torch.tensor(p.gain_loc), wide))
+        out["gain_scale"] = pyro.sample("gain_scale", dist.LogNormal(math.log(p.gain_scale), 1.0))
         return out
 
     def forward(self, batch: TensorBatch) -> torch.Tensor:
@@ -234,6 +253,9 @@ class PsiktModel(PyroModule):
             "edge_logit",
             dist.Normal(spec.cand_prior_loc, EDGE_PRIOR_SCALE).mask(spec.cand_mask).to_event(2),
         )  # [K, D]
+        gain_loc = torch.stack([pop[n + "_loc"] for n in GAIN_NAMES])  # [G]
+        with pyro.plate("kcs", spec.n_kcs):
+            gains = pyro.sample("kc_gain", dist.Normal(gain_loc, pop["gain_scale"]).to_event(1))  # [K, G]
         trait_loc = torch.stack([pop[n + "_loc"] for n in TRAIT_NAMES])  # [3]
         trait_scale = torch.stack([pop[n + "_scale"] for n in TRAIT_NAMES])  # [3]
         with (
@@ -242,7 +264,7 @@ class PsiktModel(PyroModule):
         ):
             traits = pyro.sample("traits", dist.Normal(trait_loc, trait_scale).to_event(1))  # [B, 3]
             loglik, _, _ = run_filter(
-                batch, traits, pop["mu_loc"], pop["mu_scale"], offsets, edge_logit, spec.cand_index
+                batch, traits, pop["mu_loc"], pop["mu_scale"], offsets, edge_logit, spec.cand_index, gains=gains
             )
             pyro.factor("answers", loglik)  # [B]
         return loglik

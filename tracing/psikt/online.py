@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracing.psikt.params import PROBIT_C, PopulationPrior, PsiktParams
+from tracing.psikt.params import N_GAINS, PROBIT_C, PopulationPrior, PsiktParams
 
 MASTERY_P_CORRECT = 0.7
 MIN_VAR = 1e-6
@@ -70,10 +70,22 @@ class OnlineModel:
     learner_sd: np.ndarray  # [N, 3]
     mu_mean: np.ndarray  # [N]
     mu_sd: np.ndarray  # [N]
+    # [K+1, 2] practice gains of each KC (columns as params.GAIN_NAMES), dummy row last; None: no
+    # learning from practice (a model built by hand, or a fit that predates it).
+    kc_gain: np.ndarray | None = None
 
     @property
     def n_kcs(self) -> int:
         return len(self.kcs)
+
+    def __post_init__(self) -> None:
+        if self.kc_gain is None:
+            self.kc_gain = np.zeros((self.n_kcs + 1, N_GAINS))
+
+    def gain_table(self) -> np.ndarray:
+        """``[K+1, 2]`` practice gains, zeros where none were fitted."""
+        assert self.kc_gain is not None  # set in __post_init__
+        return self.kc_gain
 
     @classmethod
     def from_params(cls, params: PsiktParams) -> OnlineModel:
@@ -104,6 +116,7 @@ class OnlineModel:
             learner_sd=params.learner_sd,
             mu_mean=params.mu_mean,
             mu_sd=params.mu_sd,
+            kc_gain=np.vstack([params.gains(), np.zeros((1, N_GAINS))]),
         )
 
     @classmethod
@@ -163,6 +176,7 @@ class OnlineModel:
             learner_sd=self.learner_sd,
             mu_mean=self.mu_mean,
             mu_sd=self.mu_sd,
+            kc_gain=np.vstack([self.gain_table()[:old], np.zeros((len(extra) + 1, N_GAINS))]),
         )
 
     def population_traits(self) -> np.ndarray:
@@ -311,11 +325,15 @@ def observe(
     eps_post = eps - (a * eps) ** 2 * h[:, None]
     cov_mu_e = -(cov_mx * h)[:, None] * a * eps
     coef = cov_mu_e / v_new[:, None]
+    # Practice: after the answer, the attempt moves each touched KC's state by its gain, as in
+    # model.run_filter.
+    gain = model.gain_table()[kcs]  # [n, S, 2]
+    yy = np.asarray(y, dtype=np.float64)[:, None]
     r2d = rows[:, None]
     st.m[rows] = m_new
     st.v[rows] = v_new
     st.beta[r2d, kcs] = beta + coef
-    st.rho[r2d, kcs] = rho_post - coef * m_new[:, None]
+    st.rho[r2d, kcs] = rho_post - coef * m_new[:, None] + yy * gain[..., 1] + (1 - yy) * gain[..., 0]
     st.eps[r2d, kcs] = np.maximum(eps_post - cov_mu_e * coef, MIN_VAR)
     st.tlast[r2d, kcs] = t[:, None]
     st.seen[r2d, kcs] = True
@@ -325,6 +343,38 @@ def observe(
     st.eps[rows, model.n_kcs] = 0.0
     st.seen[rows, model.n_kcs] = False
     return p_before
+
+
+def practise(
+    model: OnlineModel,
+    st: LearnerStates,
+    rows: np.ndarray,
+    kcs: np.ndarray,
+    offsets: np.ndarray,
+    t: np.ndarray,
+) -> np.ndarray:
+    """An attempt whose answer is not seen (open-loop forecasting, planning): the touched KCs are
+    advanced to ``t`` and move by their gain averaged over the predicted answer, whose spread adds
+    to their variance. Returns the predicted p(correct) ``[n]`` of the attempt."""
+    beta, rho, eps = advance(model, st, rows, kcs, t)
+    a = _weights(kcs, model.n_kcs)
+    lin = (a * beta).sum(-1)
+    mx = lin * st.m[rows] + (a * rho).sum(-1) + offsets
+    vx = lin * lin * st.v[rows] + (a * a * eps).sum(-1)
+    p = p_correct(mx, vx)
+    gain = model.gain_table()[kcs]  # [n, S, 2]
+    pp = p[:, None]
+    r2d = rows[:, None]
+    st.beta[r2d, kcs] = beta
+    st.rho[r2d, kcs] = rho + pp * gain[..., 1] + (1 - pp) * gain[..., 0]
+    st.eps[r2d, kcs] = eps + pp * (1 - pp) * (gain[..., 1] - gain[..., 0]) ** 2
+    st.tlast[r2d, kcs] = t[:, None]
+    st.seen[r2d, kcs] = True
+    st.beta[rows, model.n_kcs] = 1.0
+    st.rho[rows, model.n_kcs] = 0.0
+    st.eps[rows, model.n_kcs] = 0.0
+    st.seen[rows, model.n_kcs] = False
+    return p
 
 
 @dataclass

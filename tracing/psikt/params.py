@@ -18,6 +18,10 @@ ABSENT_EDGE_STRENGTH = 0.02
 EDGE_PRIOR_SCALE = 1.5
 MIN_VAR = 1e-6
 TRAIT_NAMES = ("log_alpha", "log_sigma", "logit_gamma")
+# Per-KC practice gains, by column: how far one attempt moves the KC's state after a wrong / a correct
+# answer (forgotten again at the learner's rate α). Population locations are named ``<name>_loc``.
+GAIN_NAMES = ("gain_wrong", "gain_correct")
+N_GAINS = len(GAIN_NAMES)
 
 
 @dataclass
@@ -32,6 +36,8 @@ class PopulationPrior:
     trait_scale: float = 0.5
     mu_scale: float = 1.0
     item_scale: float = 1.0
+    gain_loc: float = 0.0
+    gain_scale: float = 0.3
 
 
 @dataclass
@@ -52,6 +58,9 @@ class PsiktParams:
     mu_mean: np.ndarray  # [N] filter posterior of μ at the end of the fitted history
     mu_sd: np.ndarray  # [N]
     time_unit: str = "step"
+    # [K, 2] practice gains of each KC, columns as GAIN_NAMES; None (fits made before practice was
+    # modelled) means no gain.
+    kc_gain: np.ndarray | None = None
     _index: dict[str, dict[str, int]] = field(default_factory=dict, repr=False, compare=False)
 
     def index(self, kind: str) -> dict[str, int]:
@@ -59,6 +68,10 @@ class PsiktParams:
         if kind not in self._index:
             self._index[kind] = {k: i for i, k in enumerate(getattr(self, kind))}
         return self._index[kind]
+
+    def gains(self) -> np.ndarray:
+        """``[K, 2]`` practice gains (columns as ``GAIN_NAMES``); zeros if the fit had none."""
+        return self.kc_gain if self.kc_gain is not None else np.zeros((len(self.kcs), N_GAINS))
 
     def strengths(self) -> np.ndarray:
         """Dense ``[K, K]`` strengths, row = prerequisite, column = dependent."""
@@ -91,6 +104,7 @@ class PsiktParams:
             "mu_mean": self.mu_mean.round(5).tolist(),
             "mu_sd": self.mu_sd.round(5).tolist(),
             "time_unit": self.time_unit,
+            "kc_gain": self.gains().round(5).tolist(),
         }
 
     @classmethod
@@ -112,4 +126,7 @@ class PsiktParams:
             mu_mean=np.asarray(data["mu_mean"], dtype=np.float64),
             mu_sd=np.asarray(data["mu_sd"], dtype=np.float64),
             time_unit=data.get("time_unit", "step"),
+            kc_gain=np.asarray(data["kc_gain"], dtype=np.float64).reshape(n_kcs, N_GAINS)
+            if "kc_gain" in data
+            else None,
         )

@@ -4,8 +4,11 @@ Used for parameter recovery (``python -m tracing.bench --recovery``), tests, and
 try policies against simulated learners. Two ways in:
 
 * :class:`Simulator` is stepped one answer at a time: ``sim.answer(learner, item, t)`` advances the
-  item's KCs to ``t`` exactly as the model does (OU step towards ``μ + γ Σ w_jk z_j``) and draws the
-  answer; ``sim.p_correct(...)`` gives the true probability without changing anything.
+  item's KCs to ``t`` exactly as the model does (OU step towards ``μ + γ Σ w_jk z_j``), draws the
+  answer, then applies the practice gain: each of the item's KCs moves up by ``practice_gain``
+  (after a wrong answer, after a correct one), so a learner who practises truly improves, and
+  forgets the gain again at their rate α. ``sim.p_correct(...)`` gives the true probability
+  without changing anything. The default gain is zero (no learning from practice).
 * :func:`simulate` runs ``n_learners`` learners for ``n_answers`` each with a policy callback
   ``policy(learner, step, history, rng) -> (item index, time)`` and returns a :class:`Dataset`
   plus the true traits.
@@ -88,12 +91,16 @@ class Simulator:
         *,
         population: Population | None = None,
         seed: int = 0,
+        practice_gain: Sequence[float] | np.ndarray = (0.0, 0.0),
     ) -> None:
         self.graph = graph
         self.items = list(items)
         self.population = population or Population()
         self.rng = np.random.default_rng(seed)
         self.w = graph.matrix()
+        # [K, 2]: state gain of each KC from one attempt, after a wrong / a correct answer; a pair
+        # applies to every KC.
+        self.gain = np.broadcast_to(np.asarray(practice_gain, dtype=np.float64), (len(graph.kcs), 2)).copy()
         self.learners: list[_Learner] = []
 
     def new_learner(self, traits: Traits | None = None) -> int:
@@ -135,6 +142,7 @@ class Simulator:
         learner.seen[list(spec.kcs)] = True
         p = 1 / (1 + math.exp(-(float(z.mean()) + spec.offset)))
         correct = bool(self.rng.random() < p)
+        learner.z[list(spec.kcs)] += self.gain[list(spec.kcs), int(correct)]
         learner.history.append((item, t, correct))
         return correct
 
@@ -148,14 +156,23 @@ class Simulator:
 Policy = Callable[[int, int, list[tuple[int, float, bool]], np.random.Generator], tuple[int, float]]
 
 
-def random_policy(items: Sequence[SimItem], *, session_length: int = 10, mean_gap: float = 2.0) -> Policy:
-    """Random items in sessions: short gaps inside a session, a gap of ~``mean_gap`` between them."""
+def random_policy(
+    items: Sequence[SimItem], *, session_length: int = 10, mean_gap: float = 2.0, gap_spread: float = 0.0
+) -> Policy:
+    """Random items in sessions: short gaps inside a session, a gap of ~``mean_gap`` between them.
+
+    ``gap_spread`` > 0 draws each break's mean log-normally around ``mean_gap`` (sd ``gap_spread`` in
+    log units), so a learner's history mixes short and long breaks, which is what tells a fast
+    forgetter from a slow one."""
 
     def policy(
         learner: int, step: int, history: list[tuple[int, float, bool]], rng: np.random.Generator
     ) -> tuple[int, float]:
         last = history[-1][1] if history else 0.0
-        gap = rng.exponential(mean_gap) if step % session_length == 0 else rng.exponential(0.01)
+        if step % session_length == 0:
+            gap = rng.exponential(mean_gap * math.exp(gap_spread * rng.normal()) if gap_spread > 0 else mean_gap)
+        else:
+            gap = rng.exponential(0.01)
         return int(rng.integers(len(items))), last + gap
 
     return policy
@@ -192,9 +209,10 @@ def simulate(
     population: Population | None = None,
     seed: int = 0,
     time_unit: str = "day",
+    practice_gain: Sequence[float] | np.ndarray = (0.0, 0.0),
 ) -> SimResult:
     """Run ``n_learners`` fresh learners for ``n_answers`` answers each under ``policy``."""
-    sim = Simulator(graph, items, population=population, seed=seed)
+    sim = Simulator(graph, items, population=population, seed=seed, practice_gain=practice_gain)
     policy = policy or random_policy(items)
     builder = DatasetBuilder(kcs=graph.kcs, items=[i.key for i in items], time_unit=time_unit)
     traits = []
