@@ -111,6 +111,9 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
     )
 }
+# A persistent connection the database dropped (restart, failover, pg_terminate_backend) is noticed
+# and replaced before use instead of failing the next tutoring turn.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A tutoring turn writes from a worker thread while the page reads: WAL keeps them apart.
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -121,11 +124,29 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # channels_redis waits for messages with a 5 s server-side BZPOPMIN; redis-py 8 also times out
+            # reads after 5 s by default, so an idle consumer would crash (websocket closed with 1011).
+            # Reads must outlast the blocking pop.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}]},
+        }
+    }
+    # Rate-limit counters (tutor/ratelimit.py) must be shared by every worker process.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "tutor"),
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# The first backend only refuses sign-ins while too many recent ones failed (tutor/ratelimit.py).
+AUTHENTICATION_BACKENDS = ["tutor.ratelimit.LoginRateLimitBackend", "django.contrib.auth.backends.ModelBackend"]
+TUTOR_LOGIN_RATE_LIMIT = (5, 300.0)  # failed sign-ins per client address and username, per seconds
+TUTOR_LOGIN_IP_RATE_LIMIT = (50, 300.0)  # failed sign-ins per client address, per seconds
+# Per user, by DRF route name (a name ending in "-" is a prefix): requests per seconds.
+TUTOR_API_RATE_LIMITS = {"research-": (30, 60.0), "api-session-message": (8, 10.0)}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -163,6 +184,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["tutor.ratelimit.RouteThrottle"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -178,6 +200,11 @@ TUTOR_LLM = os.environ.get("TUTOR_LLM", "embedded")
 # Where converted model weights are cached so later loads take a fraction of a second.
 TUTOR_MODEL_CACHE = Path(os.environ.get("TUTOR_MODEL_CACHE", VAR_DIR / "model-cache"))
 
+# Secrets come from the environment (or NAME_FILE) only; unset salts are derived from SECRET_KEY.
+TUTOR_LLM_API_KEY = env_secret("TUTOR_LLM_API_KEY")
+RESEARCH_PSEUDONYM_SALT = env_secret("RESEARCH_PSEUDONYM_SALT", "") or ""
+TUTOR_CONDITION_SALT = env_secret("TUTOR_CONDITION_SALT", "") or ""
+
 # Production hardening: on whenever DEBUG is off.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG
@@ -188,7 +215,11 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 
 LOGGING = {
     "version": 1,

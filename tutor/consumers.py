@@ -8,6 +8,7 @@ its tokens as they stream, and the final rendered reply replacing the streamed t
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -18,6 +19,8 @@ from django.template.loader import render_to_string
 
 from tutor import engine
 from tutor.models import TutoringSession
+
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = getattr(settings, "TUTOR_MAX_MESSAGE_CHARS", 2000)
 RATE_LIMIT = getattr(settings, "TUTOR_RATE_LIMIT", (8, 10.0))  # messages per seconds
@@ -68,14 +71,34 @@ class TutorConsumer(AsyncWebsocketConsumer):
         self.sent_times.append(now)
 
         started = time.perf_counter()
-        plan = await database_sync_to_async(engine.turn_take)(
-            session_id=self.session_id, text=message, client_id=client_id
-        )
+        try:
+            plan = await database_sync_to_async(engine.turn_take)(
+                session_id=self.session_id, text=message, client_id=client_id
+            )
+        except Exception:  # the database is unreachable for a moment: nothing was stored, say so
+            log.exception("could not store a turn of session %s", self.session_id)
+            await self._notice("Your message could not be saved just now. Please send it again in a moment.")
+            return
         await self.send(text_data=plan.opening_html)
         if plan.duplicate:
+            # Re-sent after a failure: a reply that never finished gets its authored text now.
+            for fragment in await database_sync_to_async(engine.pending_replies_finish)(session_id=self.session_id):
+                await self.send(text_data=fragment)
             return
-        async for fragment in engine.reply_stream(plan=plan, started=started):
-            await self.send(text_data=fragment)
+        try:
+            async for fragment in engine.reply_stream(plan=plan, started=started):
+                await self.send(text_data=fragment)
+        except Exception:  # the reply could not be stored; the tutor turn holds its authored text
+            log.exception("could not finish the reply of session %s", self.session_id)
+            try:
+                for fragment in await database_sync_to_async(engine.pending_replies_finish)(
+                    session_id=self.session_id
+                ):
+                    await self.send(text_data=fragment)
+            except Exception:
+                log.exception("could not finish pending replies of session %s", self.session_id)
+                await self._notice("The tutor's reply could not be shown just now; it will appear when you "
+                                   "reload the page.")
 
     async def _notice(self, text: str) -> None:
         await self.send(text_data=render_to_string("tutor/partials/notice.html", {"text": text}))

@@ -21,6 +21,7 @@ Command line (no Django needed)::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -425,6 +426,13 @@ class GuardVerdict:
 
 
 def _supported_values(allowed: Iterable[str], authored_text: str) -> set[Fraction]:
+    # A streamed reply is checked once per token against the same move: computing this once per
+    # move (not per token) keeps a turn's guard cost linear in its length.
+    return set(_supported_values_cached(tuple(allowed), authored_text))
+
+
+@functools.lru_cache(maxsize=256)
+def _supported_values_cached(allowed: tuple[str, ...], authored_text: str) -> frozenset[Fraction]:
     base: set[Fraction] = {Fraction(0), Fraction(1)}
     for source in [*allowed, authored_text]:
         for quantity in extract_quantities(str(source)):
@@ -439,7 +447,7 @@ def _supported_values(allowed: Iterable[str], authored_text: str) -> set[Fractio
             derived.update((a + b, a - b, a * b))
             if b:
                 derived.add(a / b)
-    return derived
+    return frozenset(derived)
 
 
 def guard_check(

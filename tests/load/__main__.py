@@ -1,0 +1,5 @@
+import sys
+
+from tests.load.driver import main
+
+sys.exit(main())
