@@ -30,19 +30,35 @@ Input                  what the student typed
 Feedback Text          the tutor's reply (attempt, hint request) or message text (tutor message)
 Help Level             the hint level of the tutor turn (hint requests and hint messages)
 Total Num Hints        length of the step's authored hint ladder
-Condition Name/Type    empty (experiments come later)
+Condition Name         the ``Condition.name`` of the student's ``ConditionAssignment`` in the course
+                       (the experiment arm the tutor applied); empty when the student has none
+Condition Type         that condition's ``condition_type`` (e.g. ``control``); empty when none
 KC (Default)           the item's knowledge-component slugs joined with ``~~``
 CF (tutor_move)        the dialogue policy's move for the tutor turn
 CF (p_correct_before)  the learner model's prediction stored on the ``Attempt``
-CF (llm_backend)       the backend that phrased the tutor turn
+CF (llm_backend)       the backend that phrased the tutor turn (``authored`` when the course or the
+                       condition turned the language model off)
+CF (username)          only in exports for a researcher whose ``ResearchGrant`` on the course is
+                       ``identifiable`` and who asks for it; never otherwise
 =====================  ===============================================================================
+
+Column types: ``Session Id``, ``Attempt At Step``, ``Help Level`` and ``Total Num Hints`` are integers,
+``CF (p_correct_before)`` a decimal in [0, 1] (4 places), every other column text; an empty cell is
+a missing value. Tabs and line breaks inside values are folded to spaces.
 
 Student messages that are neither an answer nor a hint request (chat) have no DataShop row; they are
 in the JSONL export (``dialogue_rows``), which has every turn of the dialogue. Hint ladders of
 subproblems are not counted in ``Total Num Hints`` yet.
 
-Rows are read with ``.iterator()``; only per-course lookups (KC slugs per item, hints per step) and
-one attempt counter per (student, step) are held in memory.
+The JSONL export (``dialogue_rows``) has one object per turn with the same student pseudonym,
+``condition_name`` / ``condition_type`` and the turn's attempt, if any (``username`` only when
+identifiable, as above). ``since`` / ``until`` select turns by time (``since`` inclusive, ``until``
+exclusive); ``Attempt At Step`` counts from ``since``.
+
+Rows are read with ``.iterator(chunk_size=...)`` over one joined query; only per-course lookups (KC
+slugs per item, hints per step, each student's condition and pseudonym) and one attempt counter per
+(student, step) are held in memory, so memory does not grow with the number of transactions
+(``python -m tutor.exports_bench`` measures it).
 """
 
 from __future__ import annotations
@@ -63,7 +79,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from content.models import Course, Item, Step
-from tutor.models import Attempt, Consent, Turn
+from tutor.models import ConditionAssignment, Consent, Turn
 
 DATASHOP_COLUMNS = [
     "Anon Student Id",
@@ -88,6 +104,7 @@ DATASHOP_COLUMNS = [
     "CF (p_correct_before)",
     "CF (llm_backend)",
 ]
+IDENTIFIABLE_COLUMN = "CF (username)"
 FORMATS = ("datashop", "jsonl", "csv", "parquet")
 HINT_MOVES = frozenset({"hint", "open_subproblem"})
 PARQUET_BATCH_ROWS = 10_000
@@ -113,28 +130,53 @@ def consenting_students() -> QuerySet[Any]:
     return get_user_model().objects.annotate(consent=Subquery(latest)).filter(consent=True).values("pk")
 
 
-def _since_datetime(since: date | datetime | None) -> datetime | None:
-    if since is None or isinstance(since, datetime):
-        return since
-    return datetime.combine(since, time.min, tzinfo=UTC)
+def datashop_columns(*, identifiable: bool = False) -> list[str]:
+    return [*DATASHOP_COLUMNS, IDENTIFIABLE_COLUMN] if identifiable else list(DATASHOP_COLUMNS)
 
 
-def export_turns(*, course: Course, since: date | datetime | None = None) -> QuerySet[Turn]:
+def day_start(day: date | datetime | None) -> datetime | None:
+    """A day means its start, 00:00 UTC; a datetime is kept as it is."""
+    if day is None or isinstance(day, datetime):
+        return day
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def conditions_by_student(*, course: Course) -> dict[int, tuple[str, str]]:
+    """Each assigned student's (condition name, condition type) in the course."""
+    rows = ConditionAssignment.objects.filter(course=course).values_list(
+        "student_id", "condition__name", "condition__condition_type"
+    )
+    return {student_id: (name, kind) for student_id, name, kind in rows}
+
+
+def usernames(*, course: Course) -> dict[int, str]:
+    """Usernames of the course's students: only for identifiable exports."""
+    users = get_user_model().objects.filter(tutoring_sessions__course=course).distinct()
+    return dict(users.values_list("pk", "username"))
+
+
+class Pseudonyms(dict[int, str]):
+    """``pseudonym`` cached per student for one export (an HMAC per row is most of the row's cost)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.salt = _salt()
+
+    def __missing__(self, user_id: int) -> str:
+        value = self[user_id] = pseudonym(user_id, salt=self.salt)
+        return value
+
+
+def export_turns(
+    *, course: Course, since: date | datetime | None = None, until: date | datetime | None = None
+) -> QuerySet[Turn]:
     turns = Turn.objects.filter(session__course=course, session__student__in=consenting_students())
-    start = _since_datetime(since)
+    start, end = day_start(since), day_start(until)
     if start is not None:
         turns = turns.filter(created__gte=start)
-    return turns.select_related("session", "item", "step", "attempt", "attempt__misconception", "reply").order_by(
-        "session__created", "session_id", "seq"
-    )
-
-
-def export_attempts(*, course: Course) -> QuerySet[Attempt]:
-    return (
-        Attempt.objects.filter(session__course=course, session__student__in=consenting_students())
-        .select_related("session", "step", "step__item")
-        .order_by("created", "id")
-    )
+    if end is not None:
+        turns = turns.filter(created__lt=end)
+    return turns.order_by("session__created", "session_id", "seq")
 
 
 def format_time(at: datetime) -> str:
@@ -147,131 +189,171 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _step_name(step: Step | None) -> str:
-    if step is None:
-        return ""
-    prompt = _clean(step.prompt)
-    return f"{step.position + 1}: {prompt[:60]}{'…' if len(prompt) > 60 else ''}"
+def _step_name(position: int, prompt: str) -> str:
+    prompt = _clean(prompt)
+    return f"{position + 1}: {prompt[:60]}{'…' if len(prompt) > 60 else ''}"
 
 
-def _reply(turn: Turn) -> Turn | None:
-    try:
-        return turn.reply
-    except Turn.DoesNotExist:
-        return None
+class _Course:
+    """Per-course lookups an export holds in memory (small: they grow with the curriculum and the
+    number of students, not with the number of transactions)."""
+
+    def __init__(self, course: Course, *, identifiable: bool) -> None:
+        self.slug = course.slug
+        self.items = dict(Item.objects.filter(course=course).values_list("pk", "slug"))
+        self.kcs: dict[int, list[str]] = {}
+        item_kcs = Item.kcs.through.objects.filter(item__course=course).order_by(
+            "knowledgecomponent__position", "knowledgecomponent_id"
+        )
+        for item_id, slug in item_kcs.values_list("item_id", "knowledgecomponent__slug"):
+            self.kcs.setdefault(item_id, []).append(slug)
+        steps = Step.objects.filter(item__course=course).annotate(n=Count("hints"))
+        self.steps = {pk: (position, _step_name(position, prompt), n)
+                      for pk, position, prompt, n in steps.values_list("pk", "position", "prompt", "n")}
+        self.conditions = conditions_by_student(course=course)
+        self.names = usernames(course=course) if identifiable else {}
+        self.anon = Pseudonyms()
 
 
-def _attempt(turn: Turn) -> Attempt | None:
-    try:
-        return turn.attempt
-    except Attempt.DoesNotExist:
-        return None
+# One query, one tuple per turn: model instances (five per row with the joins) would cost most of
+# the export's time.
+_DATASHOP_FIELDS = (
+    "session_id", "session__student_id", "created", "role", "text", "authored_text", "move", "hint_level",
+    "backend", "item_id", "step_id", "reply__text", "reply__authored_text", "reply__move", "reply__hint_level",
+    "reply__backend", "attempt__id", "attempt__outcome", "attempt__p_correct_before",
+)
 
 
-def datashop_rows(*, course: Course, since: date | datetime | None = None) -> Iterator[dict[str, str]]:
-    """One dict per DataShop transaction (keys: ``DATASHOP_COLUMNS``); see the module docstring."""
-    salt = _salt()
-    kcs: dict[int, list[str]] = {}
-    item_kcs = Item.kcs.through.objects.filter(item__course=course).order_by(
-        "knowledgecomponent__position", "knowledgecomponent_id"
-    )
-    for item_id, slug in item_kcs.values_list("item_id", "knowledgecomponent__slug"):
-        kcs.setdefault(item_id, []).append(slug)
-    ladders = dict(
-        Step.objects.filter(item__course=course).annotate(n=Count("hints")).values_list("pk", "n")
-    )
+def datashop_rows(
+    *,
+    course: Course,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    identifiable: bool = False,
+) -> Iterator[dict[str, str]]:
+    """One dict per DataShop transaction (keys: ``datashop_columns(identifiable=...)``); see the
+    module docstring. ``identifiable`` adds the username: the caller checks the researcher's grant."""
+    info = _Course(course, identifiable=identifiable)
+    columns = datashop_columns(identifiable=identifiable)
     attempts_at_step: dict[tuple[int, int], int] = {}
+    student_role = Turn.Role.STUDENT.value
+    turns = export_turns(course=course, since=since, until=until).values_list(*_DATASHOP_FIELDS)
 
-    for turn in export_turns(course=course, since=since).iterator(chunk_size=_CHUNK):
-        session = turn.session
-        step = turn.step
-        reply = _reply(turn)
-        attempt = _attempt(turn) if turn.role == Turn.Role.STUDENT else None
-        row = dict.fromkeys(DATASHOP_COLUMNS, "")
+    for (session_id, student_id, created, role, text, authored, move, hint_level, backend, item_id, step_id,
+         reply_text, reply_authored, reply_move, reply_hint_level, reply_backend, attempt_id, outcome,
+         p_before) in turns.iterator(chunk_size=_CHUNK):
+        if role == student_role and attempt_id is None and reply_move not in HINT_MOVES:
+            continue  # chat, not a transaction (it is in the JSONL export)
+        step = info.steps.get(step_id) if step_id is not None else None
+        condition_name, condition_type = info.conditions.get(student_id, ("", ""))
+        row = dict.fromkeys(columns, "")
+        if identifiable:
+            row[IDENTIFIABLE_COLUMN] = _clean(info.names.get(student_id, ""))
         row.update({
-            "Anon Student Id": pseudonym(session.student_id, salt=salt),
-            "Session Id": str(session.pk),
-            "Time": format_time(turn.created),
+            "Anon Student Id": info.anon[student_id],
+            "Session Id": str(session_id),
+            "Time": format_time(created),
             "Time Zone": "UTC",
-            "Level (Course)": course.slug,
-            "Problem Name": turn.item.slug if turn.item else "",
-            "Step Name": _step_name(step),
-            "Total Num Hints": str(ladders.get(step.pk, 0)) if step else "",
-            "KC (Default)": "~~".join(kcs.get(turn.item_id, [])) if turn.item_id else "",
+            "Level (Course)": info.slug,
+            "Problem Name": info.items.get(item_id, "") if item_id is not None else "",
+            "Step Name": step[1] if step else "",
+            "Total Num Hints": str(step[2]) if step else "",
+            "Condition Name": _clean(condition_name),
+            "Condition Type": _clean(condition_type),
+            "KC (Default)": "~~".join(info.kcs.get(item_id, [])) if item_id is not None else "",
         })
-        if turn.role == Turn.Role.TUTOR:
+        if role != student_role:
             row.update({
-                "Tutor Response Type": "HINT_MSG" if turn.move in HINT_MOVES else "RESULT",
-                "Feedback Text": _clean(turn.text or turn.authored_text),
-                "Help Level": str(turn.hint_level) if turn.move in HINT_MOVES else "",
-                "CF (tutor_move)": turn.move,
-                "CF (llm_backend)": turn.backend,
+                "Tutor Response Type": "HINT_MSG" if move in HINT_MOVES else "RESULT",
+                "Feedback Text": _clean(text or authored),
+                "Help Level": str(hint_level) if move in HINT_MOVES else "",
+                "CF (tutor_move)": move,
+                "CF (llm_backend)": backend,
             })
             yield row
             continue
-        if attempt is None and (reply is None or reply.move not in HINT_MOVES):
-            continue  # chat, not a transaction (it is in the JSONL export)
-        if step is not None:
-            key = (session.student_id, step.pk)
+        if step_id is not None:
+            key = (student_id, step_id)
             attempts_at_step[key] = attempts_at_step.get(key, 0) + 1
             row["Attempt At Step"] = str(attempts_at_step[key])
+        has_reply = reply_move is not None
         row.update({
-            "Input": _clean(turn.text),
-            "Feedback Text": _clean(reply.text or reply.authored_text) if reply else "",
-            "CF (tutor_move)": reply.move if reply else "",
-            "CF (llm_backend)": reply.backend if reply else "",
+            "Input": _clean(text),
+            "Feedback Text": _clean(reply_text or reply_authored or "") if has_reply else "",
+            "CF (tutor_move)": reply_move or "",
+            "CF (llm_backend)": reply_backend or "",
         })
-        if attempt is not None:
+        if attempt_id is not None:
             row.update({
                 "Student Response Type": "ATTEMPT",
                 "Tutor Response Type": "RESULT",
-                "Outcome": attempt.outcome.upper(),
-                "CF (p_correct_before)": "" if attempt.p_correct_before is None else f"{attempt.p_correct_before:.4f}",
+                "Outcome": outcome.upper(),
+                "CF (p_correct_before)": "" if p_before is None else f"{p_before:.4f}",
             })
         else:
-            assert reply is not None
             row.update({
                 "Student Response Type": "HINT_REQUEST",
                 "Tutor Response Type": "HINT_MSG",
                 "Outcome": "HINT",
-                "Help Level": str(reply.hint_level),
+                "Help Level": str(reply_hint_level),
             })
         yield row
 
 
-def dialogue_rows(*, course: Course, since: date | datetime | None = None) -> Iterator[dict[str, Any]]:
+_DIALOGUE_FIELDS = (
+    "session_id", "session__student_id", "seq", "created", "role", "text", "item_id", "step_id", "move",
+    "mathdial_move", "hint_level", "authored_text", "released_answer", "state", "backend", "model_id",
+    "latency_ms", "guard", "attempt__id", "attempt__raw", "attempt__parsed", "attempt__outcome",
+    "attempt__correct", "attempt__partial", "attempt__misconception__name", "attempt__p_correct_before",
+)
+
+
+def dialogue_rows(
+    *,
+    course: Course,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    identifiable: bool = False,
+) -> Iterator[dict[str, Any]]:
     """Every turn of every exported session, with its attempt, for the JSONL export."""
-    salt = _salt()
-    for turn in export_turns(course=course, since=since).iterator(chunk_size=_CHUNK):
-        attempt = _attempt(turn)
-        yield {
-            "anon_student_id": pseudonym(turn.session.student_id, salt=salt),
-            "session_id": turn.session_id,
-            "seq": turn.seq,
-            "time": format_time(turn.created),
-            "role": turn.role,
-            "text": turn.text,
-            "course": course.slug,
-            "item": turn.item.slug if turn.item else None,
-            "step": turn.step.position + 1 if turn.step else None,
-            "move": turn.move,
-            "mathdial_move": turn.mathdial_move,
-            "hint_level": turn.hint_level,
-            "authored_text": turn.authored_text,
-            "released_answer": turn.released_answer,
-            "state": turn.state,
-            "backend": turn.backend,
-            "model_id": turn.model_id,
-            "latency_ms": turn.latency_ms,
-            "guard": turn.guard,
-            "attempt": None if attempt is None else {
-                "raw": attempt.raw,
-                "parsed": attempt.parsed,
-                "outcome": attempt.outcome,
-                "correct": attempt.correct,
-                "partial": attempt.partial,
-                "misconception": attempt.misconception.name if attempt.misconception else None,
-                "p_correct_before": attempt.p_correct_before,
+    info = _Course(course, identifiable=identifiable)
+    turns = export_turns(course=course, since=since, until=until).values(*_DIALOGUE_FIELDS)
+    for t in turns.iterator(chunk_size=_CHUNK):
+        student_id = t["session__student_id"]
+        condition_name, condition_type = info.conditions.get(student_id, ("", ""))
+        step = info.steps.get(t["step_id"]) if t["step_id"] is not None else None
+        row: dict[str, Any] = {"anon_student_id": info.anon[student_id]}
+        if identifiable:
+            row["username"] = info.names.get(student_id, "")
+        yield row | {
+            "session_id": t["session_id"],
+            "seq": t["seq"],
+            "time": format_time(t["created"]),
+            "role": t["role"],
+            "text": t["text"],
+            "course": info.slug,
+            "condition_name": condition_name,
+            "condition_type": condition_type,
+            "item": info.items.get(t["item_id"]) if t["item_id"] is not None else None,
+            "step": step[0] + 1 if step else None,
+            "move": t["move"],
+            "mathdial_move": t["mathdial_move"],
+            "hint_level": t["hint_level"],
+            "authored_text": t["authored_text"],
+            "released_answer": t["released_answer"],
+            "state": t["state"],
+            "backend": t["backend"],
+            "model_id": t["model_id"],
+            "latency_ms": t["latency_ms"],
+            "guard": t["guard"],
+            "attempt": None if t["attempt__id"] is None else {
+                "raw": t["attempt__raw"],
+                "parsed": t["attempt__parsed"],
+                "outcome": t["attempt__outcome"],
+                "correct": t["attempt__correct"],
+                "partial": t["attempt__partial"],
+                "misconception": t["attempt__misconception__name"],
+                "p_correct_before": t["attempt__p_correct_before"],
             },
         }
 
@@ -280,22 +362,27 @@ def dialogue_rows(*, course: Course, since: date | datetime | None = None) -> It
 # Writers: each consumes an iterable of rows and returns how many it wrote.
 
 
-def tsv_lines(rows: Iterable[dict[str, str]]) -> Iterator[str]:
-    yield "\t".join(DATASHOP_COLUMNS) + "\n"
+def tsv_lines(rows: Iterable[dict[str, str]], *, columns: list[str] = DATASHOP_COLUMNS) -> Iterator[str]:
+    yield "\t".join(columns) + "\n"
     for row in rows:
-        yield "\t".join(row[c] for c in DATASHOP_COLUMNS) + "\n"
+        yield "\t".join(row[c] for c in columns) + "\n"
 
 
-def tsv_write(rows: Iterable[dict[str, str]], out: IO[str]) -> int:
+def jsonl_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    for row in rows:
+        yield json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def tsv_write(rows: Iterable[dict[str, str]], out: IO[str], *, columns: list[str] = DATASHOP_COLUMNS) -> int:
     n = -1  # the header is not a row
-    for line in tsv_lines(rows):
+    for line in tsv_lines(rows, columns=columns):
         out.write(line)
         n += 1
     return n
 
 
-def csv_write(rows: Iterable[dict[str, str]], out: IO[str]) -> int:
-    writer = csv.DictWriter(out, fieldnames=DATASHOP_COLUMNS)
+def csv_write(rows: Iterable[dict[str, str]], out: IO[str], *, columns: list[str] = DATASHOP_COLUMNS) -> int:
+    writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
     n = 0
     for row in rows:
@@ -306,18 +393,24 @@ def csv_write(rows: Iterable[dict[str, str]], out: IO[str]) -> int:
 
 def jsonl_write(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
     n = 0
-    for row in rows:
-        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    for line in jsonl_lines(rows):
+        out.write(line)
         n += 1
     return n
 
 
-def parquet_write(rows: Iterable[dict[str, str]], path: Path, *, batch_rows: int = PARQUET_BATCH_ROWS) -> int:
+def parquet_write(
+    rows: Iterable[dict[str, str]],
+    path: Path,
+    *,
+    batch_rows: int = PARQUET_BATCH_ROWS,
+    columns: list[str] = DATASHOP_COLUMNS,
+) -> int:
     """DataShop columns as strings, one RecordBatch per ``batch_rows`` rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([(c, pa.string()) for c in DATASHOP_COLUMNS])
+    schema = pa.schema([(c, pa.string()) for c in columns])
     n = 0
     batch: list[dict[str, str]] = []
     with pq.ParquetWriter(str(path), schema) as writer:
@@ -339,28 +432,33 @@ def export_write(
     course: Course,
     path: Path,
     since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    identifiable: bool = False,
     wrap: Callable[[Iterator[Any]], Iterable[Any]] = lambda rows: rows,
 ) -> int:
     """Write one export to ``path`` through a temporary file in the same folder, renamed into place
     only when complete, so a crash never leaves a half-written export. ``wrap`` sees the row
-    iterator (the command adds a progress bar). Returns the number of rows written."""
+    iterator (the command adds a progress bar). Returns the number of rows written.
+    ``identifiable`` adds usernames: callers check the researcher's grant first."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     tmp = Path(tmp_name)
+    select: dict[str, Any] = {"course": course, "since": since, "until": until, "identifiable": identifiable}
+    columns = datashop_columns(identifiable=identifiable)
     try:
         if fmt == "parquet":
             os.close(fd)
-            n = parquet_write(wrap(datashop_rows(course=course, since=since)), tmp)
+            n = parquet_write(wrap(datashop_rows(**select)), tmp, columns=columns)
         else:
             with open(fd, "w", encoding="utf-8", newline="") as out:
                 if fmt == "jsonl":
-                    n = jsonl_write(wrap(dialogue_rows(course=course, since=since)), out)
+                    n = jsonl_write(wrap(dialogue_rows(**select)), out)
                 elif fmt == "csv":
-                    n = csv_write(wrap(datashop_rows(course=course, since=since)), out)
+                    n = csv_write(wrap(datashop_rows(**select)), out, columns=columns)
                 else:
-                    n = tsv_write(wrap(datashop_rows(course=course, since=since)), out)
+                    n = tsv_write(wrap(datashop_rows(**select)), out, columns=columns)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -34,7 +34,9 @@ class ResearchGrant(models.Model):
 
     researcher = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="research_grants")
     course = models.ForeignKey("content.Course", on_delete=models.CASCADE, related_name="research_grants")
-    # Reserved for a later slice: exports stay pseudonymised whatever this says.
+    # True: this researcher may ask for usernames alongside pseudonyms (API ``identifiable=true``,
+    # ``export_logs --identifiable-for``); exports without the request, or for anyone else, never
+    # name students. Set by administrators only (tutor/admin_experiments.py).
     identifiable = models.BooleanField(default=False)
     granted_at = models.DateTimeField(default=timezone.now)
 

@@ -7,8 +7,6 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
 from tutor import engine, exports, roles
@@ -75,6 +73,133 @@ def test_datashop_rows_cover_every_logged_transaction(logs):
     assert int(hint["Total Num Hints"]) >= 1 and hint["CF (llm_backend)"] == "scripted"
     # attempts and hint requests count up at the step
     assert [r["Attempt At Step"] for r in rows if r["Student Response Type"]] == ["1", "2", "3"]
+
+
+# DataShop's tab-delimited import rules, written out here independently of tutor.exports.
+DATASHOP_REQUIRED = ["Anon Student Id", "Session Id", "Time", "Time Zone", "Student Response Type",
+                     "Tutor Response Type", "Level (Course)", "Problem Name", "Step Name", "Attempt At Step",
+                     "Outcome", "Input", "Feedback Text", "Help Level", "Total Num Hints", "Condition Name",
+                     "Condition Type"]
+DATASHOP_INTEGER = ["Session Id", "Help Level", "Total Num Hints"]
+
+
+def datashop_problems(text):
+    """Why a tab-delimited export would not load into DataShop (empty when it would)."""
+    lines = text.split("\n")
+    problems = []
+    if lines[-1] != "":
+        problems.append("the file does not end with a newline")
+    header, body = lines[0].split("\t"), [line.split("\t") for line in lines[1:-1]]
+    problems += [f"missing column {c!r}" for c in DATASHOP_REQUIRED if c not in header]
+    problems += [f"bad column name {c!r}" for c in header
+                 if c not in DATASHOP_REQUIRED and not re.fullmatch(r"(KC|CF) \([^()]+\)", c)]
+    if not any(c.startswith("KC (") for c in header):
+        problems.append("no KC column")
+    if len(set(header)) != len(header):
+        problems.append("duplicate columns")
+    for n, cells in enumerate(body, start=2):
+        if len(cells) != len(header):
+            problems.append(f"line {n}: {len(cells)} fields, header has {len(header)}")
+            continue
+        row = dict(zip(header, cells, strict=True))
+        if not row["Anon Student Id"] or not row["Problem Name"] or not row["Step Name"]:
+            problems.append(f"line {n}: empty student, problem or step")
+        if not TIME_RE.match(row["Time"]) or row["Time Zone"] != "UTC":
+            problems.append(f"line {n}: time {row['Time']!r} {row['Time Zone']!r}")
+        for c in DATASHOP_INTEGER:
+            if row[c] and not row[c].isdigit():
+                problems.append(f"line {n}: {c} {row[c]!r} is not an integer")
+        student = row["Student Response Type"]
+        if student not in ("ATTEMPT", "HINT_REQUEST", ""):
+            problems.append(f"line {n}: Student Response Type {student!r}")
+        if row["Tutor Response Type"] not in ("RESULT", "HINT_MSG"):
+            problems.append(f"line {n}: Tutor Response Type {row['Tutor Response Type']!r}")
+        expected_outcomes = {"ATTEMPT": {"CORRECT", "INCORRECT", "UNREADABLE"}, "HINT_REQUEST": {"HINT"}, "": {""}}
+        if row["Outcome"] not in expected_outcomes[student] if student in expected_outcomes else True:
+            problems.append(f"line {n}: Outcome {row['Outcome']!r} for {student!r}")
+        if student and not (row["Attempt At Step"].isdigit() and int(row["Attempt At Step"]) >= 1):
+            problems.append(f"line {n}: Attempt At Step {row['Attempt At Step']!r}")
+        p = row.get("CF (p_correct_before)", "")
+        if p and not 0.0 <= float(p) <= 1.0:
+            problems.append(f"line {n}: p_correct_before {p!r}")
+    return problems
+
+
+def test_datashop_export_of_a_replayed_session_validates_and_matches_the_database(logs, tmp_path):
+    call_command("export_logs", format="datashop", course="mini", out=tmp_path / "d.tsv", verbosity=0)
+    text = (tmp_path / "d.tsv").read_text(encoding="utf-8")
+    assert datashop_problems(text) == []
+    rows = [dict(zip(exports.DATASHOP_COLUMNS, line.split("\t"), strict=True)) for line in text.splitlines()[1:]]
+
+    # one row per logged transaction of the consenting student, counted straight from the database
+    consenting = Turn.objects.filter(session__course=logs["course"], session__student=logs["student"])
+    attempts = Attempt.objects.filter(session__student=logs["student"]).count()
+    hint_requests = sum(
+        1 for t in consenting.filter(role="student").select_related("reply")
+        if not Attempt.objects.filter(turn=t).exists() and t.reply.move in ("hint", "open_subproblem")
+    )
+    tutor_messages = consenting.filter(role="tutor").count()
+    kinds = [r["Student Response Type"] for r in rows]
+    assert (kinds.count("ATTEMPT"), kinds.count("HINT_REQUEST"), kinds.count("")) == (
+        attempts, hint_requests, tutor_messages)
+    assert attempts == 2 and hint_requests == 1 and tutor_messages == consenting.count() - 4
+    assert {r["Session Id"] for r in rows} == {str(logs["session"].pk)}
+    assert rows == sorted(rows, key=lambda r: r["Time"])  # session order is time order
+    # no experiment in this course: the condition columns are empty, not made up
+    assert {(r["Condition Name"], r["Condition Type"]) for r in rows} == {("", "")}
+
+
+def test_the_validator_catches_broken_files():
+    good = "\t".join([*DATASHOP_REQUIRED, "KC (Default)"]) + "\n"
+    assert datashop_problems(good) == []
+    assert datashop_problems(good.replace("Time Zone\t", "")) == ["missing column 'Time Zone'"]
+    row = dict.fromkeys([*DATASHOP_REQUIRED, "KC (Default)"], "x")
+    row.update({"Time": "2026-01-01 10:00:00", "Time Zone": "UTC", "Student Response Type": "ATTEMPT",
+                "Tutor Response Type": "RESULT", "Outcome": "CORRECT", "Attempt At Step": "1",
+                "Session Id": "1", "Help Level": "", "Total Num Hints": "3"})
+    problems = datashop_problems(good + "\t".join(row.values()) + "\n")
+    assert problems == ["line 2: time '2026-01-01 10:00:00' 'UTC'"]
+
+
+def test_identifiable_exports_add_usernames_only_when_asked(logs, tmp_path):
+    plain = list(exports.datashop_rows(course=logs["course"]))
+    assert all(exports.IDENTIFIABLE_COLUMN not in r for r in plain)
+    named = list(exports.datashop_rows(course=logs["course"], identifiable=True))
+    assert {r[exports.IDENTIFIABLE_COLUMN] for r in named} == {"ada"}
+    assert [{k: v for k, v in r.items() if k != exports.IDENTIFIABLE_COLUMN} for r in named] == plain
+    assert {r["username"] for r in exports.dialogue_rows(course=logs["course"], identifiable=True)} == {"ada"}
+    assert all("username" not in r for r in exports.dialogue_rows(course=logs["course"]))
+
+    rita = UserFactory(username="rita", role=roles.RESEARCHER)
+    with pytest.raises(CommandError, match="no identifiable grant"):
+        call_command("export_logs", format="csv", course="mini", out=tmp_path / "x.csv",
+                     identifiable_for="rita", verbosity=0)
+    grant = ResearchGrant.objects.create(researcher=rita, course=logs["course"])
+    with pytest.raises(CommandError, match="no identifiable grant"):
+        call_command("export_logs", format="csv", course="mini", out=tmp_path / "x.csv",
+                     identifiable_for="rita", verbosity=0)
+    assert list(tmp_path.iterdir()) == []
+    grant.identifiable = True
+    grant.save()
+    for fmt in exports.FORMATS:
+        call_command("export_logs", format=fmt, course="mini", out=tmp_path / f"x.{fmt}",
+                     identifiable_for="rita", verbosity=0)
+    with open(tmp_path / "x.csv", encoding="utf-8", newline="") as f:
+        assert {r["CF (username)"] for r in csv.DictReader(f)} == {"ada"}
+    assert set(pq.read_table(tmp_path / "x.parquet").column("CF (username)").to_pylist()) == {"ada"}
+    assert (tmp_path / "x.datashop").read_text(encoding="utf-8").splitlines()[0].endswith("\tCF (username)")
+    # still only consenting students, named or not
+    assert "bob" not in (tmp_path / "x.jsonl").read_text(encoding="utf-8")
+
+
+def test_until_excludes_the_day_and_after(logs, tmp_path):
+    today = timezone.now().date()
+    assert list(exports.datashop_rows(course=logs["course"], until=today)) == []
+    everything = list(exports.datashop_rows(course=logs["course"]))
+    assert list(exports.datashop_rows(course=logs["course"], until=today + timedelta(days=1))) == everything
+    with pytest.raises(CommandError, match="--until must be after --since"):
+        call_command("export_logs", format="csv", course="mini", since=today.isoformat(),
+                     until=today.isoformat(), out=tmp_path / "x", verbosity=0)
 
 
 def test_non_consenting_students_appear_in_no_export(logs, tmp_path):
@@ -153,7 +278,7 @@ def test_command_errors_are_clear_and_leave_no_file(course, tmp_path, kwargs, me
 
 
 def test_failed_export_leaves_no_partial_file(logs, tmp_path, monkeypatch):
-    def broken(rows, out):
+    def broken(rows, out, **kwargs):
         out.write("half")
         raise RuntimeError("disk full")
 
@@ -163,33 +288,21 @@ def test_failed_export_leaves_no_partial_file(logs, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def token_client(user):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
+def test_exports_bench_runs_end_to_end_with_tiny_arguments(tmp_path):
+    """The memory benchmark (python -m tutor.exports_bench) in its own processes and database."""
+    import subprocess
+    import sys
+    from pathlib import Path
 
-
-def test_api_serves_granted_researchers_only(logs):
-    researcher = UserFactory(username="rita", role=roles.RESEARCHER)
-    client = token_client(researcher)
-    assert client.get("/api/research/courses/mini/export.tsv").status_code == 404
-    assert client.get("/api/research/courses/mini/attempts/").status_code == 404
-    assert token_client(logs["student"]).get("/api/research/courses/mini/export.tsv").status_code == 403
-    assert APIClient().get("/api/research/courses/mini/attempts/").status_code in (401, 403)
-
-    ResearchGrant.objects.create(researcher=researcher, course=logs["course"])
-    resp = client.get("/api/research/courses/mini/export.tsv")
-    assert resp.status_code == 200 and resp["Content-Type"].startswith("text/tab-separated-values")
-    body = b"".join(resp.streaming_content).decode()
-    assert body == "".join(exports.tsv_lines(exports.datashop_rows(course=logs["course"])))
-
-    page = client.get("/api/research/courses/mini/attempts/").json()
-    assert page["count"] == 2
-    assert {a["anon_student_id"] for a in page["results"]} == {exports.pseudonym(logs["student"].pk)}
-    assert "ada" not in re.sub(r"stu_[0-9a-f]{16}", "", json.dumps(page))
-
-
-def test_openapi_schema_lists_the_research_api(client):
-    resp = client.get("/api/schema/")
-    assert resp.status_code == 200
-    assert b"/api/research/courses/{slug}/attempts/" in resp.content
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tutor.exports_bench", "--transactions", "300", "--formats", "datashop,http",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=600, check=False, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert [r["format"] for r in report["results"]] == ["datashop", "datashop-http-stream"]
+    for result in report["results"]:
+        assert result["rows"] == result["rows_expected"] == report["generated"]["transactions"] >= 300
+        assert 0 < result["peak_rss_mb"] <= 300 and result["within_budget"]
