@@ -1,4 +1,5 @@
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -8,9 +9,23 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from content import packs
 from content.models import Course
-from tutor import roles, services
+from tutor import engine, roles, services, teacher
+from tutor.models import Classroom, Enrolment, Turn
 
 DEMO_PACK = Path(settings.BASE_DIR) / "content" / "fixtures" / "demo_course.json"
+DEMO_CLASS = "Demo class"
+# Students whose work the demo class shows: (username, [(item slug, messages)]). Replayed through the
+# real engine with the authored wording (no language model), so the teacher's pages have something
+# to show on a fresh install.
+DEMO_REPLAYS: list[tuple[str, list[tuple[str, list[str]]]]] = [
+    ("demo-ana", [("int-temperature-rise", ["5"]), ("int-subtract-negative", ["11"]), ("gcf-18-24", ["6"]),
+                  ("lcm-buses", ["24", "12", "12 minutes"])]),
+    ("demo-ben", [("int-temperature-rise", ["-19", "19", "can I have a hint?", "hint please", "-5", "5"]),
+                  ("int-subtract-negative", ["-5", "-11", "hint", "hint", "hint", "just tell me", "-5"]),
+                  ("add-half-third", ["2/5", "2/6", "I'm stuck"])]),
+    ("demo-cleo", [("int-temperature-rise", ["19", "5"]), ("int-diver-signs", ["24", "-24", "-24 m", "-4", "4"]),
+                   ("add-half-third", ["2/5", "5/6"])]),
+]
 DEMO_ACCOUNTS = [
     ("demo-student", "learn-fractions-1", roles.STUDENT),
     ("demo-teacher", "teach-fractions-1", roles.TEACHER),
@@ -39,6 +54,34 @@ class Command(BaseCommand):
         if course is None:
             course = packs.import_pack(data, owner=teacher)
             self.stdout.write(f"Loaded the demo course “{course.title}”.")
+        self._demo_class(course, teacher)
         self.stdout.write(self.style.SUCCESS("Demo accounts (log in at http://127.0.0.1:8000/accounts/login/):"))
         for username, password, role in DEMO_ACCOUNTS:
             self.stdout.write(f"  {role[:-1]:<11} {username:<16} password: {password}")
+
+    def _demo_class(self, course: Course, demo_teacher: Any) -> None:
+        """A class taught by the demo teacher with the demo student and a few replayed students."""
+        if Classroom.objects.filter(course=course, name=DEMO_CLASS).exists():
+            return
+        classroom = teacher.classroom_create(teacher=demo_teacher, course=course, name=DEMO_CLASS)
+        user_model = get_user_model()
+        Enrolment.objects.create(classroom=classroom, student=user_model.objects.get(username="demo-student"))
+        for username, script in DEMO_REPLAYS:
+            student = user_model.objects.filter(username=username).first()
+            if student is None:  # nobody logs in as these: an unpublished random password
+                student = services.user_create(username=username, password=secrets.token_urlsafe(24),
+                                               role=roles.STUDENT)
+            Enrolment.objects.get_or_create(classroom=classroom, student=student)
+            for slug, messages in script:
+                item = course.items.filter(slug=slug).first()
+                if item is None:
+                    continue
+                session = engine.session_start(student=student, item=item)
+                for i, text in enumerate(messages):
+                    plan = engine.turn_take(session_id=session.pk, text=text, client_id=f"demo-{i}")
+                    if plan.tutor_turn_id:
+                        engine.reply_finish(tutor_turn_id=plan.tutor_turn_id, text=plan.authored_text,
+                                            state=Turn.State.COMPLETE, guard={"passed": True, "reasons": []},
+                                            backend=engine.AUTHORED_ONLY, model_id="", latency_ms=0.0)
+        self.stdout.write(f"Created “{DEMO_CLASS}” (join code {classroom.join_code}) with "
+                          f"{classroom.enrolments.count()} students; the demo teacher sees it under My classes.")
