@@ -50,6 +50,7 @@ class Outcome:
     check: Any = None
     subproblem: Subproblem | None = None
     on_subproblem: bool = False
+    offer_similar: bool = False  # the worked answer was shown: offer a similar item to practise
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -182,6 +183,7 @@ def decide(*, session: TutoringSession, step: Step, text: str,
         check=check,
         subproblem=subproblem,
         on_subproblem=on_subproblem,
+        offer_similar=decision.offer_similar,
     )
 
 

@@ -10,6 +10,7 @@ If the model fails, stalls, or says something the guard rejects, the authored te
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 import re
@@ -40,6 +41,9 @@ _TRAILING_WORD = re.compile(r"[\w.,/^$\\-]+$")
 
 # The backend recorded for a turn phrased with the authored text because the course turned the model off.
 AUTHORED_ONLY = "authored"
+# Key in the session's progress naming the tutor turn that offered a similar item (after the worked
+# answer was shown). Kept across later turns and steps, so the offer survives a reload.
+SIMILAR_OFFER = "similar_offer"
 
 
 class _AuthoredOnly(Exception):
@@ -103,6 +107,7 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
                     correct=outcome.check.status == "correct", partial=bool(getattr(outcome.check, "partial", False)),
                     misconception_id=outcome.check.misconception_id,
                 )
+        offer = similar_offer_turn(session)
         session.progress = outcome.progress
         if outcome.advance:
             _advance(session)
@@ -113,6 +118,10 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
             authored_text=outcome.authored_text, released_answer=outcome.released,
             item=session.item, step=step, reply_to=student,
         )
+        if outcome.offer_similar:
+            offer = tutor.pk
+        if offer is not None:
+            session.progress = {**(session.progress or {}), SIMILAR_OFFER: {"turn": offer}}
         session.save()
     if attempt is not None and not getattr(outcome, "on_subproblem", False):
         _trace(attempt)
@@ -122,7 +131,7 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
         answer_forms=outcome.answer_forms, allowed_numbers=outcome.allowed_numbers,
         messages=dialogue_bridge.prompt_messages(session=session, tutor_turn=tutor, outcome=outcome),
         finished_item=session.step is None, llm_enabled=tutor_settings.llm_enabled,
-        llm_backend=tutor_settings.llm_backend,
+        llm_backend=tutor_settings.llm_backend, extra={"offer_similar": outcome.offer_similar},
     )
     plan.opening_html = render_to_string(
         "tutor/partials/turn_open.html", {"student": student, "tutor": tutor}
@@ -130,9 +139,22 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
     return plan
 
 
+def similar_offer_turn(session: TutoringSession) -> int | None:
+    """The id of the tutor turn in this session that offered a similar item, if any."""
+    offer = (session.progress or {}).get(SIMILAR_OFFER)
+    turn = offer.get("turn") if isinstance(offer, dict) else None
+    return turn if isinstance(turn, int) else None
+
+
+def turn_context(turn: Turn | None, **extra: Any) -> dict[str, Any]:
+    """Context for ``tutor/partials/turn_final.html``: the turn, and whether it offers a similar item."""
+    offer = turn is not None and similar_offer_turn(turn.session) == turn.pk
+    return {"turn": turn, "offer_similar": offer, **extra}
+
+
 def _duplicate_plan(session: TutoringSession, student: Turn) -> TurnPlan:
-    reply = Turn.objects.filter(reply_to=student).first()
-    html_out = render_to_string("tutor/partials/turn_final.html", {"turn": reply}) if reply else ""
+    reply = Turn.objects.filter(reply_to=student).select_related("session").first()
+    html_out = render_to_string("tutor/partials/turn_final.html", turn_context(reply)) if reply else ""
     return TurnPlan(
         session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=reply.pk if reply else 0, move="",
         authored_text="", released=False, answer="", answer_forms=[], allowed_numbers=[], messages=[],
@@ -226,8 +248,8 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
         stream = backend.astream(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS, temperature=0.3, cancel=cancel)
         deadline = time.monotonic() + LLM_TIMEOUT_S
         rejected = False
-        async for chunk in _with_deadline(stream, deadline):
-            produced += chunk
+        async for batch in _batches(_with_deadline(stream, deadline)):
+            produced += "".join(batch)
             held = _TRAILING_WORD.search(produced)
             safe = produced[: held.start()] if held else produced
             if len(safe) > len(shown):
@@ -239,7 +261,8 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
                     break
                 if first_token_ms is None:
                     first_token_ms = (time.perf_counter() - started) * 1000
-                yield _fragment_token(plan.tutor_turn_id, safe[len(shown):])
+                for piece in _split_like(safe[len(shown):], batch):
+                    yield _fragment_token(plan.tutor_turn_id, piece)
                 shown = safe
         if not rejected:
             final = _guard(plan, produced.strip())
@@ -258,7 +281,60 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
         tutor_turn_id=plan.tutor_turn_id, text=final_text, state=state, guard=verdict, backend=backend_name,
         model_id=model_id, latency_ms=first_token_ms if first_token_ms is not None else latency,
     )
-    yield await sync_to_async(render_to_string)("tutor/partials/turn_final.html", {"turn": turn, "oob": True})
+    context = {"turn": turn, "oob": True, "offer_similar": bool(plan.extra.get("offer_similar"))}
+    yield await sync_to_async(render_to_string)("tutor/partials/turn_final.html", context)
+
+
+async def _batches(stream: AsyncIterator[str]) -> AsyncIterator[list[str]]:
+    """The chunks that arrived while the caller was busy, together.
+
+    The guard re-reads the whole reply at every check, so checking once per token costs a turn time
+    quadratic in its length; under load, tokens queue up while a check runs and are checked at once.
+    A slow model still gets one check (and one fragment) per token.
+    """
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for chunk in stream:
+                queue.put_nowait(("chunk", chunk))
+        except Exception as exc:
+            queue.put_nowait(("error", exc))
+        else:
+            queue.put_nowait(("done", None))
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            batch: list[str] = []
+            kind, value = await queue.get()
+            while kind == "chunk":
+                batch.append(value)
+                if queue.empty():
+                    break
+                kind, value = queue.get_nowait()
+            if batch:
+                yield batch
+            if kind == "error":
+                raise value
+            if kind == "done":
+                return
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
+def _split_like(text: str, chunks: list[str]) -> list[str]:
+    """``text`` cut where the model's chunks were cut, so the page still fills in token by token."""
+    pieces, i = [], 0
+    for chunk in chunks[:-1]:
+        if i >= len(text):
+            break
+        pieces.append(text[i : i + len(chunk)])
+        i += len(chunk)
+    pieces.append(text[i:])
+    return [p for p in pieces if p]
 
 
 async def _with_deadline(stream: AsyncIterator[str], deadline: float) -> AsyncIterator[str]:
@@ -302,7 +378,7 @@ def pending_replies_finish(*, session_id: int) -> list[str]:
         turn = reply_finish(tutor_turn_id=turn.pk, text=turn.authored_text, state=Turn.State.FALLBACK,
                             guard={"reasons": ["connection dropped before the reply finished"]}, backend="",
                             model_id="", latency_ms=0.0)
-        out.append(render_to_string("tutor/partials/turn_final.html", {"turn": turn, "oob": True}))
+        out.append(render_to_string("tutor/partials/turn_final.html", turn_context(turn, oob=True)))
     return out
 
 

@@ -7,19 +7,29 @@ graph and reused for every decision), and a goal (target KC indices). Its policy
 * **Reviews first.** A KC the learner has practised and mastered whose predicted recall will fall
   below ``review_threshold`` within ``review_horizon_days`` is due. The horizon is read off the
   learner model's own forgetting curve (its prediction at a future time), so a learner who forgets
-  fast is reviewed sooner. Among due KCs the most urgent goal-relevant one wins.
-* **New material only from the outer fringe**: KCs not yet mastered whose prerequisites all are.
-* **Progress toward the goal**: a fringe KC scores by how many still-unmastered goal KCs it is an
-  ancestor of (or is), so with several goals a shared prerequisite comes first.
+  fast is reviewed sooner. Only KCs still needed are reviewed: goals, and what an unmastered goal
+  builds on. Among due KCs the most urgent wins.
+* **New material only from the outer fringe**: KCs not yet mastered whose prerequisites all are
+  mastered or *parked*. A KC answered ``patience`` times without mastery (``prerequisite_patience``
+  times if it is not itself a goal: it is only a means to the goals) stops blocking what follows.
+* **Goal-directed unlocking.** Each unmastered goal shares one unit of value among the KCs still in
+  its way (its unmastered, unparked ancestors) and itself; a KC's value is the sum over goals. So a
+  step that brings a goal within reach soon counts more than one far down a long chain, and a
+  prerequisite shared by several goals counts for each. A parked KC keeps value only as a goal.
+* **Finish what is nearly done**: of candidates of similar value, the one nearer mastery (in
+  logits) comes first (``GAP_WEIGHT``).
 * **Difficulty matched** to ``target_success``: among the candidates the item whose predicted
   p(correct) is nearest the target is preferred.
+* **A similar item** after the student was shown a worked answer (:meth:`Planner.similar`): the
+  same KCs, not that item, at a matched difficulty.
 
 "Mastered" means the predicted p(correct) on a typical item of the KC (its items' mean offset,
 uncertainty integrated out) is at least ``mastery_threshold``.
 
 The baselines the simulation compares against share the :class:`Policy` interface:
 :class:`RandomPolicy`, :class:`CourseOrderPolicy`, :class:`LowestMasteryPolicy` (OATutor's
-heuristic) and :class:`StreakPolicy` (ASSISTments-style 3 right in a row, fixed-interval reviews).
+heuristic, over the lesson or over the goal KCs alone) and :class:`StreakPolicy` (ASSISTments-style
+3 right in a row, fixed-interval reviews).
 """
 
 from __future__ import annotations
@@ -33,6 +43,9 @@ import numpy as np
 
 from content.graph import find_cycle
 
+# How much a logit of distance to mastery lowers a fringe KC's score (against the log of its
+# unlocking value): of two KCs worth as much, the one nearer mastery is finished first.
+GAP_WEIGHT = 0.5
 # E[sigmoid(x)] for x ~ N(m, v) ≈ Φ(c m / sqrt(1 + c² v)), the learner model's own approximation.
 _PROBIT_C = math.sqrt(math.pi / 8.0)
 
@@ -58,6 +71,7 @@ class PlannerSettings:
     target_success: float = 0.75  # aim new items at this p(correct)
     review_horizon_days: float = 1.0  # ... within this many days
     patience: int = 4  # answers on an unmastered KC before its dependents open anyway (0: never)
+    prerequisite_patience: int = 3  # the same for a KC that is not itself a goal (0: use patience)
 
     def __post_init__(self) -> None:
         if not 0.7 <= self.target_success <= 0.85:
@@ -68,7 +82,7 @@ class PlannerSettings:
             raise ValueError("review_threshold must be in (0, mastery_threshold]")
         if self.review_horizon_days <= 0:
             raise ValueError("review_horizon_days must be positive")
-        if self.patience < 0:
+        if self.patience < 0 or self.prerequisite_patience < 0:
             raise ValueError("patience must be >= 0")
 
 
@@ -267,10 +281,15 @@ class Planner:
         p_now, p_later = c.kc_p(view.now), c.kc_p(view.later)
         p_item = c.item_p(view.now)
         mastered = p_now >= s.mastery_threshold
+        goal = [int(g) for g in goal]
+        is_goal = np.zeros(n_kcs, dtype=bool)
+        is_goal[goal if goal else slice(None)] = True
         # A KC practised `patience` times without mastery stops blocking its dependents: the learner
         # model does not expect more drilling right now to get there, so move on and come back later.
+        # A prerequisite that is not itself a goal is a means to the goals: it gets less patience.
         if view.attempts is not None and s.patience:
-            parked = ~mastered & (np.asarray(view.attempts[:n_kcs]) >= s.patience)
+            limit = np.where(is_goal | (s.prerequisite_patience == 0), s.patience, s.prerequisite_patience)
+            parked = ~mastered & (np.asarray(view.attempts[:n_kcs]) >= limit)
         else:
             parked = np.zeros(n_kcs, dtype=bool)
         unmet = np.bincount(c.dst, weights=(~(mastered | parked)[c.src]).astype(np.float64), minlength=n_kcs)
@@ -278,27 +297,37 @@ class Planner:
         fringe = ready & ~mastered
         practised = np.asarray(view.practised[:n_kcs], dtype=bool)
 
-        goal = [int(g) for g in goal]
+        blocking = ~(mastered | parked)
         if goal:
             anc = c.ancestor_matrix(goal)
             open_goals = ~mastered[goal]
-            progress = anc[open_goals].sum(0).astype(np.float64)  # unmastered goals each KC leads to
-            relevance = anc.sum(0).astype(np.float64)  # all goals, for reviews of mastered KCs
+            progress = anc[open_goals].sum(0).astype(np.float64)  # unmastered goals each KC is or leads to
+            # Unlocking value: each open goal shares one unit among the KCs still in its way (its
+            # unmastered, unparked ancestors) and itself, so a step toward a goal that is nearly
+            # unlocked counts more, and a step shared by several goals counts for each of them.
+            own = np.zeros((len(goal), n_kcs), dtype=bool)
+            own[np.arange(len(goal)), goal] = True
+            in_way = (anc & blocking & ~own) | own
+            share = np.where(open_goals, 1.0 / in_way.sum(1), 0.0)
+            value = (in_way * share[:, None]).sum(0)
         else:
             progress = np.ones(n_kcs)
-            relevance = np.ones(n_kcs)
+            value = (~mastered).astype(np.float64)
+        # Still needed: a goal, or a KC an unmastered goal builds on. A prerequisite of goals already
+        # mastered is not reviewed for their sake (they are reviewed themselves).
+        needed = is_goal | (progress > 0)
 
         # An item is usable when each of its KCs is mastered or on the fringe.
         ok = np.append(mastered | fringe | parked, True)[c.item_kcs].all(1)
         closeness = -(((p_item - s.target_success) / 0.1) ** 2)
 
-        due = practised & mastered & (p_later < s.review_threshold) & (relevance > 0)
+        due = practised & mastered & (p_later < s.review_threshold) & needed
         due_items = ok & np.append(due, False)[c.item_kcs].any(1)
         if due_items.any():
             urgency = np.where(due, (s.review_threshold - p_later) / s.review_threshold, -np.inf)
             item_urgency = np.append(urgency, -np.inf)[c.item_kcs].max(1)
             score = np.where(
-                due_items, 10.0 * item_urgency + np.log1p(relevance[c.item_primary]) + 0.1 * closeness, -np.inf
+                due_items, 10.0 * item_urgency + np.log1p(progress[c.item_primary]) + 0.1 * closeness, -np.inf
             )
             item = int(np.argmax(score))
             kc = int(c.item_kcs[item][np.argmax(np.append(urgency, -np.inf)[c.item_kcs[item]])])
@@ -308,25 +337,31 @@ class Planner:
             reason = f"Review: your predicted recall of {c.names[kc]} {when} to {p_later[kc]:.0%}."
             return Decision(item, "review", reason, kc, float(p_item[item]))
 
-        new_kc = fringe & ~parked & (progress > 0)
-        if not (new_kc & c.kc_has_items).any():  # only parked KCs left: back to them
-            new_kc = fringe & (progress > 0)
+        # New material from the fringe, by unlocking value (a parked KC no longer blocks, so only a
+        # goal keeps its worth once parked); among those, the nearer a KC is to mastery (in logits)
+        # the sooner it is done: "finish what is nearly done".
+        new_kc = fringe & (value > 0) & c.kc_has_items
         new_items = ok & np.append(new_kc, False)[c.item_kcs].any(1)
         if new_items.any():
-            kc_value = np.append(np.where(new_kc, progress, 0.0), 0.0)[c.item_kcs].max(1)
-            score = np.where(new_items, np.log1p(kc_value) + closeness, -np.inf)
+            level = math.log(s.mastery_threshold / (1 - s.mastery_threshold))
+            gap = np.maximum(level - (view.now.mean + c.kc_offset), 0.0)
+            kc_score = np.where(new_kc, np.log(np.maximum(value, 1e-12)) - GAP_WEIGHT * gap, -np.inf)
+            item_kc_score = np.append(kc_score, -np.inf)[c.item_kcs].max(1)
+            score = np.where(new_items, item_kc_score + closeness, -np.inf)
             item = int(np.argmax(score))
             cand = c.item_kcs[item][c.item_kcs[item] < n_kcs]
-            kc = int(cand[np.argmax(np.where(new_kc[cand], progress[cand], -1.0))])
+            kc = int(cand[np.argmax(kc_score[cand])])
             reason = self._new_reason(kc, p_now, progress, goal, mastered)
             return Decision(item, "practice" if practised[kc] else "new", reason, kc, float(p_item[item]))
 
         # Nothing new or due: keep the goal's KCs fresh, least-recalled first.
-        lesson = c.lesson(goal)
-        items = ok & np.append(lesson, False)[c.item_kcs].any(1)
+        keep = is_goal if goal else np.ones(n_kcs, dtype=bool)
+        items = ok & np.append(keep, False)[c.item_kcs].any(1)
+        if not items.any():
+            items = ok & np.append(c.lesson(goal), False)[c.item_kcs].any(1)
         if not items.any():
             items = np.ones(len(c.items), dtype=bool)
-        kc_later = np.append(np.where(lesson, p_later, np.inf), np.inf)[c.item_kcs].min(1)
+        kc_later = np.append(np.where(keep, p_later, np.inf), np.inf)[c.item_kcs].min(1)
         item = int(np.argmin(np.where(items, kc_later + 0.01 * np.abs(p_item - s.target_success), np.inf)))
         kc = int(c.item_primary[item])
         if goal and mastered[goal].all():
@@ -334,6 +369,46 @@ class Planner:
         else:
             reason = f"{c.names[kc]} is the best next step toward your goal."
         return Decision(item, "consolidate", reason, kc, float(p_item[item]))
+
+    def similar(self, view: LearnerView, item_index: int, *, exclude: Iterable[int] = ()) -> Decision | None:
+        """An item practising the same KCs as ``item_index`` (not it, nor any in ``exclude``), of
+        matched difficulty: offered after the student was shown the worked answer, so they try the
+        idea again straight away. None when no other item shares a KC with it.
+
+        Ranked by KC overlap with the original (the same KCs first), then by how close its difficulty
+        (item offset) is to the original's, a harder item counting half as far again as an easier one
+        (the student has just needed the answer), then by predicted p(correct) nearest the target.
+        """
+        c, s = self.course, self.settings
+        n_kcs = c.n_kcs
+        own = c.item_kcs[item_index]
+        own = own[own < n_kcs]
+        if not len(own):
+            return None
+        real = c.item_kcs < n_kcs
+        shared = (np.isin(c.item_kcs, own) & real).sum(1)
+        union = real.sum(1) + len(own) - shared
+        overlap = shared / np.maximum(union, 1)  # Jaccard: 1.0 for exactly the same KCs
+        candidates = shared > 0
+        candidates[item_index] = False
+        for i in exclude:
+            if 0 <= int(i) < len(c.items):
+                candidates[int(i)] = False
+        if not candidates.any():
+            return None
+        delta = c.item_offset - c.item_offset[item_index]  # > 0: easier than the original
+        distance = np.where(delta < 0, -1.5 * delta, delta)
+        p_item = c.item_p(view.now)
+        score = 10.0 * overlap - distance - 0.5 * np.abs(p_item - s.target_success)
+        item = int(np.argmax(np.where(candidates, score, -np.inf)))
+        kcs = c.item_kcs[item][c.item_kcs[item] < n_kcs]
+        kc = int(kcs[np.isin(kcs, own)][0])
+        same = "the same skills" if overlap[item] == 1.0 else c.name_list([k for k in kcs if k in set(own.tolist())])
+        level = "about as hard"
+        if abs(delta[item]) > 0.25:
+            level = "a little harder" if delta[item] < 0 else "a little easier"
+        reason = f"A similar problem on {same}, {level}: try the idea yourself now."
+        return Decision(item, "similar", reason, kc, float(p_item[item]))
 
     def _new_reason(
         self, kc: int, p_now: np.ndarray, progress: np.ndarray, goal: list[int], mastered: np.ndarray
@@ -411,13 +486,21 @@ class CourseOrderPolicy:
 
 
 class LowestMasteryPolicy:
-    """OATutor's heuristic: the lesson item whose KCs have the lowest predicted mastery."""
+    """OATutor's heuristic: the lesson item whose KCs have the lowest predicted mastery.
 
-    name = "lowest-mastery"
+    OATutor's lesson is a set of learning objectives; ``objectives="lesson"`` (the default) takes the
+    goal KCs and everything they build on, as a course unit would; ``"goal"`` the goal KCs alone.
+    """
 
-    def __init__(self, course: CourseGraph, settings: PlannerSettings | None = None) -> None:
+    def __init__(
+        self, course: CourseGraph, settings: PlannerSettings | None = None, *, objectives: str = "lesson"
+    ) -> None:
+        if objectives not in ("lesson", "goal"):
+            raise ValueError(f"objectives must be 'lesson' or 'goal', got {objectives!r}")
         self.course = course
         self.settings = settings or PlannerSettings()
+        self.objectives = objectives
+        self.name = "lowest-mastery" if objectives == "lesson" else "lowest-mastery-goal"
 
     def decide(self, view: LearnerView, goal: Sequence[int]) -> Decision:
         c = self.course
@@ -425,6 +508,9 @@ class LowestMasteryPolicy:
         level = math.log(self.settings.mastery_threshold / (1 - self.settings.mastery_threshold))
         mastery = _ndtr((view.now.mean + c.kc_offset - level) / np.maximum(view.now.sd, 1e-6))
         lesson = c.lesson(goal)
+        if self.objectives == "goal" and len(goal):
+            lesson = np.zeros(c.n_kcs, dtype=bool)
+            lesson[list(goal)] = True
         value = np.append(np.where(lesson, mastery, np.nan), np.nan)[c.item_kcs]
         real = c.item_kcs < c.n_kcs
         score = np.where(real, value, 0.0).sum(1) / real.sum(1)

@@ -1,19 +1,38 @@
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from content.models import Course, Item
-from tutor import engine, planning, selectors, services
+from tutor import course_settings, engine, planning, selectors, services
 from tutor.forms import SignupForm
+from tutor.models import CourseGoal, StudentGoal
 from tutor.roles import STUDENT
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    courses = Course.objects.order_by("title") if request.user.is_authenticated else Course.objects.none()
+    courses: list[Course] = []
+    if request.user.is_authenticated:
+        courses = list(Course.objects.order_by("title").prefetch_related("goals"))
+        _attach_goals(request.user, courses)
     return render(request, "tutor/home.html", {"courses": courses})
+
+
+def _attach_goals(student: Any, courses: list[Course]) -> None:
+    """Each course's goals and the one the student works toward (picked, else the default), for the
+    goal choice on the course card."""
+    chosen = dict(StudentGoal.objects.filter(student=student, course__in=courses).values_list("course_id", "goal_id"))
+    for course in courses:
+        goals = list(course.goals.all())
+        default = next((g.pk for g in goals if g.is_default), None)
+        course.goal_options = goals  # type: ignore[attr-defined]
+        course.goal_current = chosen.get(course.pk, default)  # type: ignore[attr-defined]
 
 
 @require_http_methods(["GET", "POST"])
@@ -61,5 +80,56 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
         "item": session.item,
         "turns": selectors.session_transcript(session=session),
         "next_item": selectors.item_next_in_order(student=request.user, course=session.course),
+        "similar_turn": engine.similar_offer_turn(session),
     }
     return render(request, "tutor/session.html", context)
+
+
+@login_required
+@require_POST
+def session_similar(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Start a problem like this session's (same skills, matched difficulty), offered after the
+    student was shown the worked answer."""
+    session = selectors.session_for_student(student=request.user, session_id=session_id)
+    if session is None:
+        raise Http404("No such session")
+    if engine.similar_offer_turn(session) is None:
+        return HttpResponseBadRequest("A similar problem is offered only after the worked answer was shown.")
+    item, reason = planning.item_similar(student=request.user, item=session.item)
+    if item is None:
+        messages.info(request, "There is no other problem on these skills yet. Choose Next item to go on.")
+        return _redirect(request, reverse("session", args=[session.pk]))
+    similar = engine.session_start(student=request.user, item=item)
+    messages.info(request, reason)
+    return _redirect(request, reverse("session", args=[similar.pk]))
+
+
+@login_required
+@require_POST
+def goal_choose(request: HttpRequest, slug: str) -> HttpResponse:
+    """The student picks one of the teacher's goals for a course; the planner aims at it."""
+    course = get_object_or_404(Course, slug=slug)
+    try:
+        goal_id = int(request.POST.get("goal", ""))
+    except ValueError:
+        return HttpResponseBadRequest("Choose one of the course's goals.")
+    goal = CourseGoal.objects.filter(pk=goal_id).first()
+    if goal is None:
+        raise Http404("No such goal")
+    try:
+        course_settings.goal_choose(student=request.user, course=course, goal=goal)
+    except ValueError as exc:  # a goal of another course
+        return HttpResponseBadRequest(str(exc))
+    messages.success(request, f"Your goal in “{course.title}” is now “{goal.name}”.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = reverse("home")
+    return redirect(target)
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    """A redirect htmx follows as a full page load (``HX-Redirect``), or a plain one."""
+    if request.headers.get("HX-Request"):
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    return redirect(url)

@@ -89,6 +89,50 @@ def test_unmastered_prerequisite_blocks_until_patience_runs_out() -> None:
     assert Planner(course, PlannerSettings(patience=0)).decide(tired, goal=[3]).kc == 1
 
 
+def test_a_prerequisite_gets_less_patience_than_a_goal() -> None:
+    course = chain_course()  # kc0 → kc1 → kc2 → kc3
+    # kc0 (not a goal) answered three times without mastery stops blocking kc1 ...
+    v = view([LOW] * 4, practised=[True, False, False, False])
+    assert Planner(course).decide(LearnerView(v.now, v.later, v.practised, attempts=np.array([2, 0, 0, 0])),
+                                  goal=[3]).kc == 0
+    tried = LearnerView(v.now, v.later, v.practised, attempts=np.array([3, 0, 0, 0]))
+    assert Planner(course).decide(tried, goal=[3]).kc == 1
+    # ... but a goal KC needs the full patience before its dependents open (kc1, a goal too, is
+    # worth more than kc0 once it is open).
+    assert Planner(course).decide(tried, goal=[0, 1, 3]).kc == 0
+    tired = LearnerView(v.now, v.later, v.practised, attempts=np.array([4, 0, 0, 0]))
+    assert Planner(course).decide(tired, goal=[0, 1, 3]).kc == 1
+    # prerequisite_patience=0 gives prerequisites the same patience as goals.
+    assert Planner(course, PlannerSettings(prerequisite_patience=0)).decide(tried, goal=[3]).kc == 0
+
+
+def test_unlocking_value_prefers_the_goal_nearest_to_unlocked() -> None:
+    # b → c → g2; a → g1. Both roots are on the fringe, equally far from mastery, each leading to one
+    # goal: a is one of two KCs left in g1's way, b one of three in g2's, so a comes first (b would
+    # win a tie: it comes first in the course).
+    kcs = ["b", "c", "g2", "a", "g1"]
+    course = CourseGraph(kcs, [(0, 1), (1, 2), (3, 4)], [PlanItem(k, (i,), 0.0) for i, k in enumerate(kcs)])
+    assert course.names[Planner(course).decide(view([LOW] * 5), goal=[2, 4]).kc] == "a"
+    # With c mastered (parked prerequisites do not count either), g2 is as near as g1: then the KC
+    # nearer mastery itself wins.
+    seen = [True, True, False, True, False]
+    d = Planner(course).decide(view([LOW, HIGH, LOW, LOW + 1.0, LOW], practised=seen), goal=[2, 4])
+    assert course.names[d.kc] == "a"
+    d = Planner(course).decide(view([LOW + 1.0, HIGH, LOW, LOW, LOW], practised=seen), goal=[2, 4])
+    assert course.names[d.kc] == "b"
+
+
+def test_no_review_of_a_prerequisite_only_mastered_goals_need() -> None:
+    course = chain_course(n=2)  # kc0 → kc1 (the goal)
+    fading = view([HIGH, HIGH], later=[0.0, HIGH], practised=[True, True])
+    d = Planner(course).decide(fading, goal=[1])
+    assert d.kind != "review" or d.kc != 0
+    # While the goal is still open, kc0 is reviewed (the goal builds on it).
+    open_goal = view([HIGH, LOW], later=[0.0, LOW], practised=[True, True])
+    assert (Planner(course).decide(open_goal, goal=[1]).kind, Planner(course).decide(open_goal, goal=[1]).kc) == (
+        "review", 0)
+
+
 def test_review_when_predicted_recall_will_fall() -> None:
     course = chain_course()
     # kc0 mastered now, but its recall a day later is predicted at ~50%: review it first.
@@ -136,6 +180,40 @@ def test_multi_kc_items_need_every_kc_ready() -> None:
     d = Planner(course).decide(view([LOW, LOW, LOW]), goal=[1, 2])
     assert course.items[d.item].key in {"ab", "c"}
     assert course.items[d.item].key != "bc"
+
+
+def similar_course() -> CourseGraph:
+    # a, b, c; items: four on exactly {a, b} at different difficulties, one on {a} only, one on {c}.
+    items = [
+        PlanItem("ab-0", (0, 1), 0.0),  # the original
+        PlanItem("ab-easy", (0, 1), 1.0),
+        PlanItem("ab-same", (0, 1), 0.1),
+        PlanItem("ab-hard", (0, 1), -1.0),
+        PlanItem("a-only", (0,), 0.0),
+        PlanItem("c", (2,), 0.0),
+    ]
+    return CourseGraph(["a", "b", "c"], [(0, 1)], items)
+
+
+def test_similar_item_practises_the_same_kcs_at_matched_difficulty() -> None:
+    course = similar_course()
+    keys = [i.key for i in course.items]
+    v = view([0.0, 0.0, 0.0])
+    d = Planner(course).similar(v, keys.index("ab-0"))
+    assert d is not None and d.kind == "similar"
+    assert course.items[d.item].key == "ab-same" and "the same skills" in d.reason and "about as hard" in d.reason
+    # Excluding the nearest: an easier one on the same KCs beats a harder one as far away, and both
+    # beat an item sharing only one KC at the original's exact difficulty.
+    d = Planner(course).similar(v, keys.index("ab-0"), exclude=[keys.index("ab-same")])
+    assert d is not None and course.items[d.item].key == "ab-easy" and "a little easier" in d.reason
+    others = [keys.index(k) for k in ("ab-same", "ab-easy", "ab-hard")]
+    d = Planner(course).similar(v, keys.index("ab-0"), exclude=others)
+    assert d is not None and course.items[d.item].key == "a-only"
+    # Never the item itself, never an item without a shared KC.
+    assert Planner(course).similar(v, keys.index("c")) is None
+    for n in range(len(keys) - 1):
+        d = Planner(course).similar(v, n)
+        assert d is None or (d.item != n and set(course.items[d.item].kcs) & set(course.items[n].kcs))
 
 
 def test_baselines_share_the_interface() -> None:
@@ -200,4 +278,7 @@ def test_sim_smoke_run(tmp_path: Path) -> None:
     assert set(demo["policies"]) == {"planner", "lowest-mastery", "3-in-a-row"}
     assert demo["latency_ms"]["n"] == 24
     assert 0 <= demo["policies"]["planner"]["mastered_12"][0] <= len(demo["goal"])
+    assert 0 <= demo["policies"]["planner"]["retention"][0] <= 1
+    assert set(demo["planner_vs"]) == {"lowest-mastery", "3-in-a-row"}
+    assert report["practice_gain"] == list(planner_sim.PRACTICE_GAIN)
     assert report["dag_latency"]["n_kcs"] == 300
