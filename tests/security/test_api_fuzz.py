@@ -25,7 +25,22 @@ _api = Tally("/api/schema/ (schemathesis, all operations)")
 
 
 @pytest.fixture
-def tokens(db, monkeypatch, scripted):
+def keep_test_connection():
+    """The WSGI handler closes the database connection at the end of each request (CONN_MAX_AGE=0);
+    inside the test's transaction that would close it for good on PostgreSQL. Django's own test client
+    turns that off the same way."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def tokens(db, monkeypatch, scripted, keep_test_connection):
     # The per-user API rate limits would turn most generated requests into 429s; they have their own tests.
     monkeypatch.setattr("tutor.ratelimit.ROUTE_LIMITS", {})
     course = packs.import_pack(copy.deepcopy(SMALL_PACK))
