@@ -20,7 +20,7 @@ from content.models import KnowledgeComponent
 from tutor.models import Classroom, CourseGoal, CourseSettings, Enrolment
 
 
-class _CourseScoped(admin.ModelAdmin):  # type: ignore[type-arg]
+class CourseScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Rows of courses the user may edit (and the model permission, as usual)."""
 
     def _editable(self, request: HttpRequest) -> QuerySet[Any]:
@@ -109,7 +109,7 @@ class ClassroomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(CourseSettings)
-class CourseSettingsAdmin(_CourseScoped):
+class CourseSettingsAdmin(CourseScopedAdmin):
     list_display = ("course", "max_attempts_before_bottom_out", "allow_telling", "llm_enabled", "mastery_threshold",
                     "review_threshold", "target_success")
 
@@ -128,7 +128,7 @@ class CourseGoalForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(CourseGoal)
-class CourseGoalAdmin(_CourseScoped):
+class CourseGoalAdmin(CourseScopedAdmin):
     form = CourseGoalForm
     list_display = ("name", "course", "is_default", "position")
     list_filter = ("course",)

@@ -15,51 +15,16 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.db.models import Count, ForeignKey, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from content import selectors as content_selectors
 from tutor import roles
+from tutor.admin_classes import CourseScopedAdmin
 from tutor.models import Condition, ConditionAssignment, Consent, ResearchGrant
 
 
-class _CourseScoped(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Rows of courses the user may edit; the user must also hold the model permission."""
-
-    course_path = "course"
-
-    def _editable(self, request: HttpRequest) -> QuerySet[Any]:
-        return content_selectors.course_list_editable(user=request.user)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(**{f"{self.course_path}__in": self._editable(request)})
-
-    def _may(self, request: HttpRequest, obj: Any) -> bool:
-        if obj is None or request.user.is_superuser:
-            return True
-        return self._editable(request).filter(pk=obj.course_id).exists()
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) and self._may(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and self._may(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._may(request, obj)
-
-    def formfield_for_foreignkey(self, db_field: ForeignKey[Any, Any], request: HttpRequest,
-                                 **kwargs: Any) -> Any:
-        if db_field.name == "course" and not request.user.is_superuser:
-            kwargs["queryset"] = self._editable(request)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
 @admin.register(Condition)
-class ConditionAdmin(_CourseScoped):
+class ConditionAdmin(CourseScopedAdmin):
     list_display = ("name", "course", "condition_type", "weight", "active", "n_assigned", "overrides")
     list_filter = ("course", "active", "condition_type")
     search_fields = ("name", "condition_type")
@@ -74,7 +39,7 @@ class ConditionAdmin(_CourseScoped):
 
 
 @admin.register(ConditionAssignment)
-class ConditionAssignmentAdmin(_CourseScoped):
+class ConditionAssignmentAdmin(CourseScopedAdmin):
     list_display = ("student", "course", "condition", "assigned_at")
     list_filter = ("course", "condition")
     search_fields = ("student__username",)
