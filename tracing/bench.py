@@ -107,6 +107,15 @@ def _score(report: ModelReport, y: np.ndarray, p: np.ndarray) -> None:
     report.log_loss = log_loss(y, p)
 
 
+def _score_after_first(report: ModelReport, y: np.ndarray, p: np.ndarray, mask: np.ndarray) -> None:
+    """AUC over every answer but each learner's first, as pyKT scores (a sequence model predicts
+    answer t+1 from answers up to t, so pyKT's published AUCs never include a first answer)."""
+    later = mask.copy()
+    later[:, 0] = False
+    report.extra["auc_after_first"] = auc(y[later], p[later])
+    report.extra["answers_after_first"] = int(later.sum())
+
+
 def _latencies(fn: Callable[[int], None], n: int) -> tuple[float, float]:
     times = []
     for i in range(n):
@@ -147,6 +156,7 @@ def run_psikt(
             model, states, rows, kcs[rows, t], model.item_offset[items[rows, t]], y[rows, t], times[rows, t]
         )
     _score(report, y[mask], preds[mask])
+    _score_after_first(report, y, preds, mask)
     if timed:
         report.open_loop_accuracy, report.open_loop_n = _open_loop_psikt(
             model, items, kcs, y, times, mask, LearnerStates, observe, practise
@@ -221,6 +231,7 @@ def run_bkt(train: Dataset, test: Dataset, *, timed: bool) -> ModelReport:
         rows = np.nonzero(mask[:, t])[0]
         preds[rows, t] = tracker.observe(rows, kcs[rows, t], y[rows, t])
     _score(report, y[mask], preds[mask])
+    _score_after_first(report, y, preds, mask)
     if timed:
         total = OPEN_LOOP_OBSERVED + OPEN_LOOP_PREDICTED
         rows_all = np.nonzero(mask.sum(1) >= total)[0]
@@ -247,14 +258,38 @@ def run_bkt(train: Dataset, test: Dataset, *, timed: bool) -> ModelReport:
     return report
 
 
-def run_pybkt(train: Dataset, test: Dataset) -> ModelReport:
+def run_pybkt(train: Dataset, test: Dataset, *, python: str | None = None) -> ModelReport:
+    """pyBKT 1.4.3 in its own environment (it needs numpy<2), scored here like the other models."""
+    from tracing.baselines import pybkt_bridge
+
     report = ModelReport("pybkt")
-    try:
-        from pyBKT.models import Model  # type: ignore[import-not-found]  # noqa: F401
-    except Exception as exc:  # pyBKT needs numpy<2; this project pins numpy 2
-        report.note = f"skipped: pyBKT not importable ({type(exc).__name__}: {exc})"
+    interpreter = pybkt_bridge.find_python(python)
+    if interpreter is None:
+        report.note = (
+            f"skipped: no pyBKT environment; create it with `bash {pybkt_bridge.SETUP_SCRIPT}` "
+            "(or give --pybkt-python / PYBKT_PYTHON)"
+        )
         return report
-    report.note = "skipped: pyBKT importable but its DataFrame input path is not wired (needs pandas)"
+    try:
+        result = pybkt_bridge.run_pybkt_worker(interpreter, train, test)
+    except pybkt_bridge.PybktError as exc:
+        report.note = f"failed: {exc}"
+        return report
+    # The bridge returns predictions in the learner-major order of the padded mask, as run_bkt scores.
+    _, _, y, _, mask = _padded_steps(test, len(test.kcs))
+    preds = np.zeros_like(y)
+    preds[mask] = result.preds
+    _score(report, y[mask], preds[mask])
+    _score_after_first(report, y, preds, mask)
+    report.fit_seconds = result.info["fit_seconds"]
+    report.peak_rss_mb = result.info["peak_rss_mb"]
+    report.extra.update(result.info, wall_seconds=result.wall_seconds, answers_unfitted=result.n_unfitted)
+    report.note = (
+        f"pyBKT {result.info['versions']['pyBKT']} via {interpreter}, its defaults (best of "
+        f"{result.info['num_fits']} EM fits, no forgetting); batch prediction, so no update latency; "
+        f"a multi-KC answer is one row per KC, predicted by their mean (as our bkt); "
+        f"{result.n_unfitted} answers on KCs absent from training predicted 0.5 (pyBKT's default)"
+    )
     return report
 
 
@@ -373,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train")
     parser.add_argument("--test")
     parser.add_argument("--models", default="psikt,bkt,pybkt")
+    parser.add_argument("--pybkt-python", help="Python of the pyBKT env (else $PYBKT_PYTHON, .venv-pybkt)")
     parser.add_argument("--json", dest="json_out")
     parser.add_argument("--max-learners", type=int, default=None)
     parser.add_argument("--steps", type=int, default=600, help="SVI steps (minibatches) for PSI-KT")
@@ -443,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
             elif name == "bkt":
                 reports.append(run_bkt(train, test, timed=timed))
             elif name == "pybkt":
-                reports.append(run_pybkt(train, test))
+                reports.append(run_pybkt(train, test, python=args.pybkt_python))
             else:
                 parser.error(f"unknown model {name!r}")
         print(_table(reports))
