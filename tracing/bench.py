@@ -378,6 +378,74 @@ def run_recovery(
     }
 
 
+def run_predict_latency(*, n_kcs: int, seed: int, repeats: int = 200) -> dict[str, Any]:
+    """Time one learner's forecast over every KC of a large course (the progress page and the
+    planner ask for this): a model with ``n_kcs`` KCs, 8 learned prerequisites each, 5 items per KC,
+    and a learner who has already answered 2 items per KC, so every state is a practised one."""
+    from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe
+    from tracing.psikt.params import PsiktParams
+
+    rng = np.random.default_rng(seed)
+    width = 8
+    edge_index = np.full((n_kcs, width), -1, dtype=np.int64)
+    for k in range(1, n_kcs):
+        pre = rng.choice(k, size=min(width, k), replace=False)
+        edge_index[k, : len(pre)] = pre
+    n_items = 5 * n_kcs
+    params = PsiktParams(
+        kcs=[f"kc{k}" for k in range(n_kcs)],
+        items=[f"item{i}" for i in range(n_items)],
+        learners=[],
+        item_kcs=[[i % n_kcs] for i in range(n_items)],
+        population={
+            "mu_loc": 0.5,
+            "mu_scale": 0.7,
+            "item_scale": 0.8,
+            "log_alpha_loc": -2.0,
+            "log_sigma_loc": -0.5,
+            "logit_gamma_loc": -1.0,
+            "log_alpha_scale": 0.4,
+            "log_sigma_scale": 0.4,
+            "logit_gamma_scale": 0.4,
+        },
+        item_offset=rng.normal(0, 0.8, n_items),
+        item_offset_sd=np.full(n_items, 0.1),
+        edge_index=edge_index,
+        edge_logit=rng.normal(-1.0, 1.5, (n_kcs, width)),
+        learner_loc=np.zeros((0, 3)),
+        learner_sd=np.zeros((0, 3)),
+        mu_mean=np.zeros(0),
+        mu_sd=np.zeros(0),
+        kc_gain=np.column_stack([rng.normal(0.2, 0.1, n_kcs), rng.normal(0.5, 0.2, n_kcs)]),
+    )
+    model = OnlineModel.from_params(params)
+    st = LearnerStates.new(model, model.population_traits()[None, :])
+    row0 = np.zeros(1, dtype=np.int64)
+    for step, item in enumerate(rng.permutation(np.arange(2 * n_kcs))):
+        observe(
+            model,
+            st,
+            row0,
+            np.array([[item % n_kcs]]),
+            model.item_offset[[item]],
+            np.array([float(rng.random() < 0.6)]),
+            np.array([float(step)]),
+        )
+    kcs = np.arange(n_kcs)
+    times = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        forecast(model, st, 0, kcs, 2.0 * n_kcs + i)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return {
+        "n_kcs": n_kcs,
+        "repeats": repeats,
+        "forecast_ms_p50": float(np.percentile(times, 50)),
+        "forecast_ms_p95": float(np.percentile(times, 95)),
+        "forecast_ms_max": float(np.max(times)),
+    }
+
+
 def _table(reports: list[ModelReport]) -> str:
     head = (
         f"{'model':<8}{'answers':>9}{'AUC':>8}{'acc':>8}{'logloss':>9}{'open10':>8}"
@@ -427,10 +495,21 @@ def main(argv: list[str] | None = None) -> int:
         "--recovery-gap-spread", type=float, default=0.0, help="Log-sd of the mean break between sessions"
     )
     parser.add_argument("--recovery-edges-per-kc", type=float, default=1.5)
+    parser.add_argument(
+        "--predict-kcs", type=int, default=None, help="Time one learner's forecast over this many KCs (e.g. 1000)"
+    )
     args = parser.parse_args(argv)
     out: dict[str, Any] = {"argv": sys.argv[1:] if argv is None else argv}
 
-    if args.recovery:
+    if args.predict_kcs:
+        lat = run_predict_latency(n_kcs=args.predict_kcs, seed=args.seed)
+        out["predict_latency"] = lat
+        print(
+            f"forecast of {lat['n_kcs']} KCs for one learner over {lat['repeats']} calls: "
+            f"p50 {lat['forecast_ms_p50']:.2f} ms, p95 {lat['forecast_ms_p95']:.2f} ms, "
+            f"max {lat['forecast_ms_max']:.2f} ms"
+        )
+    elif args.recovery:
         rec = run_recovery(
             seed=args.seed,
             steps=args.steps,
@@ -488,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"note ({r.name}): {r.note}")
         out["models"] = [r.__dict__ for r in reports]
     else:
-        parser.error("give --format or --recovery")
+        parser.error("give --format, --recovery or --predict-kcs")
     if args.json_out:
         with open(args.json_out, "w") as fh:
             json.dump(out, fh, indent=2, default=float)
