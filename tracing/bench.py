@@ -380,13 +380,15 @@ def run_recovery(
 
 def run_predict_latency(*, n_kcs: int, seed: int, repeats: int = 200) -> dict[str, Any]:
     """Time one learner's forecast over every KC of a large course (the progress page and the
-    planner ask for this): a model with ``n_kcs`` KCs, 8 learned prerequisites each, 5 items per KC,
+    planner ask for this): a model with ``n_kcs`` KCs, as many learned prerequisites each as a fit
+    keeps (``FitConfig.max_prereq_candidates``), 5 items per KC,
     and a learner who has already answered 2 items per KC, so every state is a practised one."""
+    from tracing.psikt.fit import FitConfig
     from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe
     from tracing.psikt.params import PsiktParams
 
     rng = np.random.default_rng(seed)
-    width = 8
+    width = FitConfig().max_prereq_candidates
     edge_index = np.full((n_kcs, width), -1, dtype=np.int64)
     for k in range(1, n_kcs):
         pre = rng.choice(k, size=min(width, k), replace=False)

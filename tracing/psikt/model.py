@@ -44,6 +44,7 @@ import torch
 from pyro.nn import PyroModule
 
 from tracing.psikt.params import (
+    ABSENT_EDGE_PRIOR_SCALE,
     ABSENT_EDGE_STRENGTH,
     EDGE_PRIOR_SCALE,
     GAIN_NAMES,
@@ -68,6 +69,7 @@ class ModelSpec:
     cand_index: torch.Tensor  # [K, D] long
     cand_prior_loc: torch.Tensor  # [K, D] logit prior of w_jk for j = cand_index[k, d]
     prior: PopulationPrior
+    cand_prior_scale: torch.Tensor | None = None  # [K, D] its scale; None: EDGE_PRIOR_SCALE
 
     @property
     def cand_mask(self) -> torch.Tensor:
@@ -95,15 +97,20 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def candidate_prior(n_kcs: int, cand_index: torch.Tensor, teacher: dict[tuple[int, int], float]) -> torch.Tensor:
-    """Logit prior of every candidate edge: teacher edges at their strength, others near zero."""
+def candidate_prior(
+    n_kcs: int, cand_index: torch.Tensor, teacher: dict[tuple[int, int], float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logit prior (location, scale) of every candidate edge: teacher edges firmly at their
+    strength, the others near zero with a wide scale so that the data can learn them."""
     loc = torch.full(cand_index.shape, logit(ABSENT_EDGE_STRENGTH))
+    scale = torch.full(cand_index.shape, ABSENT_EDGE_PRIOR_SCALE)
     for k in range(cand_index.shape[0]):
         for d in range(cand_index.shape[1]):
             j = int(cand_index[k, d])
             if j < n_kcs and (j, k) in teacher:
                 loc[k, d] = logit(min(max(float(teacher[(j, k)]), 0.05), 0.95))
-    return loc
+                scale[k, d] = EDGE_PRIOR_SCALE
+    return loc, scale
 
 
 def padded_strengths(edge_logit: torch.Tensor, cand_index: torch.Tensor) -> torch.Tensor:
@@ -251,7 +258,12 @@ class PsiktModel(PyroModule):
             offsets = pyro.sample("item_offset", dist.Normal(spec.item_prior_loc, pop["item_scale"]))  # [I]
         edge_logit = pyro.sample(
             "edge_logit",
-            dist.Normal(spec.cand_prior_loc, EDGE_PRIOR_SCALE).mask(spec.cand_mask).to_event(2),
+            dist.Normal(
+                spec.cand_prior_loc,
+                spec.cand_prior_scale if spec.cand_prior_scale is not None else EDGE_PRIOR_SCALE,
+            )
+            .mask(spec.cand_mask)
+            .to_event(2),
         )  # [K, D]
         gain_loc = torch.stack([pop[n + "_loc"] for n in GAIN_NAMES])  # [G]
         with pyro.plate("kcs", spec.n_kcs):
