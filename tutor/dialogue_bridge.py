@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from content.models import Item, Step, Subproblem
+from content.version import content_version
 from tutor import pedagogy
 from tutor.checking import MisconceptionPattern, check_answer
 from tutor.dialogue import policy
@@ -99,6 +100,29 @@ def step_view(step: Step) -> policy.StepView:
     return with_derived_scaffold(view)
 
 
+# The tutor's view of each step, kept per process with the content version it was built from: a turn
+# reads the step's hints, subproblems, misconceptions and concepts from memory instead of six queries.
+_step_cache: dict[int, tuple[str, policy.StepView, tuple[MisconceptionPattern, ...]]] = {}
+STEP_CACHE_SIZE = 4096
+
+
+def step_content(step: Step) -> tuple[policy.StepView, tuple[MisconceptionPattern, ...]]:
+    """The policy's view of ``step`` and its misconception patterns, rebuilt after any content edit."""
+    version = content_version()
+    cached = _step_cache.get(step.pk)
+    if version is not None and cached is not None and cached[0] == version:
+        return cached[1], cached[2]
+    # Built after reading the version: an edit made meanwhile changes it, so this copy is not reused.
+    view = step_view(step)
+    patterns = tuple(MisconceptionPattern(id=m.pk, pattern_kind=m.pattern_kind, pattern=m.pattern)  # type: ignore[arg-type]
+                     for m in step.misconceptions.all())
+    if version is not None:
+        if len(_step_cache) >= STEP_CACHE_SIZE:
+            _step_cache.clear()
+        _step_cache[step.pk] = (version, view, patterns)
+    return view, patterns
+
+
 def _progress_load(data: dict[str, Any]) -> policy.StepProgress:
     known = {f.name for f in fields(policy.StepProgress)}
     values: dict[str, Any] = {
@@ -142,15 +166,13 @@ def _without_early_answer(text: str, *, step: Step, session: TutoringSession, re
 
 def decide(*, session: TutoringSession, step: Step, text: str,
            settings: policy.PolicySettings | None = None) -> Outcome:
-    view = step_view(step)
+    view, patterns = step_content(step)
     progress = _progress_load(session.progress)
     intent = classify(text, view)
     spec = policy.current_spec(view, progress)
     on_subproblem = progress.subproblem_index is not None
     check = main_check = None
     if intent == Intent.ATTEMPT:
-        patterns = [MisconceptionPattern(id=m.pk, pattern_kind=m.pattern_kind, pattern=m.pattern)  # type: ignore[arg-type]
-                    for m in step.misconceptions.all()]
         check = check_answer(spec, text, () if on_subproblem else patterns)
         if on_subproblem:
             main_check = check_answer(view.spec, text, patterns)

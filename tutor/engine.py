@@ -80,7 +80,8 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
     with transaction.atomic():
         # Lock the session row only: PostgreSQL refuses FOR UPDATE on the nullable side of a join (step).
         session = (
-            TutoringSession.objects.select_for_update(of=("self",)).select_related("item", "step").get(pk=session_id)
+            TutoringSession.objects.select_for_update(of=("self",))
+            .select_related("item", "step", "course", "student").get(pk=session_id)
         )
         if client_id:
             existing = Turn.objects.filter(session=session, client_id=client_id).first()
@@ -214,6 +215,14 @@ def _guard(plan: TurnPlan, text: str, *, max_chars: int = 600) -> Any:
     )
 
 
+def _leak(plan: TurnPlan, text: str) -> str | None:
+    """How ``text`` states this plan's unreleased answer, if it does (the guard's first check)."""
+    from tutor import pedagogy
+
+    return pedagogy.answer_leak(text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
+                                allowed_numbers=plan.allowed_numbers)
+
+
 def _verdict(check: Any) -> dict[str, Any]:
     return {"passed": check.passed, "reveals_answer": check.reveals_answer, "score": check.score,
             "reasons": check.reasons}
@@ -253,10 +262,10 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
             held = _TRAILING_WORD.search(produced)
             safe = produced[: held.start()] if held else produced
             if len(safe) > len(shown):
-                check = _guard(plan, safe, max_chars=10_000)
-                if check.reveals_answer:
+                # Only a leak stops the stream; the full verdict is needed once, when it does.
+                if _leak(plan, safe) is not None:
                     rejected = True
-                    verdict = {**_verdict(check), "partial": True}
+                    verdict = {**_verdict(_guard(plan, safe, max_chars=10_000)), "partial": True}
                     cancel.set()
                     break
                 if first_token_ms is None:
@@ -358,17 +367,11 @@ async def _with_deadline(stream: AsyncIterator[str], deadline: float) -> AsyncIt
 def reply_finish(*, tutor_turn_id: int, text: str, state: str, guard: dict[str, Any], backend: str, model_id: str,
                  latency_ms: float) -> Turn:
     """Store the tutor turn's final wording (idempotent: a finished turn is left as it is)."""
-    with transaction.atomic():
-        turn = Turn.objects.select_for_update().get(pk=tutor_turn_id)
-        if turn.state == Turn.State.PENDING:
-            turn.text = text
-            turn.state = state
-            turn.guard = guard
-            turn.backend = backend
-            turn.model_id = model_id
-            turn.latency_ms = round(latency_ms, 2)
-            turn.save(update_fields=["text", "state", "guard", "backend", "model_id", "latency_ms"])
-    return turn
+    # One conditional UPDATE: of two racing finishers (the stream and a reconnect) only one matches.
+    Turn.objects.filter(pk=tutor_turn_id, state=Turn.State.PENDING).update(
+        text=text, state=state, guard=guard, backend=backend, model_id=model_id, latency_ms=round(latency_ms, 2)
+    )
+    return Turn.objects.get(pk=tutor_turn_id)
 
 
 def pending_replies_finish(*, session_id: int) -> list[str]:

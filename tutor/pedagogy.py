@@ -34,6 +34,7 @@ from typing import Any
 __all__ = [
     "GuardVerdict",
     "Quantity",
+    "answer_leak",
     "choose_reply",
     "extract_quantities",
     "final_answer",
@@ -234,13 +235,20 @@ def _word_quantities(text: str) -> Iterator[Quantity]:
 
 def extract_quantities(text: str) -> list[Quantity]:
     """Every number stated in ``text``, in order (positions refer to the LaTeX-normalised text)."""
+    return list(_quantities(text))
+
+
+# A streamed reply is checked many times against the same problem, student messages and authored
+# text: their numbers are read once. Quantities are immutable, so sharing them is safe.
+@functools.lru_cache(maxsize=4096)
+def _quantities(text: str) -> tuple[Quantity, ...]:
     normalised = _normalise(text)
     found = list(_digit_quantities(normalised)) + list(_word_quantities(normalised))
     # "2 and a half": a digit followed by a word fraction
     for match in re.finditer(r"(?<![\w.])(\d+)\s+and\s+(a|one)[\s-]+(half|third|quarter)\b", normalised, re.I):
         value = Fraction(int(match[1])) + Fraction(1, _DENOMINATORS[match[3].lower()])
         found.append(Quantity(value, match.group(0), match.start(), match.end(), word=True))
-    return sorted(found, key=lambda q: (q.start, -q.end))
+    return tuple(sorted(found, key=lambda q: (q.start, -q.end)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -262,6 +270,12 @@ def _compact(text: str) -> str:
 
 
 def _answer_forms(answer: str | None, answer_forms: Sequence[str]) -> _AnswerForms:
+    return _answer_forms_cached(answer, tuple(answer_forms))
+
+
+@functools.lru_cache(maxsize=1024)
+def _answer_forms_cached(answer: str | None, answer_forms: tuple[str, ...]) -> _AnswerForms:
+    # Shared between calls: callers only read it.
     forms = _AnswerForms()
     for form in ([answer] if answer else []) + [f for f in answer_forms if f]:
         quantities = [q for q in extract_quantities(form) if not q.part]
@@ -312,13 +326,13 @@ def _asserted(text: str, quantity: Quantity) -> bool:
     return bool(_ASSERT_BEFORE.search(before) or _ASSERT_AFTER.search(after))
 
 
-def _is_ambient(quantity: Quantity, ambient: dict[Fraction, set[str]]) -> bool:
+def _is_ambient(quantity: Quantity, ambient: dict[Fraction, frozenset[str]]) -> bool:
     """Was this number already written, in this kind of notation, in the problem or the student's words?
 
     "0.75" is not ambient in "Write 3/4 as a decimal" although the values are equal: the conversion
     is the exercise.
     """
-    return _notation(quantity) in ambient.get(quantity.value, set())
+    return _notation(quantity) in ambient.get(quantity.value, frozenset())
 
 
 def _notation(quantity: Quantity) -> str:
@@ -329,7 +343,7 @@ def _notation(quantity: Quantity) -> str:
     return "decimal" if quantity.decimals else "fraction"
 
 
-def _reveals(candidate: str, forms: _AnswerForms, ambient: dict[Fraction, set[str]]) -> str | None:
+def _reveals(candidate: str, forms: _AnswerForms, ambient: dict[Fraction, frozenset[str]]) -> str | None:
     """The surface form in which ``candidate`` states the answer, if it does."""
     normalised = _normalise(candidate)
     compact = _compact(candidate)
@@ -344,7 +358,7 @@ def _reveals(candidate: str, forms: _AnswerForms, ambient: dict[Fraction, set[st
                     return text_form
         elif text_form in compact:
             return text_form
-    for quantity in extract_quantities(candidate):
+    for quantity in _quantities(candidate):
         if quantity.part:
             continue
         for value, decimals in forms.values:
@@ -374,9 +388,10 @@ _STOPWORDS = frozenset((
 ))  # fmt: skip
 
 
-def _tokens(text: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def _tokens(text: str) -> frozenset[str]:
     # Numbers count by value, so "half" and "1/2" or "6" and "six" are the same token.
-    result = {f"#{q.value}" for q in extract_quantities(text) if not q.part and not q.alias}
+    result = {f"#{q.value}" for q in _quantities(text) if not q.part and not q.alias}
     for word in re.findall(r"[a-z]+", _normalise(text).lower()):
         if word in _STOPWORDS or len(word) < 3 or word in _UNITS or word in _TENS or word in _DENOMINATORS:
             continue
@@ -385,7 +400,7 @@ def _tokens(text: str) -> set[str]:
                 word = word[: -len(suffix)]
                 break
         result.add(word)
-    return result
+    return frozenset(result)
 
 
 def token_overlap(candidate: str, authored: str) -> float:
@@ -450,6 +465,35 @@ def _supported_values_cached(allowed: tuple[str, ...], authored_text: str) -> fr
     return frozenset(derived)
 
 
+def answer_leak(
+    candidate: str,
+    *,
+    answer: str | None,
+    answer_forms: Sequence[str] = (),
+    released: bool,
+    allowed_numbers: Iterable[str] = (),
+) -> str | None:
+    """The surface form in which ``candidate`` states the answer before its release, else None.
+
+    The first check of ``guard_check`` on its own: a streamed reply is checked for a leak at every
+    token batch and needs the rest of the verdict only once it is complete.
+    """
+    forms = _answer_forms(answer, answer_forms)
+    if not forms or released:
+        return None
+    return _reveals(candidate.strip(), forms, _ambient(tuple(str(a) for a in allowed_numbers)))
+
+
+@functools.lru_cache(maxsize=256)
+def _ambient(allowed: tuple[str, ...]) -> dict[Fraction, frozenset[str]]:
+    """The notations each number is written in across ``allowed`` (shared between calls: read only)."""
+    ambient: dict[Fraction, set[str]] = {}
+    for source in allowed:
+        for quantity in _quantities(source):
+            ambient.setdefault(quantity.value, set()).add(_notation(quantity))
+    return {value: frozenset(notations) for value, notations in ambient.items()}
+
+
 def guard_check(
     candidate: str,
     *,
@@ -476,21 +520,16 @@ def guard_check(
 
     forms = _answer_forms(answer, answer_forms)
     reveals = False
-    if forms and not released:
-        ambient: dict[Fraction, set[str]] = {}
-        for source in allowed:
-            for quantity in extract_quantities(source):
-                ambient.setdefault(quantity.value, set()).add(_notation(quantity))
-        leaked = _reveals(text, forms, ambient)
-        if leaked is not None:
-            reveals = True
-            reasons.append(f"reveals the answer ({leaked!r}) before it was released")
+    leaked = answer_leak(text, answer=answer, answer_forms=answer_forms, released=released, allowed_numbers=allowed)
+    if leaked is not None:
+        reveals = True
+        reasons.append(f"reveals the answer ({leaked!r}) before it was released")
 
     supported = _supported_values(allowed, authored_text)
     if released:
         supported.update(value for value, _ in forms.values)
     unsupported = []
-    for quantity in extract_quantities(text):
+    for quantity in _quantities(text):
         if quantity.part or quantity.alias or quantity.value in supported:
             continue
         if quantity.word and abs(quantity.value) <= 3:  # "one step", "two things to check"

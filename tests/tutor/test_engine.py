@@ -112,3 +112,15 @@ def test_tutor_replay_command(course, tmp_path, backend):
     moves = [t["move"] for t in result[0]["turns"] if t["role"] == "tutor"]
     assert moves == ["present", "misconception_feedback", "hint", "praise_advance"]
     assert all("guard" in t and "latency_ms" in t for t in result[0]["turns"])
+
+
+def test_an_edited_hint_is_used_at_the_next_turn(session, backend):
+    # The step's view is cached per process; an edit changes the content version, so it is rebuilt.
+    plan = engine.turn_take(session_id=session.pk, text="can I have a hint?", client_id="h1")
+    assert plan.authored_text == "What denominator could both fractions share?"
+    run_reply(plan)
+    hint = session.step.hints.order_by("position", "id")[1]
+    hint.text = "Try writing both fractions with the same bottom number."
+    hint.save()
+    plan = engine.turn_take(session_id=session.pk, text="another hint please", client_id="h2")
+    assert plan.authored_text == "Try writing both fractions with the same bottom number."
