@@ -1,11 +1,12 @@
 """Websocket load driver: N students chat with the real ASGI server at once, M turns each.
 
-    python -m tests.load [--students 200] [--turns 20] [--workers 2] [--json OUT]
+    python -m tests.load [--students 200] [--turns 20] [--workers 2] [--server uvicorn] [--json OUT]
 
 It creates a scratch PostgreSQL database (``--database-url``, default the local server), migrates it,
-loads the demo course, creates the students and their sessions, starts ``--workers`` daphne
-processes (production settings: ``DEBUG=0``, persistent database connections, the Redis channel
-layer, ``TUTOR_LLM=scripted``) on loopback ports and spreads the students over them as a proxy would.
+loads the demo course, creates the students and their sessions, starts ``--workers`` ASGI server
+processes (``--server``: uvicorn with uvloop and httptools, the production set-up, or daphne;
+production settings: ``DEBUG=0``, persistent database connections, the Redis channel layer,
+``TUTOR_LLM=scripted``) on loopback ports and spreads the students over them as a proxy would.
 Each student opens one websocket and sends ``--turns`` messages, waiting for the tutor's final reply
 to each (and a think time between, which also keeps under the chat's 8-messages-per-10-s limit).
 Latency is send → final tutor message. Afterwards the database is checked: every message sent is
@@ -49,6 +50,7 @@ class Options:
     students: int = 200
     turns: int = 20
     workers: int = 2
+    server: str = "uvicorn"  # or "daphne"
     think: float = 1.5  # mean seconds between a reply and the next message (uniform ±50 %)
     ramp: float = 5.0  # seconds over which students connect
     turn_timeout: float = 60.0
@@ -120,8 +122,21 @@ def server_env(db_url: str, redis_url: str, var_dir: Path) -> dict[str, str]:
     return env
 
 
+def server_command(server: str, port: int) -> list[str]:
+    """The command line of one ASGI server process on ``port``, as deployed (README, Deployment)."""
+    if server == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--no-access-log",
+                "--log-level", "warning"]
+    if server == "daphne":
+        # A proxy in front would hold a connecting socket longer than daphne's 5 s default.
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                "--websocket_connect_timeout", "30", "--access-log", os.devnull, "config.asgi:application"]
+    raise ValueError(f"unknown server {server!r}")
+
+
 class Stack:
-    """A scratch database and ``workers`` daphne processes; ``close()`` removes both."""
+    """A scratch database and ``workers`` server processes; ``close()`` removes both."""
 
     def __init__(self, opts: Options) -> None:
         self.opts = opts
@@ -144,14 +159,10 @@ class Stack:
     def start(self, timeout: float = 60.0) -> None:
         for i in range(self.opts.workers):
             port = _free_port()
-            log = Path(self.workdir.name) / f"daphne-{i}.log"
+            log = Path(self.workdir.name) / f"{self.opts.server}-{i}.log"
             with log.open("wb") as out:
-                proc = subprocess.Popen(
-                    # A proxy in front would hold a connecting socket longer than daphne's 5 s default.
-                    [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                     "--websocket_connect_timeout", "30", "--access-log", os.devnull, "config.asgi:application"],
-                    cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                )
+                proc = subprocess.Popen(server_command(self.opts.server, port), cwd=ROOT, env=self.env, stdout=out,
+                                        stderr=subprocess.STDOUT)
             self.processes.append(proc)
             self.ports.append(port)
             self.logs.append(log)
@@ -163,7 +174,8 @@ class Stack:
                         break
                 except OSError:
                     if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"daphne on port {port} did not start:\n{self.log_tail()}") from None
+                        raise RuntimeError(f"{self.opts.server} on port {port} did not start:\n{self.log_tail()}") \
+                            from None
                     time.sleep(0.1)
 
     def stop_servers(self) -> None:
@@ -356,7 +368,7 @@ def run(opts: Options) -> dict[str, Any]:
     errors = [e for r in results for e in r.errors]
     return {
         "students": opts.students, "turns_per_student": opts.turns, "workers": opts.workers,
-        "server": f"{opts.workers} x daphne (DEBUG=0, PostgreSQL, Redis channel layer, TUTOR_LLM=scripted)",
+        "server": f"{opts.workers} x {opts.server} (DEBUG=0, PostgreSQL, Redis channel layer, TUTOR_LLM=scripted)",
         "think_s": opts.think, "wall_s": round(wall, 1),
         "turns_sent": sum(len(r.sent) for r in results), "turns_answered": sum(r.answered for r in results),
         "turns_per_s": round(sum(r.answered for r in results) / wall, 1) if wall else None,
@@ -385,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     d = Options()
     parser.add_argument("--students", type=int, default=d.students)
     parser.add_argument("--turns", type=int, default=d.turns)
-    parser.add_argument("--workers", type=int, default=d.workers, help="daphne processes")
+    parser.add_argument("--workers", type=int, default=d.workers, help="server processes")
+    parser.add_argument("--server", choices=["uvicorn", "daphne"], default=d.server, help="ASGI server")
     parser.add_argument("--think", type=float, default=d.think, help="mean seconds between turns")
     parser.add_argument("--ramp", type=float, default=d.ramp, help="seconds over which students connect")
     parser.add_argument("--turn-timeout", type=float, default=d.turn_timeout)
@@ -397,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--p95-ms", type=float, default=250.0, help="fail when p95 latency is above this")
     parser.add_argument("--json", dest="json_out", help="write the report here")
     args = parser.parse_args(argv)
-    opts = Options(students=args.students, turns=args.turns, workers=args.workers, think=args.think,
+    opts = Options(students=args.students, turns=args.turns, workers=args.workers, server=args.server, think=args.think,
                    ramp=args.ramp, turn_timeout=args.turn_timeout, deadline=args.deadline,
                    database_url=args.database_url, redis_url=args.redis_url, keep_db=args.keep_db)
     why = services_available(opts.database_url, opts.redis_url)

@@ -1,4 +1,4 @@
-"""The load driver's short form: 20 students x 5 turns against real daphne workers, PostgreSQL and the
+"""The load driver's short form: 20 students x 5 turns against real uvicorn workers, PostgreSQL and the
 Redis channel layer. Runs in the PostgreSQL + Redis pass of .ci/test (skipped on SQLite)."""
 
 from __future__ import annotations
