@@ -55,6 +55,11 @@ class KCProgress:
     chart: dict[str, Any]  # SVG geometry, precomputed for the template
 
     @property
+    def spread(self) -> float:
+        """Width of the likely range (``high - low``), for the page's bar."""
+        return self.high - self.low
+
+    @property
     def due_label(self) -> str:
         if self.due_in_days is None:
             return ""

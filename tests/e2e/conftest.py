@@ -45,6 +45,8 @@ def _page(request: pytest.FixtureRequest, browser: Any, server: Server, **contex
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Whatever the Content-Security-Policy blocks (an inline script, style or handler) fails the test too.
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.js_errors = errors  # type: ignore[attr-defined]
     yield page
     failed = getattr(request.node, "rep_call", None)
