@@ -329,12 +329,36 @@ def observe(
     # model.run_filter.
     gain = model.gain_table()[kcs]  # [n, S, 2]
     yy = np.asarray(y, dtype=np.float64)[:, None]
-    r2d = rows[:, None]
     st.m[rows] = m_new
     st.v[rows] = v_new
-    st.beta[r2d, kcs] = beta + coef
-    st.rho[r2d, kcs] = rho_post - coef * m_new[:, None] + yy * gain[..., 1] + (1 - yy) * gain[..., 0]
-    st.eps[r2d, kcs] = np.maximum(eps_post - cov_mu_e * coef, MIN_VAR)
+    _store(
+        model,
+        st,
+        rows,
+        kcs,
+        t,
+        beta + coef,
+        rho_post - coef * m_new[:, None] + yy * gain[..., 1] + (1 - yy) * gain[..., 0],
+        np.maximum(eps_post - cov_mu_e * coef, MIN_VAR),
+    )
+    return p_before
+
+
+def _store(
+    model: OnlineModel,
+    st: LearnerStates,
+    rows: np.ndarray,
+    kcs: np.ndarray,
+    t: np.ndarray,
+    beta: np.ndarray,
+    rho: np.ndarray,
+    eps: np.ndarray,
+) -> None:
+    """Write the touched KCs' new (β, ρ, ε) as practised at ``t``."""
+    r2d = rows[:, None]
+    st.beta[r2d, kcs] = beta
+    st.rho[r2d, kcs] = rho
+    st.eps[r2d, kcs] = eps
     st.tlast[r2d, kcs] = t[:, None]
     st.seen[r2d, kcs] = True
     # Padded slots all land on the dummy column; reset it so it never carries state.
@@ -342,7 +366,6 @@ def observe(
     st.rho[rows, model.n_kcs] = 0.0
     st.eps[rows, model.n_kcs] = 0.0
     st.seen[rows, model.n_kcs] = False
-    return p_before
 
 
 def practise(
@@ -364,16 +387,16 @@ def practise(
     p = p_correct(mx, vx)
     gain = model.gain_table()[kcs]  # [n, S, 2]
     pp = p[:, None]
-    r2d = rows[:, None]
-    st.beta[r2d, kcs] = beta
-    st.rho[r2d, kcs] = rho + pp * gain[..., 1] + (1 - pp) * gain[..., 0]
-    st.eps[r2d, kcs] = eps + pp * (1 - pp) * (gain[..., 1] - gain[..., 0]) ** 2
-    st.tlast[r2d, kcs] = t[:, None]
-    st.seen[r2d, kcs] = True
-    st.beta[rows, model.n_kcs] = 1.0
-    st.rho[rows, model.n_kcs] = 0.0
-    st.eps[rows, model.n_kcs] = 0.0
-    st.seen[rows, model.n_kcs] = False
+    _store(
+        model,
+        st,
+        rows,
+        kcs,
+        t,
+        beta,
+        rho + pp * gain[..., 1] + (1 - pp) * gain[..., 0],
+        eps + pp * (1 - pp) * (gain[..., 1] - gain[..., 0]) ** 2,
+    )
     return p
 
 
