@@ -20,7 +20,23 @@ from content.models import KnowledgeComponent
 from tutor.models import Classroom, CourseGoal, CourseSettings, Enrolment
 
 
-class CourseScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ObjectScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Viewing, changing and deleting an object also need ``_may(request, obj)``."""
+
+    def _may(self, request: HttpRequest, obj: Any) -> bool:
+        raise NotImplementedError
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) and self._may(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._may(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._may(request, obj)
+
+
+class CourseScopedAdmin(ObjectScopedAdmin):
     """Rows of courses the user may edit (and the model permission, as usual)."""
 
     def _editable(self, request: HttpRequest) -> QuerySet[Any]:
@@ -34,15 +50,6 @@ class CourseScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if obj is None or request.user.is_superuser:
             return True
         return self._editable(request).filter(pk=obj.course_id).exists()
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) and self._may(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and self._may(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._may(request, obj)
 
     def formfield_for_foreignkey(self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "course" and not request.user.is_superuser:
@@ -62,7 +69,7 @@ class EnrolmentInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Classroom)
-class ClassroomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ClassroomAdmin(ObjectScopedAdmin):
     list_display = ("name", "course", "join_code", "joining_open", "n_students")
     list_filter = ("course", "joining_open")
     search_fields = ("name", "join_code")
@@ -80,15 +87,6 @@ class ClassroomAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def _may(self, request: HttpRequest, obj: Any) -> bool:
         return obj is None or request.user.is_superuser or obj.teachers.filter(pk=request.user.pk).exists()
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) and self._may(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and self._may(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._may(request, obj)
 
     def formfield_for_foreignkey(self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "course" and not request.user.is_superuser:
