@@ -1,7 +1,9 @@
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import SyncToAsync
 
 SMALL_PACK: dict[str, Any] = {
     "format": "tutor-course-pack",
@@ -66,3 +68,26 @@ SMALL_PACK: dict[str, Any] = {
 @pytest.fixture
 def small_pack() -> dict[str, Any]:
     return copy.deepcopy(SMALL_PACK)
+
+
+@pytest.fixture(autouse=True)
+def _executor_db_connections_closed() -> Iterator[None]:
+    """After each test, close the database connections of asgiref's shared sync_to_async thread.
+
+    With no ``async_to_sync`` or ``ThreadSensitiveContext`` around it, as in the tests, thread-sensitive
+    ``sync_to_async`` (and so channels' ``database_sync_to_async``) runs its function in one
+    process-wide worker thread, ``SyncToAsync.single_thread_executor``. A
+    connection opened there belongs to that thread and outlives the test: ``engine.reply_stream``
+    driven through ``asyncio.run`` stores the reply with a plain ``sync_to_async``, which never closes
+    its connection, and channels' test communicators turn off the ``close_old_connections`` that
+    ``database_sync_to_async`` would otherwise run. Left open, the last such connection keeps the
+    PostgreSQL test database busy and ``DROP DATABASE`` fails at the end of the session. Django
+    connections are thread-local, so they are closed by a call run in that same thread.
+    """
+    yield
+    executor = SyncToAsync.single_thread_executor
+    if getattr(executor, "_threads", None) == set():
+        return  # the worker thread was never started: it holds no connection
+    from django.db import connections
+
+    executor.submit(connections.close_all).result(timeout=30)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
@@ -286,7 +287,9 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
         verdict = {"passed": False, "reasons": [f"backend error: {type(exc).__name__}"]}
         cancel.set()
     latency = (time.perf_counter() - started) * 1000
-    turn = await sync_to_async(reply_finish)(
+    # database_sync_to_async closes the worker thread's connection when it is old or broken, as every
+    # other database call of the chat does.
+    turn = await database_sync_to_async(reply_finish)(
         tutor_turn_id=plan.tutor_turn_id, text=final_text, state=state, guard=verdict, backend=backend_name,
         model_id=model_id, latency_ms=first_token_ms if first_token_ms is not None else latency,
     )
