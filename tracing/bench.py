@@ -303,18 +303,26 @@ def run_recovery(
     practice_gain: tuple[float, float] = (0.0, 0.0),
     gap_spread: float = 0.0,
     edges_per_kc: float = 1.5,
+    sigma_spread: float | None = None,
 ) -> dict[str, Any]:
     """Simulate learners with known traits and graph, fit, and compare with the truth.
 
     ``practice_gain`` (after a wrong, a correct answer) makes simulated practice raise knowledge;
     ``gap_spread`` mixes short and long breaks between sessions; ``edges_per_kc`` sets how much
-    prerequisite structure there is (the prerequisite sensitivity acts only through edges)."""
+    prerequisite structure there is (the prerequisite sensitivity acts only through edges);
+    ``sigma_spread`` is the population's sd of log sigma (default: the simulator's).
+
+    A correlation depends on how widely the population spreads a trait as well as on how well it is
+    estimated, so the report also gives each trait's true spread and the RMSE of its estimate."""
     from tracing.psikt.fit import FitConfig, fit
-    from tracing.psikt.simulate import make_items, random_graph, random_policy, simulate
+    from tracing.psikt.simulate import Population, make_items, random_graph, random_policy, simulate
 
     rng = np.random.default_rng(seed)
     graph = random_graph(n_kcs, round(n_kcs * edges_per_kc), rng)
     items = make_items(n_kcs, 3, rng)
+    population = Population()
+    if sigma_spread is not None:
+        population.log_sigma = (population.log_sigma[0], sigma_spread)
     sim = simulate(
         graph,
         n_learners,
@@ -323,6 +331,7 @@ def run_recovery(
         seed=seed,
         policy=random_policy(items, gap_spread=gap_spread),
         practice_gain=practice_gain,
+        population=population,
     )
     truth = graph.matrix()
     # The teacher's graph is imperfect: a third of the true edges are missing, as many wrong ones
@@ -349,6 +358,8 @@ def run_recovery(
     est = np.column_stack([loc[:, 0], p.mu_mean[order], loc[:, 1], loc[:, 2]])
     names = ["log_alpha", "mu", "log_sigma", "logit_gamma"]
     corr = {n: float(np.corrcoef(true[:, i], est[:, i])[0, 1]) for i, n in enumerate(names)}
+    rmse = {n: float(np.sqrt(np.mean((true[:, i] - est[:, i]) ** 2))) for i, n in enumerate(names)}
+    spread = {n: float(true[:, i].std()) for i, n in enumerate(names)}
     w = p.strengths()
     off = ~np.eye(n_kcs, dtype=bool)
     teacher_set = {(graph.kcs.index(a), graph.kcs.index(b)) for a, b, _ in teacher}
@@ -368,6 +379,8 @@ def run_recovery(
         "practice_gain_fitted_mean": [float(x) for x in gains.mean(0)],
         "fit_seconds": result.seconds,
         "trait_correlation": corr,
+        "trait_rmse": rmse,
+        "trait_true_sd": spread,
         "edge_auc_all_pairs": auc(truth[off] > 0, w[off]),
         "edge_auc_teacher_prior_only": auc(
             truth[off] > 0,
@@ -498,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--recovery-edges-per-kc", type=float, default=1.5)
     parser.add_argument(
+        "--recovery-sigma-spread", type=float, default=None, help="Population sd of log sigma (default 0.3)"
+    )
+    parser.add_argument(
         "--predict-kcs", type=int, default=None, help="Time one learner's forecast over this many KCs (e.g. 1000)"
     )
     args = parser.parse_args(argv)
@@ -521,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
             practice_gain=_pair(args.recovery_gain),
             gap_spread=args.recovery_gap_spread,
             edges_per_kc=args.recovery_edges_per_kc,
+            sigma_spread=args.recovery_sigma_spread,
         )
         out["recovery"] = rec
         print(json.dumps(rec, indent=2))

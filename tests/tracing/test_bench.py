@@ -64,6 +64,8 @@ def test_bench_recovery_mode(tmp_path: Path) -> None:
         "0.1,0.4",
         "--recovery-gap-spread",
         "1.0",
+        "--recovery-sigma-spread",
+        "0.8",
     ]
     assert bench.main([*args, "--json", str(out)]) == 0
     rec = json.loads(out.read_text())["recovery"]
@@ -72,4 +74,9 @@ def test_bench_recovery_mode(tmp_path: Path) -> None:
     assert len(rec["practice_gain_fitted_mean"]) == 2
     assert set(rec["trait_correlation"]) == {"log_alpha", "mu", "log_sigma", "logit_gamma"}
     assert rec["trait_correlation"]["mu"] > 0.5
+    # Each trait's error and true spread come with its correlation; the volatility's spread is the
+    # one asked for (40 draws of log-sd 0.8), well above the simulator's default of 0.3.
+    assert set(rec["trait_rmse"]) == set(rec["trait_true_sd"]) == set(rec["trait_correlation"])
+    assert all(v >= 0.0 for v in rec["trait_rmse"].values())
+    assert 0.55 < rec["trait_true_sd"]["log_sigma"] < 1.1
     assert 0.0 <= rec["edge_auc_all_pairs"] <= 1.0
