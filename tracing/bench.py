@@ -1,6 +1,6 @@
 """Benchmark the learner models on public logs, and check parameter recovery on simulated data.
 
-    python -m tracing.bench --format pykt --train TRAIN.csv --test TEST.csv [--models psikt,bkt,pybkt]
+    python -m tracing.bench --format pykt --train TRAIN.csv --test TEST.csv [--models psikt,bkt,pybkt,dkt]
     python -m tracing.bench --format tsv FILE.tsv          # learners split 80/20 with a fixed seed
     python -m tracing.bench --recovery                     # simulated learners with known truth
     python -m tracing.bench --recovery --recovery-gain 0.2,0.5 --recovery-gap-spread 1 \
@@ -255,6 +255,60 @@ def run_bkt(train: Dataset, test: Dataset, *, timed: bool) -> ModelReport:
 
     report.update_ms_p50, report.update_ms_p95 = _latencies(one, min(2000, len(flat)))
     report.peak_rss_mb = _peak_rss_mb()
+    return report
+
+
+def run_dkt(train: Dataset, test: Dataset, *, timed: bool, seed: int) -> ModelReport:
+    """Deep Knowledge Tracing (an LSTM; ``tracing/baselines/dkt.py``), the deep reference."""
+    from tracing.baselines.dkt import DKTConfig, DKTTracker, fit_dkt, predict
+
+    report = ModelReport("dkt")
+    config = DKTConfig(seed=seed)
+
+    def progress(epoch: int, score: float) -> None:
+        print(f"  dkt epoch {epoch} validation AUC {score:.4f}", file=sys.stderr)
+
+    result = fit_dkt(train, config, progress=progress)
+    report.fit_seconds = result.seconds
+    net = result.net
+    n_kcs = net.n_kcs
+    _, kcs, y, _, mask = _padded_steps(test, n_kcs)
+    preds = np.zeros_like(y)
+    for i, p in enumerate(predict(net, test.seqs)):
+        preds[i, : len(p)] = p
+    _score(report, y[mask], preds[mask])
+    _score_after_first(report, y, preds, mask)
+    if timed:
+        total = OPEN_LOOP_OBSERVED + OPEN_LOOP_PREDICTED
+        rows_all = np.nonzero(mask.sum(1) >= total)[0]
+        if len(rows_all):
+            tracker = DKTTracker(net, len(rows_all))
+            local = np.arange(len(rows_all))
+            for t in range(OPEN_LOOP_OBSERVED):
+                tracker.observe(local, kcs[rows_all, t], y[rows_all, t])
+            # No answer is read in: every prediction comes from the state after the observed ten.
+            hits = [
+                (tracker.predict(local, kcs[rows_all, t]) >= 0.5) == (y[rows_all, t] > 0)
+                for t in range(OPEN_LOOP_OBSERVED, total)
+            ]
+            report.open_loop_accuracy, report.open_loop_n = float(np.mean(hits)), int(np.size(hits))
+    single = DKTTracker(net, 1)
+    flat = np.argwhere(mask)[:2000]
+    row0 = np.zeros(1, dtype=np.int64)
+
+    def one(i: int) -> None:
+        r, t = flat[i % len(flat)]
+        single.observe(row0, kcs[r, t][None, :], y[r, t][None])
+
+    report.update_ms_p50, report.update_ms_p95 = _latencies(one, min(2000, len(flat)))
+    report.peak_rss_mb = _peak_rss_mb()
+    report.extra.update(epochs=result.epochs, best_epoch=result.best_epoch, val_auc=result.val_auc)
+    report.note = (
+        f"DKT (Piech et al. 2015): LSTM with {net.hidden} units over (KC, answer) pairs, trained on windows of "
+        f"{config.window} answers, epoch {result.best_epoch} of {result.epochs} kept by the AUC of "
+        f"{config.val_fraction:.0%} held-out training learners; a reference only (no traits, no real-time "
+        "forgetting, no graph)"
+    )
     return report
 
 
@@ -578,6 +632,8 @@ def main(argv: list[str] | None = None) -> int:
                 reports.append(run_bkt(train, test, timed=timed))
             elif name == "pybkt":
                 reports.append(run_pybkt(train, test, python=args.pybkt_python))
+            elif name == "dkt":
+                reports.append(run_dkt(train, test, timed=timed, seed=args.seed))
             else:
                 parser.error(f"unknown model {name!r}")
         print(_table(reports))

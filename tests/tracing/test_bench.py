@@ -28,14 +28,12 @@ def test_bench_tsv_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture
     data = tmp_path / "log.tsv"
     _write_tsv(data)
     out = tmp_path / "out.json"
-    assert (
-        bench.main(["--format", "tsv", str(data), "--models", "psikt,bkt,pybkt", "--steps", "15", "--json", str(out)])
-        == 0
-    )
+    models = "psikt,bkt,pybkt,dkt"
+    assert bench.main(["--format", "tsv", str(data), "--models", models, "--steps", "15", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     by_name = {m["name"]: m for m in report["models"]}
-    assert set(by_name) == {"psikt", "bkt", "pybkt"}
-    for name in ("psikt", "bkt"):
+    assert set(by_name) == {"psikt", "bkt", "pybkt", "dkt"}
+    for name in ("psikt", "bkt", "dkt"):
         m = by_name[name]
         assert m["n_test_answers"] == report["data"]["test_answers"]
         assert 0.0 <= m["auc"] <= 1.0
