@@ -183,6 +183,25 @@ def run_psikt(
     return report
 
 
+def _open_loop_rows(mask: np.ndarray) -> np.ndarray:
+    """Test learners with enough answers for the open loop (observe ten, predict the next ten)."""
+    return np.nonzero(mask.sum(1) >= OPEN_LOOP_OBSERVED + OPEN_LOOP_PREDICTED)[0]
+
+
+def _tracker_latency(report: ModelReport, tracker: Any, kcs: np.ndarray, y: np.ndarray, mask: np.ndarray) -> None:
+    """Update latency of a one-learner ``tracker`` (``observe(rows, kcs, y)``), one test answer per
+    call with fresh arrays, as on the request path; then the peak memory."""
+    flat = np.argwhere(mask)[:2000]
+    row0 = np.zeros(1, dtype=np.int64)
+
+    def one(i: int) -> None:
+        r, t = flat[i % len(flat)]
+        tracker.observe(row0, kcs[r, t][None, :], y[r, t][None])
+
+    report.update_ms_p50, report.update_ms_p95 = _latencies(one, min(2000, len(flat)))
+    report.peak_rss_mb = _peak_rss_mb()
+
+
 def _open_loop_psikt(
     model: Any,
     items: np.ndarray,
@@ -195,7 +214,7 @@ def _open_loop_psikt(
     practise: Any,
 ) -> tuple[float | None, int]:
     total = OPEN_LOOP_OBSERVED + OPEN_LOOP_PREDICTED
-    rows_all = np.nonzero(mask.sum(1) >= total)[0]
+    rows_all = _open_loop_rows(mask)
     if len(rows_all) == 0:
         return None, 0
     states = LearnerStates.new(model, np.tile(model.population_traits(), (len(rows_all), 1)))
@@ -234,7 +253,7 @@ def run_bkt(train: Dataset, test: Dataset, *, timed: bool) -> ModelReport:
     _score_after_first(report, y, preds, mask)
     if timed:
         total = OPEN_LOOP_OBSERVED + OPEN_LOOP_PREDICTED
-        rows_all = np.nonzero(mask.sum(1) >= total)[0]
+        rows_all = _open_loop_rows(mask)
         if len(rows_all):
             tr = BKTTracker(params, len(rows_all))
             local = np.arange(len(rows_all))
@@ -245,16 +264,7 @@ def run_bkt(train: Dataset, test: Dataset, *, timed: bool) -> ModelReport:
                 hits.append((tr.predict(local, kcs[rows_all, t]) >= 0.5) == (y[rows_all, t] > 0))
                 tr.practise(local, kcs[rows_all, t])
             report.open_loop_accuracy, report.open_loop_n = float(np.mean(hits)), int(np.size(hits))
-    single = BKTTracker(params, 1)
-    flat = np.argwhere(mask)[:2000]
-    row0 = np.zeros(1, dtype=np.int64)
-
-    def one(i: int) -> None:
-        r, t = flat[i % len(flat)]
-        single.observe(row0, kcs[r, t][None, :], y[r, t][None])
-
-    report.update_ms_p50, report.update_ms_p95 = _latencies(one, min(2000, len(flat)))
-    report.peak_rss_mb = _peak_rss_mb()
+    _tracker_latency(report, BKTTracker(params, 1), kcs, y, mask)
     return report
 
 
@@ -280,7 +290,7 @@ def run_dkt(train: Dataset, test: Dataset, *, timed: bool, seed: int) -> ModelRe
     _score_after_first(report, y, preds, mask)
     if timed:
         total = OPEN_LOOP_OBSERVED + OPEN_LOOP_PREDICTED
-        rows_all = np.nonzero(mask.sum(1) >= total)[0]
+        rows_all = _open_loop_rows(mask)
         if len(rows_all):
             tracker = DKTTracker(net, len(rows_all))
             local = np.arange(len(rows_all))
@@ -292,16 +302,7 @@ def run_dkt(train: Dataset, test: Dataset, *, timed: bool, seed: int) -> ModelRe
                 for t in range(OPEN_LOOP_OBSERVED, total)
             ]
             report.open_loop_accuracy, report.open_loop_n = float(np.mean(hits)), int(np.size(hits))
-    single = DKTTracker(net, 1)
-    flat = np.argwhere(mask)[:2000]
-    row0 = np.zeros(1, dtype=np.int64)
-
-    def one(i: int) -> None:
-        r, t = flat[i % len(flat)]
-        single.observe(row0, kcs[r, t][None, :], y[r, t][None])
-
-    report.update_ms_p50, report.update_ms_p95 = _latencies(one, min(2000, len(flat)))
-    report.peak_rss_mb = _peak_rss_mb()
+    _tracker_latency(report, DKTTracker(net, 1), kcs, y, mask)
     report.extra.update(epochs=result.epochs, best_epoch=result.best_epoch, val_auc=result.val_auc)
     report.note = (
         f"DKT (Piech et al. 2015): LSTM with {net.hidden} units over (KC, answer) pairs, trained on windows of "
