@@ -68,8 +68,8 @@ class ModelSpec:
     # with the dummy index K; an edge outside the candidates has strength 0.
     cand_index: torch.Tensor  # [K, D] long
     cand_prior_loc: torch.Tensor  # [K, D] logit prior of w_jk for j = cand_index[k, d]
+    cand_prior_scale: torch.Tensor  # [K, D] its scale
     prior: PopulationPrior
-    cand_prior_scale: torch.Tensor | None = None  # [K, D] its scale; None: EDGE_PRIOR_SCALE
 
     @property
     def cand_mask(self) -> torch.Tensor:
@@ -258,12 +258,7 @@ class PsiktModel(PyroModule):
             offsets = pyro.sample("item_offset", dist.Normal(spec.item_prior_loc, pop["item_scale"]))  # [I]
         edge_logit = pyro.sample(
             "edge_logit",
-            dist.Normal(
-                spec.cand_prior_loc,
-                spec.cand_prior_scale if spec.cand_prior_scale is not None else EDGE_PRIOR_SCALE,
-            )
-            .mask(spec.cand_mask)
-            .to_event(2),
+            dist.Normal(spec.cand_prior_loc, spec.cand_prior_scale).mask(spec.cand_mask).to_event(2),
         )  # [K, D]
         gain_loc = torch.stack([pop[n + "_loc"] for n in GAIN_NAMES])  # [G]
         with pyro.plate("kcs", spec.n_kcs):
