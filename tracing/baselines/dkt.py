@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from tracing.bench import auc
 from tracing.psikt.data import Dataset, LearnerSeq
 
 
@@ -104,9 +105,8 @@ def pad(seqs: list[LearnerSeq], n_kcs: int) -> tuple[torch.Tensor, torch.Tensor,
         kcs[b, : len(s), : kc.shape[1]] = kc
         y[b, : len(s)] = s.correct
         mask[b, : len(s)] = True
-    real = kcs < n_kcs
-    weights = (real / np.maximum(real.sum(-1, keepdims=True), 1)).astype(np.float32)
-    return torch.as_tensor(kcs), torch.as_tensor(weights), torch.as_tensor(y), torch.as_tensor(mask)
+    kcs_t = torch.as_tensor(kcs)
+    return kcs_t, _weights(kcs_t, n_kcs), torch.as_tensor(y), torch.as_tensor(mask)
 
 
 def predict(net: DKTNet, seqs: list[LearnerSeq], batch: int = 128) -> list[np.ndarray]:
@@ -123,12 +123,6 @@ def predict(net: DKTNet, seqs: list[LearnerSeq], batch: int = 128) -> list[np.nd
             for row, i in enumerate(idx):
                 out[i] = p[row, : len(seqs[i])].astype(np.float64)
     return out
-
-
-def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    from tracing.bench import auc
-
-    return auc(y, p)
 
 
 def fit_dkt(
@@ -164,7 +158,7 @@ def fit_dkt(
             epochs = epoch + 1
             if val:
                 preds = predict(net, val)
-                score = _auc(np.concatenate([s.correct for s in val]), np.concatenate(preds))
+                score = auc(np.concatenate([s.correct for s in val]), np.concatenate(preds))
             else:
                 score = 0.0
             if progress is not None:
