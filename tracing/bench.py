@@ -15,6 +15,7 @@ no updates. Runs without Django settings.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import resource
@@ -22,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,6 +72,12 @@ class ModelReport:
     peak_rss_mb: float = 0.0
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # p(correct) of every test answer, in the learner-major order of the padded mask (kept out of
+    # the JSON report; ``--predictions`` writes it as CSV).
+    preds: np.ndarray | None = field(default=None, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "preds"}
 
 
 def _peak_rss_mb() -> float:
@@ -102,6 +110,7 @@ Stepper = Callable[[np.ndarray, int], np.ndarray]
 
 def _score(report: ModelReport, y: np.ndarray, p: np.ndarray) -> None:
     report.n_test_answers = len(y)
+    report.preds = p
     report.auc = auc(y, p)
     report.accuracy = float(np.mean((p >= 0.5) == (y > 0)))
     report.log_loss = log_loss(y, p)
@@ -348,6 +357,47 @@ def run_pybkt(train: Dataset, test: Dataset, *, python: str | None = None) -> Mo
     return report
 
 
+def run_ensemble(reports: list[ModelReport], test: Dataset) -> ModelReport:
+    """The mean logit of the scored models' predictions, scored like a model. A diagnostic, not a
+    tracker: when the average beats each of its members, each member reads something in the history
+    that the others miss, which tells how much a single model of either kind leaves on the table."""
+    scored = [r for r in reports if r.preds is not None]
+    report = ModelReport("+".join(r.name for r in scored) or "ensemble")
+    if len(scored) < 2:
+        report.note = "skipped: --ensemble needs two or more models that predicted the test answers"
+        return report
+    _, _, y, _, mask = _padded_steps(test, len(test.kcs))
+    p = np.clip(np.stack([r.preds for r in scored if r.preds is not None]), 1e-7, 1 - 1e-7)
+    preds = np.zeros_like(y)
+    preds[mask] = 1.0 / (1.0 + np.exp(-np.log(p / (1 - p)).mean(0)))
+    _score(report, y[mask], preds[mask])
+    _score_after_first(report, y, preds, mask)
+    report.fit_seconds = sum(r.fit_seconds for r in scored)
+    report.note = (
+        f"diagnostic: the mean logit of {', '.join(r.name for r in scored)}; fit seconds are their sum; "
+        "not a learner model of its own (no online tracker, no latency)"
+    )
+    return report
+
+
+def write_predictions(path: str, test: Dataset, reports: list[ModelReport]) -> int:
+    """Every test answer with each model's p(correct) before it, as CSV; returns the rows written.
+    The order is the test learners' in the log, then the position in each learner's sequence."""
+    scored = [r for r in reports if r.preds is not None]
+    columns = [r.preds for r in scored if r.preds is not None]
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["learner", "position", "kcs", "correct", *(f"p_{r.name}" for r in scored)])
+        row = 0
+        for seq in test.seqs:
+            learner = test.learners[seq.learner]
+            for t in range(len(seq)):
+                kcs = "_".join(test.kcs[k] for k in seq.kcs[t] if k >= 0)
+                out.writerow([learner, t, kcs, int(seq.correct[t]), *(f"{float(c[row]):.10g}" for c in columns)])
+                row += 1
+    return row
+
+
 def run_recovery(
     *,
     seed: int,
@@ -517,19 +567,25 @@ def run_predict_latency(*, n_kcs: int, seed: int, repeats: int = 200) -> dict[st
 
 
 def _table(reports: list[ModelReport]) -> str:
+    width = max([8, *(len(r.name) + 2 for r in reports)])
     head = (
-        f"{'model':<8}{'answers':>9}{'AUC':>8}{'acc':>8}{'logloss':>9}{'open10':>8}"
+        f"{'model':<{width}}{'answers':>9}{'AUC':>8}{'acc':>8}{'logloss':>9}{'open10':>8}"
         f"{'fit s':>8}{'upd p50':>9}{'upd p95':>9}{'RSS MB':>8}"
     )
     lines = [head, "-" * len(head)]
+
+    def ms(value: float) -> str:
+        return "-" if math.isnan(value) else f"{value:.3f}m"
+
     for r in reports:
         if r.note and r.n_test_answers == 0:
-            lines.append(f"{r.name:<8}{r.note}")
+            lines.append(f"{r.name:<{width}}{r.note}")
             continue
         ol = f"{r.open_loop_accuracy:.4f}" if r.open_loop_accuracy is not None else "-"
+        rss = f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb else "-"
         lines.append(
-            f"{r.name:<8}{r.n_test_answers:>9}{r.auc:>8.4f}{r.accuracy:>8.4f}{r.log_loss:>9.4f}{ol:>8}"
-            f"{r.fit_seconds:>8.1f}{r.update_ms_p50:>8.3f}m{r.update_ms_p95:>8.3f}m{r.peak_rss_mb:>8.0f}"
+            f"{r.name:<{width}}{r.n_test_answers:>9}{r.auc:>8.4f}{r.accuracy:>8.4f}{r.log_loss:>9.4f}{ol:>8}"
+            f"{r.fit_seconds:>8.1f}{ms(r.update_ms_p50):>9}{ms(r.update_ms_p95):>9}{rss:>8}"
         )
     return "\n".join(lines)
 
@@ -548,6 +604,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="psikt,bkt,pybkt")
     parser.add_argument("--pybkt-python", help="Python of the pyBKT env (else $PYBKT_PYTHON, .venv-pybkt)")
     parser.add_argument("--json", dest="json_out")
+    parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="Also score the mean logit of the models' predictions (a diagnostic of what each model misses)",
+    )
+    parser.add_argument("--predictions", help="Write every test answer with each model's prediction to this CSV")
     parser.add_argument("--max-learners", type=int, default=None)
     parser.add_argument("--steps", type=int, default=600, help="SVI steps (minibatches) for PSI-KT")
     parser.add_argument("--seed", type=int, default=0)
@@ -572,6 +634,10 @@ def main(argv: list[str] | None = None) -> int:
         "--predict-kcs", type=int, default=None, help="Time one learner's forecast over this many KCs (e.g. 1000)"
     )
     args = parser.parse_args(argv)
+    # Output paths are checked before a fit that may take minutes, not after it.
+    for flag, path in (("--json", args.json_out), ("--predictions", args.predictions)):
+        if path and not Path(path).resolve().parent.is_dir():
+            parser.error(f"{flag} {path}: the folder {Path(path).resolve().parent} does not exist")
     out: dict[str, Any] = {"argv": sys.argv[1:] if argv is None else argv}
 
     if args.predict_kcs:
@@ -601,8 +667,6 @@ def main(argv: list[str] | None = None) -> int:
             if not (args.train and args.test):
                 parser.error("--format pykt needs --train and --test")
             both = load_pykt_csv([args.train, args.test], max_learners=args.max_learners)
-            from pathlib import Path
-
             test, train = split_by_source(both, Path(args.test).stem)
             timed = False
         else:
@@ -637,11 +701,16 @@ def main(argv: list[str] | None = None) -> int:
                 reports.append(run_dkt(train, test, timed=timed, seed=args.seed))
             else:
                 parser.error(f"unknown model {name!r}")
+        if args.ensemble:
+            reports.append(run_ensemble(reports, test))
         print(_table(reports))
         for r in reports:
             if r.note:
                 print(f"note ({r.name}): {r.note}")
-        out["models"] = [r.__dict__ for r in reports]
+        out["models"] = [r.summary() for r in reports]
+        if args.predictions:
+            rows = write_predictions(args.predictions, test, reports[:-1] if args.ensemble else reports)
+            print(f"predictions: {rows} test answers written to {args.predictions}", file=sys.stderr)
     else:
         parser.error("give --format, --recovery or --predict-kcs")
     if args.json_out:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -43,6 +44,55 @@ def test_bench_tsv_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture
     assert by_name["psikt"]["auc"] > 0.6
     text = capsys.readouterr().out
     assert "AUC" in text and "pybkt" in text
+
+
+def test_bench_ensemble_and_predictions_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "log.tsv"
+    _write_tsv(data)
+    out, csv_out = tmp_path / "out.json", tmp_path / "preds.csv"
+    argv = ["--format", "tsv", str(data), "--models", "psikt,bkt", "--steps", "10", "--ensemble"]
+    assert bench.main([*argv, "--json", str(out), "--predictions", str(csv_out)]) == 0
+    report = json.loads(out.read_text())
+    by_name = {m["name"]: m for m in report["models"]}
+    assert set(by_name) == {"psikt", "bkt", "psikt+bkt"}
+    assert "preds" not in by_name["psikt"]
+    ens = by_name["psikt+bkt"]
+    assert ens["n_test_answers"] == report["data"]["test_answers"]
+    assert ens["note"].startswith("diagnostic")
+    assert ens["fit_seconds"] == pytest.approx(by_name["psikt"]["fit_seconds"] + by_name["bkt"]["fit_seconds"])
+
+    with csv_out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["learner", "position", "kcs", "correct", "p_psikt", "p_bkt"]
+    assert len(rows) == report["data"]["test_answers"]
+    # The file lines up with the answers: each column rescored from it gives the model's own AUC,
+    # and the mean logit of the two columns gives the ensemble's.
+    y = np.array([int(r["correct"]) for r in rows])
+    cols = {name: np.array([float(r["p_" + name]) for r in rows]) for name in ("psikt", "bkt")}
+    for name, p in cols.items():
+        assert bench.auc(y, p) == pytest.approx(by_name[name]["auc"], abs=1e-6)
+    logit = {name: np.log(p / (1 - p)) for name, p in cols.items()}
+    mean = 1 / (1 + np.exp(-(logit["psikt"] + logit["bkt"]) / 2))
+    assert bench.auc(y, mean) == pytest.approx(ens["auc"], abs=1e-6)
+    first = [r for r in rows if r["position"] == "0"]
+    assert len({r["learner"] for r in first}) == len(first) == report["data"]["test_learners"]
+    assert "psikt+bkt" in capsys.readouterr().out
+
+
+def test_bench_refuses_an_output_folder_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "log.tsv"
+    _write_tsv(data, n_learners=5, n_answers=4)
+    missing = tmp_path / "no-such-folder" / "preds.csv"
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--format", "tsv", str(data), "--models", "bkt", "--predictions", str(missing)])
+    assert exc.value.code == 2
+    assert "--predictions" in capsys.readouterr().err and not missing.parent.exists()
+
+
+def test_bench_ensemble_needs_two_models() -> None:
+    lone = bench.ModelReport("bkt", preds=np.array([0.5]))
+    report = bench.run_ensemble([lone], bench.Dataset([], [], [], []))
+    assert report.n_test_answers == 0 and report.note.startswith("skipped")
 
 
 @pytest.mark.slow
