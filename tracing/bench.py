@@ -357,24 +357,29 @@ def run_pybkt(train: Dataset, test: Dataset, *, python: str | None = None) -> Mo
     return report
 
 
+def _scored(reports: list[ModelReport]) -> list[tuple[ModelReport, np.ndarray]]:
+    """The reports that predicted the test answers, with their predictions."""
+    return [(r, r.preds) for r in reports if r.preds is not None]
+
+
 def run_ensemble(reports: list[ModelReport], test: Dataset) -> ModelReport:
     """The mean logit of the scored models' predictions, scored like a model. A diagnostic, not a
     tracker: when the average beats each of its members, each member reads something in the history
     that the others miss, which tells how much a single model of either kind leaves on the table."""
-    scored = [r for r in reports if r.preds is not None]
-    report = ModelReport("+".join(r.name for r in scored) or "ensemble")
+    scored = _scored(reports)
+    report = ModelReport("+".join(r.name for r, _ in scored) or "ensemble")
     if len(scored) < 2:
         report.note = "skipped: --ensemble needs two or more models that predicted the test answers"
         return report
     _, _, y, _, mask = _padded_steps(test, len(test.kcs))
-    p = np.clip(np.stack([r.preds for r in scored if r.preds is not None]), 1e-7, 1 - 1e-7)
+    p = np.clip(np.stack([preds for _, preds in scored]), 1e-7, 1 - 1e-7)
     preds = np.zeros_like(y)
     preds[mask] = 1.0 / (1.0 + np.exp(-np.log(p / (1 - p)).mean(0)))
     _score(report, y[mask], preds[mask])
     _score_after_first(report, y, preds, mask)
-    report.fit_seconds = sum(r.fit_seconds for r in scored)
+    report.fit_seconds = sum(r.fit_seconds for r, _ in scored)
     report.note = (
-        f"diagnostic: the mean logit of {', '.join(r.name for r in scored)}; fit seconds are their sum; "
+        f"diagnostic: the mean logit of {', '.join(r.name for r, _ in scored)}; fit seconds are their sum; "
         "not a learner model of its own (no online tracker, no latency)"
     )
     return report
@@ -383,17 +388,16 @@ def run_ensemble(reports: list[ModelReport], test: Dataset) -> ModelReport:
 def write_predictions(path: str, test: Dataset, reports: list[ModelReport]) -> int:
     """Every test answer with each model's p(correct) before it, as CSV; returns the rows written.
     The order is the test learners' in the log, then the position in each learner's sequence."""
-    scored = [r for r in reports if r.preds is not None]
-    columns = [r.preds for r in scored if r.preds is not None]
+    scored = _scored(reports)
     with open(path, "w", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(["learner", "position", "kcs", "correct", *(f"p_{r.name}" for r in scored)])
+        out.writerow(["learner", "position", "kcs", "correct", *(f"p_{r.name}" for r, _ in scored)])
         row = 0
         for seq in test.seqs:
             learner = test.learners[seq.learner]
             for t in range(len(seq)):
                 kcs = "_".join(test.kcs[k] for k in seq.kcs[t] if k >= 0)
-                out.writerow([learner, t, kcs, int(seq.correct[t]), *(f"{float(c[row]):.10g}" for c in columns)])
+                out.writerow([learner, t, kcs, int(seq.correct[t]), *(f"{float(c[row]):.10g}" for _, c in scored)])
                 row += 1
     return row
 
@@ -701,15 +705,16 @@ def main(argv: list[str] | None = None) -> int:
                 reports.append(run_dkt(train, test, timed=timed, seed=args.seed))
             else:
                 parser.error(f"unknown model {name!r}")
+        members = list(reports)
         if args.ensemble:
-            reports.append(run_ensemble(reports, test))
+            reports.append(run_ensemble(members, test))
         print(_table(reports))
         for r in reports:
             if r.note:
                 print(f"note ({r.name}): {r.note}")
         out["models"] = [r.summary() for r in reports]
         if args.predictions:
-            rows = write_predictions(args.predictions, test, reports[:-1] if args.ensemble else reports)
+            rows = write_predictions(args.predictions, test, members)
             print(f"predictions: {rows} test answers written to {args.predictions}", file=sys.stderr)
     else:
         parser.error("give --format, --recovery or --predict-kcs")
