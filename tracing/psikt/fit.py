@@ -7,13 +7,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyro
 import torch
 
 from tracing.psikt.data import Dataset, LearnerSeq
+from tracing.psikt.encoder import EncoderConfig
 from tracing.psikt.guide import POSITIVE_SITES, REAL_SITES, PsiktGuide
 from tracing.psikt.model import (
     ModelSpec,
@@ -42,6 +44,8 @@ class FitConfig:
     # 2 / 8 / 24 / 48 / all 99 candidates.
     max_prereq_candidates: int = 48
     max_seconds: float | None = None
+    # The history encoder trained after SVI (``tracing.psikt.encoder``); None: the filter alone.
+    encoder: EncoderConfig | None = field(default_factory=EncoderConfig)
 
 
 @dataclass
@@ -50,6 +54,8 @@ class FitResult:
     losses: list[float]  # negative ELBO per answer, one per step
     seconds: float
     steps: int
+    # Whether the encoder was kept, and its held-out figures (empty when none was configured).
+    encoder: dict[str, Any] = field(default_factory=dict)
 
 
 def make_batches(
@@ -181,8 +187,11 @@ def fit(
     config: FitConfig | None = None,
     warm_start: PsiktParams | None = None,
     progress: ProgressCallback | None = None,
+    encoder_progress: Callable[[int, int, float, float], None] | None = None,
 ) -> FitResult:
-    """Fit the model to ``dataset`` with SVI; ``prior_edges`` is the teacher's graph as KC keys."""
+    """Fit the model to ``dataset`` with SVI; ``prior_edges`` is the teacher's graph as KC keys.
+    Then, unless ``config.encoder`` is None, train the history encoder on the fitted model
+    (``encoder_progress(member, epoch, held-out log-loss, the filter's)`` after each epoch)."""
     config = config or FitConfig()
     started = time.perf_counter()
     threads = torch.get_num_threads()
@@ -190,9 +199,19 @@ def fit(
     # shared machine those barriers made steps 30-60x slower than one thread (measured).
     torch.set_num_threads(1)
     try:
-        return _fit(dataset, prior_edges, item_prior, config, warm_start, progress, started)
+        result = _fit(dataset, prior_edges, item_prior, config, warm_start, progress, started)
     finally:
         torch.set_num_threads(threads)
+    if config.encoder is not None:
+        from tracing.psikt.encoder import fit_encoder
+        from tracing.psikt.online import OnlineModel
+
+        encoder, result.encoder = fit_encoder(
+            OnlineModel.from_params(result.params), dataset, config.encoder, progress=encoder_progress
+        )
+        result.params.encoder = encoder.to_dict() if encoder is not None else None
+        result.seconds = time.perf_counter() - started
+    return result
 
 
 def _fit(

@@ -18,9 +18,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from tracing.psikt.encoder import Encoder, decay
 from tracing.psikt.params import N_GAINS, PROBIT_C, PopulationPrior, PsiktParams
 
 MASTERY_P_CORRECT = 0.7
@@ -73,6 +75,8 @@ class OnlineModel:
     # [K+1, 2] practice gains of each KC (columns as params.GAIN_NAMES), dummy row last; None: no
     # learning from practice (a model built by hand, or a fit that predates it).
     kc_gain: np.ndarray | None = None
+    # Learned correction of the predicted answer logit (``tracing.psikt.encoder``); None: the filter alone.
+    encoder: Encoder | None = None
 
     @property
     def n_kcs(self) -> int:
@@ -117,6 +121,7 @@ class OnlineModel:
             mu_mean=params.mu_mean,
             mu_sd=params.mu_sd,
             kc_gain=np.vstack([params.gains(), np.zeros((1, N_GAINS))]),
+            encoder=Encoder.from_dict(params.encoder) if params.encoder else None,
         )
 
     @classmethod
@@ -177,6 +182,7 @@ class OnlineModel:
             mu_mean=self.mu_mean,
             mu_sd=self.mu_sd,
             kc_gain=np.vstack([self.gain_table()[:old], np.zeros((len(extra) + 1, N_GAINS))]),
+            encoder=self.encoder,
         )
 
     def population_traits(self) -> np.ndarray:
@@ -195,6 +201,8 @@ class LearnerStates:
 
     Joint Gaussian in one-factor form: ability ``μ ~ N(m, v)``; KC state ``z_k = β_k μ + e_k`` with
     independent ``e_k ~ N(ρ_k, ε_k)``, as of time ``tlast_k`` (``seen`` False: never practised).
+    With an encoder, ``enc_h``/``enc_c`` are its state after the learner's answers so far and
+    ``enc_t`` the time of the last one (NaN before any).
     """
 
     alpha: np.ndarray  # [L]
@@ -207,6 +215,9 @@ class LearnerStates:
     eps: np.ndarray  # [L, K+1]
     tlast: np.ndarray  # [L, K+1]
     seen: np.ndarray  # [L, K+1] bool
+    enc_h: np.ndarray | None = None  # [L, M, H]: M members of H units
+    enc_c: np.ndarray | None = None  # [L, M, H]
+    enc_t: np.ndarray | None = None  # [L]
 
     @classmethod
     def new(
@@ -222,6 +233,7 @@ class LearnerStates:
         width = model.n_kcs + 1
         m = np.broadcast_to(model.population["mu_loc"] if mu_mean is None else mu_mean, (n,))
         sd = np.broadcast_to(model.population["mu_scale"] if mu_sd is None else mu_sd, (n,))
+        shape = (n, *model.encoder.state_shape) if model.encoder is not None else None
         return cls(
             alpha=np.exp(traits[:, 0]),
             sigma2=np.exp(2 * traits[:, 1]),
@@ -233,11 +245,36 @@ class LearnerStates:
             eps=np.zeros((n, width)),
             tlast=np.zeros((n, width)),
             seen=np.zeros((n, width), dtype=bool),
+            enc_h=np.zeros(shape) if shape else None,
+            enc_c=np.zeros(shape) if shape else None,
+            enc_t=np.full(n, np.nan) if shape else None,
         )
 
     @property
     def n_learners(self) -> int:
         return int(self.m.shape[0])
+
+    def encoder_state(self, row: int) -> dict[str, Any] | None:
+        """Row ``row``'s encoder state as JSON-ready lists (None without an encoder)."""
+        if self.enc_h is None or self.enc_c is None or self.enc_t is None:
+            return None
+        t = float(self.enc_t[row])
+        return {
+            "h": [round(float(x), 6) for x in self.enc_h[row].ravel()],
+            "c": [round(float(x), 6) for x in self.enc_c[row].ravel()],
+            "t": None if math.isnan(t) else t,
+        }
+
+    def set_encoder_state(self, row: int, data: dict[str, Any] | None) -> None:
+        """Restore what :meth:`encoder_state` gave; a state of another size (another encoder) is
+        ignored and the row starts afresh."""
+        if not data or self.enc_h is None or self.enc_c is None or self.enc_t is None:
+            return
+        h, c = np.asarray(data.get("h", ()), dtype=np.float64), np.asarray(data.get("c", ()), dtype=np.float64)
+        if h.size != self.enc_h[row].size or c.shape != h.shape:
+            return
+        self.enc_h[row], self.enc_c[row] = h.reshape(self.enc_h[row].shape), c.reshape(self.enc_c[row].shape)
+        self.enc_t[row] = np.nan if data.get("t") is None else float(data["t"])
 
 
 def advance(
@@ -266,6 +303,17 @@ def advance(
     return beta, rho, eps
 
 
+def encoder_shift(
+    model: OnlineModel, st: LearnerStates, rows: np.ndarray, kcs: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """The encoder's shift ``[n]`` of the answer logit's mean for KCs ``kcs`` ``[n, S]`` at times
+    ``t``, faded at each learner's forgetting rate since their last answer; zeros without one."""
+    if model.encoder is None or st.enc_h is None or st.enc_t is None:
+        return np.zeros(len(rows))
+    dt = np.nan_to_num(t - st.enc_t[rows], nan=0.0)
+    return model.encoder.correction(st.enc_h[rows], kcs) * decay(st.alpha[rows], dt)
+
+
 def _weights(kcs: np.ndarray, n_kcs: int) -> np.ndarray:
     real = kcs < n_kcs
     return real / np.maximum(real.sum(-1, keepdims=True), 1)
@@ -279,11 +327,12 @@ def answer_moments(
     offsets: np.ndarray,
     t: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance ``[n]`` of the answer logit ``mean_k z_k + b`` at times ``t``."""
+    """Mean and variance ``[n]`` of the answer logit ``mean_k z_k + b`` at times ``t`` (the mean
+    moved by the encoder's shift, if the model has one)."""
     beta, rho, eps = advance(model, st, rows, kcs, t)
     a = _weights(kcs, model.n_kcs)
     lin = (a * beta).sum(-1)
-    mx = lin * st.m[rows] + (a * rho).sum(-1) + offsets
+    mx = lin * st.m[rows] + (a * rho).sum(-1) + offsets + encoder_shift(model, st, rows, kcs, t)
     vx = lin * lin * st.v[rows] + (a * a * eps).sum(-1)
     return mx, vx
 
@@ -311,7 +360,15 @@ def observe(
     mx = lin * m + (a * rho).sum(-1) + offsets
     vx = lin * lin * v + (a * a * eps).sum(-1)
     denom = np.sqrt(1 + PROBIT_C**2 * vx)
-    p_before = _ndtr(PROBIT_C * mx / denom)
+    # The prediction carries the encoder's shift; the filter's own update below does not, so the
+    # model's states stay its exact posterior.
+    p_before = _ndtr(PROBIT_C * (mx + encoder_shift(model, st, rows, kcs, t)) / denom)
+    if model.encoder is not None and st.enc_h is not None and st.enc_c is not None and st.enc_t is not None:
+        logit = PROBIT_C * mx / denom
+        st.enc_h[rows], st.enc_c[rows] = model.encoder.step(
+            st.enc_h[rows], st.enc_c[rows], kcs, np.asarray(y), logit, _ndtr(logit)
+        )
+        st.enc_t[rows] = t
     sign = 2.0 * np.asarray(y, dtype=np.float64) - 1.0
     u = sign * PROBIT_C * mx / denom
     # ADF moments of the probit likelihood, as in model.run_filter.
@@ -382,7 +439,7 @@ def practise(
     beta, rho, eps = advance(model, st, rows, kcs, t)
     a = _weights(kcs, model.n_kcs)
     lin = (a * beta).sum(-1)
-    mx = lin * st.m[rows] + (a * rho).sum(-1) + offsets
+    mx = lin * st.m[rows] + (a * rho).sum(-1) + offsets + encoder_shift(model, st, rows, kcs, t)
     vx = lin * lin * st.v[rows] + (a * a * eps).sum(-1)
     p = p_correct(mx, vx)
     gain = model.gain_table()[kcs]  # [n, S, 2]
@@ -426,6 +483,9 @@ def forecast(
     beta, rho, eps = advance(model, st, np.full(n, row), kcs[:, None], np.full(n, float(t)))
     beta, rho, eps = beta[:, 0], rho[:, 0], eps[:, 0]
     mean = beta * st.m[row] + rho
+    if model.encoder is not None and st.enc_h is not None and st.enc_t is not None:
+        dt = 0.0 if math.isnan(st.enc_t[row]) else float(t) - float(st.enc_t[row])
+        mean = mean + model.encoder.kc_corrections(st.enc_h[row], kcs) * decay(st.alpha[row], np.array(dt))
     var = np.maximum(beta * beta * st.v[row] + eps, MIN_VAR)
     sd = np.sqrt(var)
     logit_mean = mean + model.kc_offset[kcs]

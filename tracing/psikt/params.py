@@ -64,6 +64,9 @@ class PsiktParams:
     # [K, 2] practice gains of each KC, columns as GAIN_NAMES; None (fits made before practice was
     # modelled) means no gain.
     kc_gain: np.ndarray | None = None
+    # The history encoder's weights and training figures (``Encoder.to_dict``); None: not trained or
+    # not kept.
+    encoder: dict[str, Any] | None = None
     _index: dict[str, dict[str, int]] = field(default_factory=dict, repr=False, compare=False)
 
     def index(self, kind: str) -> dict[str, int]:
@@ -108,6 +111,7 @@ class PsiktParams:
             "mu_sd": self.mu_sd.round(5).tolist(),
             "time_unit": self.time_unit,
             "kc_gain": self.gains().round(5).tolist(),
+            "encoder": self.encoder,
         }
 
     @classmethod
@@ -132,4 +136,5 @@ class PsiktParams:
             kc_gain=np.asarray(data["kc_gain"], dtype=np.float64).reshape(n_kcs, N_GAINS)
             if "kc_gain" in data
             else None,
+            encoder=data.get("encoder"),
         )
