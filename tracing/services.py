@@ -163,6 +163,8 @@ def _load_state(
     row = traits_qs.first()
     loc, mu_mean, mu_sd = _traits_arrays(row, model, learner_id)
     st = LearnerStates.new(model, loc[None, :], mu_mean, mu_sd)
+    if row is not None:
+        st.set_encoder_state(0, row.raw.get("encoder"))
     rows = LearnerKCState.objects.filter(learner_id=learner_id, kc__course_id=course_id).values_list(
         "kc_id", "beta", "rho", "eps", "practised_at"
     )
@@ -207,7 +209,11 @@ def _save_traits(
     sd: Sequence[float],
     mu_mean: float,
     mu_sd: float,
+    encoder_state: dict[str, Any] | None = None,
 ) -> None:
+    raw: dict[str, Any] = {"loc": [float(x) for x in loc], "sd": [float(x) for x in sd]}
+    if encoder_state is not None:
+        raw["encoder"] = encoder_state
     LearnerTraits.objects.update_or_create(
         learner_id=learner_id,
         course_id=course_id,
@@ -215,7 +221,7 @@ def _save_traits(
             "fit": fit,
             "mu_mean": float(mu_mean),
             "mu_sd": float(mu_sd),
-            "raw": {"loc": [float(x) for x in loc], "sd": [float(x) for x in sd]},
+            "raw": raw,
             **_natural_traits(loc, sd),
         },
     )
@@ -312,6 +318,7 @@ def response_record(*, learner: Any, item: Item, correct: bool, at: datetime, at
                 sd or _learner_sd(model, learner.pk),
                 float(st.m[0]),
                 math.sqrt(float(st.v[0])),
+                st.encoder_state(0),
             )
     except IntegrityError:
         # Lost a race on the unique attempt_id: the other request's outcome is the answer.
@@ -369,6 +376,7 @@ def fit_run(
     steps: int = 500,
     progress: Callable[[int, int, float], None] | None = None,
     max_seconds: float | None = None,
+    encoder_progress: Callable[[int, int, float, float], None] | None = None,
 ) -> TracingFit:
     """Fit the course's learner model on all its observations (warm-started from the latest fit),
     then replay every learner's history so their stored states match the new parameters."""
@@ -412,6 +420,7 @@ def fit_run(
             config=FitConfig(steps=steps, max_seconds=max_seconds),
             warm_start=warm,
             progress=progress,
+            encoder_progress=encoder_progress,
         )
         record.params = result.params.to_dict()
         record.metrics = {
@@ -425,6 +434,7 @@ def fit_run(
             "warm_start_version": previous.version if previous else None,
             "n_learners": len(dataset.seqs),
             "population": result.params.population,
+            "encoder": result.encoder,
         }
         record.status = TracingFit.Status.DONE
         record.seconds = time.perf_counter() - started
@@ -490,6 +500,7 @@ def _replay(record: TracingFit, params: Any, dataset: Any) -> None:
             [float(x) for x in model.learner_sd[idx]],
             float(st.m[0]),
             math.sqrt(float(st.v[0])),
+            st.encoder_state(0),
         )
 
 

@@ -161,6 +161,7 @@ def mastery_bulk(
     mu_mean = np.full(n, float(model.population["mu_loc"]))
     mu_sd = np.full(n, float(model.population["mu_scale"]))
     have: set[int] = set()
+    encoder_states: dict[int, Any] = {}
     for learner_id, raw, m, s in LearnerTraits.objects.filter(course=course, learner_id__in=learner_ids).values_list(
         "learner_id", "raw", "mu_mean", "mu_sd"
     ):
@@ -169,10 +170,13 @@ def mastery_bulk(
             loc[i] = np.asarray(raw["loc"], dtype=float)
             mu_mean[i], mu_sd[i] = m, s
             have.add(learner_id)
+            encoder_states[i] = raw.get("encoder")
     for learner_id in learner_ids:
         if learner_id not in have:
             loc[row_of[learner_id]] = model.traits_of(str(learner_id))
     st = LearnerStates.new(model, loc, mu_mean, mu_sd)
+    for i, state in encoder_states.items():
+        st.set_encoder_state(i, state)
     # The time of last practice in days straight from the database: turning thousands of rows into
     # aware datetimes costs more than the forecasts.
     rows = LearnerKCState.objects.filter(learner_id__in=learner_ids, kc__course_id=course.pk).annotate(

@@ -149,6 +149,7 @@ def test_fit_run_replays_states_and_warm_starts(course: Course, learner) -> None
     assert out.created
     fit2 = services.fit_run(course=course, steps=5)
     assert fit2.version == 2 and fit2.metrics["warm_start_version"] == 1
+    assert fit2.metrics["encoder"] == {"used": False, "reason": "12 learners, fewer than 500"}
 
 
 @pytest.mark.slow
@@ -159,6 +160,8 @@ def test_fit_tracing_command(course: Course, learner, capsys: pytest.CaptureFixt
     services.response_record(learner=learner, item=item, correct=True, at=timezone.now(), attempt_id="c1")
     call_command("fit_tracing", "--steps", "3")
     assert TracingFit.objects.filter(course=course, status=TracingFit.Status.DONE).count() == 1
+    # One learner: too few to hold some out, so the fit says why it has no history encoder.
+    assert "history encoder not used: 1 learners, fewer than 500" in capsys.readouterr().out
 
 
 def test_mastery_predict_thousand_kcs(learner) -> None:
@@ -170,3 +173,36 @@ def test_mastery_predict_thousand_kcs(learner) -> None:
     preds = services.mastery_predict(learner=learner, course=course)
     assert len(preds) == 1000
     assert all(0.0 < p.p_correct < 1.0 for p in preds.values())
+
+
+def test_requests_step_and_store_the_history_encoder(course: Course, learner) -> None:
+    from tests.tracing.test_encoder import _random_encoder
+    from tracing.psikt.data import DatasetBuilder
+    from tracing.psikt.fit import FitConfig, fit
+
+    items = _items(course)
+    kc_ids = [str(k) for k in KnowledgeComponent.objects.filter(course=course).values_list("id", flat=True)]
+    builder = DatasetBuilder(kcs=kc_ids, items=[str(i.pk) for i in items.values()], time_unit="day")
+    for n, item in enumerate(items.values()):
+        builder.add("other", str(item.pk), [str(k) for k in item.kcs.values_list("id", flat=True)], n % 2, n)
+    params = fit(builder.build(), config=FitConfig(steps=3, encoder=None)).params
+    bare = params.to_dict()
+    params.encoder = _random_encoder(len(kc_ids), 6, seed=1).to_dict()
+    services._cache.clear()
+    TracingFit.objects.create(course=course, version=1, status=TracingFit.Status.DONE, params=params.to_dict())
+    now = timezone.now()
+    services.response_record(learner=learner, item=items["i3"], correct=True, at=now, attempt_id="e1")
+    stored = LearnerTraits.objects.get(learner=learner, course=course).raw["encoder"]
+    assert len(stored["h"]) == 6 and stored["t"] == pytest.approx(services._days(now))
+    assert any(abs(x) > 1e-3 for x in stored["h"])
+    again = services.response_record(learner=learner, item=items["i3"], correct=False, at=now, attempt_id="e1")
+    assert not again.created
+    assert LearnerTraits.objects.get(learner=learner, course=course).raw["encoder"] == stored
+    # The next prediction carries the encoder's shift: it differs from the same fit without one.
+    later = now + timedelta(minutes=1)
+    with_enc = services.item_predict(learner=learner, item=items["i1"], at=later)
+    services._cache.clear()
+    TracingFit.objects.filter(course=course).update(params=bare)
+    without = services.item_predict(learner=learner, item=items["i1"], at=later)
+    assert abs(with_enc - without) > 1e-3
+    services._cache.clear()

@@ -42,11 +42,29 @@ class Command(BaseCommand):
                     bar.update(step - bar.n)
                     bar.set_postfix(loss=f"{loss:.4f}")
 
+                def encoder_progress(member: int, epoch: int, loss: float, filter_loss: float) -> None:
+                    self.stderr.write(
+                        f"  history encoder {member + 1}, epoch {epoch}: held-out log-loss {loss:.4f}"
+                        f" (filter alone {filter_loss:.4f})"
+                    )
+
                 fit = services.fit_run(
-                    course=course, steps=options["steps"], progress=progress, max_seconds=options["max_seconds"]
+                    course=course,
+                    steps=options["steps"],
+                    progress=progress,
+                    max_seconds=options["max_seconds"],
+                    encoder_progress=encoder_progress,
                 )
             self.stdout.write(
                 self.style.SUCCESS(
                     f"{course.slug}: fit v{fit.version} on {fit.n_observations} answers in {fit.seconds:.1f}s"
                 )
             )
+            enc = fit.metrics.get("encoder") or {}
+            if enc.get("used"):
+                self.stdout.write(
+                    f"  history encoder kept: held-out log-loss {enc['held_out_log_loss_with_encoder']:.4f}, "
+                    f"filter alone {enc['held_out_log_loss_filter']:.4f}"
+                )
+            elif enc:
+                self.stdout.write(f"  history encoder not used: {enc.get('reason', '')}")
