@@ -22,7 +22,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +135,14 @@ def _latencies(fn: Callable[[int], None], n: int) -> tuple[float, float]:
 
 
 def run_psikt(
-    train: Dataset, test: Dataset, *, steps: int, timed: bool, seed: int, max_seconds: float | None = None
+    train: Dataset,
+    test: Dataset,
+    *,
+    steps: int,
+    timed: bool,
+    seed: int,
+    max_seconds: float | None = None,
+    encoder: bool = True,
 ) -> ModelReport:
     from tracing.psikt.fit import FitConfig, fit
     from tracing.psikt.online import LearnerStates, OnlineModel, observe, practise
@@ -148,24 +155,48 @@ def run_psikt(
             last[0] = time.perf_counter()
             print(f"  psikt step {step}/{total} loss/answer {loss:.4f}", file=sys.stderr)
 
-    result = fit(train, config=FitConfig(steps=steps, seed=seed, max_seconds=max_seconds), progress=progress)
+    def encoder_progress(member: int, epoch: int, loss: float, filter_loss: float) -> None:
+        print(
+            f"  psikt encoder {member + 1} epoch {epoch} held-out log-loss {loss:.5f} (filter alone {filter_loss:.5f})",
+            file=sys.stderr,
+        )
+
+    config = FitConfig(steps=steps, seed=seed, max_seconds=max_seconds)
+    if not encoder:
+        config.encoder = None
+    result = fit(train, config=config, progress=progress, encoder_progress=encoder_progress)
     report.fit_seconds = result.seconds
     report.extra["population"] = result.params.population
     report.extra["steps"] = result.steps
+    report.extra["encoder"] = result.encoder
     model = OnlineModel.from_params(result.params)
     n_kcs = model.n_kcs
     items, kcs, y, times, mask = _padded_steps(test, n_kcs)
     n = len(test.seqs)
-    # Test learners are new: traits from the population, ability learned online.
-    states = LearnerStates.new(model, np.tile(model.population_traits(), (n, 1)))
-    preds = np.zeros_like(y)
-    for t in range(items.shape[1]):
-        rows = np.nonzero(mask[:, t])[0]
-        preds[rows, t] = observe(
-            model, states, rows, kcs[rows, t], model.item_offset[items[rows, t]], y[rows, t], times[rows, t]
-        )
+
+    def filtered(m: Any) -> np.ndarray:
+        # Test learners are new: traits from the population, ability learned online.
+        states = LearnerStates.new(m, np.tile(m.population_traits(), (n, 1)))
+        preds = np.zeros_like(y)
+        for t in range(items.shape[1]):
+            rows = np.nonzero(mask[:, t])[0]
+            preds[rows, t] = observe(
+                m, states, rows, kcs[rows, t], m.item_offset[items[rows, t]], y[rows, t], times[rows, t]
+            )
+        return preds
+
+    preds = filtered(model)
     _score(report, y[mask], preds[mask])
     _score_after_first(report, y, preds, mask)
+    if model.encoder is not None:
+        report.extra["auc_filter_alone"] = auc(y[mask], filtered(replace(model, encoder=None))[mask])
+        report.note = (
+            f"with the history encoder ({model.encoder.members} x {model.encoder.hidden} units, epochs "
+            f"{'/'.join(str(m['best_epoch']) for m in result.encoder['members'])}); the filter alone scores AUC "
+            f"{report.extra['auc_filter_alone']:.4f}"
+        )
+    elif encoder:
+        report.note = f"history encoder not used: {result.encoder.get('reason', '')}"
     if timed:
         report.open_loop_accuracy, report.open_loop_n = _open_loop_psikt(
             model, items, kcs, y, times, mask, LearnerStates, observe, practise
@@ -504,7 +535,10 @@ def run_predict_latency(*, n_kcs: int, seed: int, repeats: int = 200) -> dict[st
     """Time one learner's forecast over every KC of a large course (the progress page and the
     planner ask for this): a model with ``n_kcs`` KCs, as many learned prerequisites each as a fit
     keeps (``FitConfig.max_prereq_candidates``), 5 items per KC,
-    and a learner who has already answered 2 items per KC, so every state is a practised one."""
+    and a learner who has already answered 2 items per KC, so every state is a practised one. The
+    model carries a history encoder of the default size (random weights: the cost is the same), and
+    the answers' update latency is timed as well."""
+    from tracing.psikt.encoder import Encoder, EncoderConfig
     from tracing.psikt.fit import FitConfig
     from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe
     from tracing.psikt.params import PsiktParams
@@ -542,10 +576,30 @@ def run_predict_latency(*, n_kcs: int, seed: int, repeats: int = 200) -> dict[st
         mu_sd=np.zeros(0),
         kc_gain=np.column_stack([rng.normal(0.2, 0.1, n_kcs), rng.normal(0.5, 0.2, n_kcs)]),
     )
-    model = OnlineModel.from_params(params)
+    enc = EncoderConfig()
+    m, h = enc.members, enc.hidden
+
+    def weights(*shape: int) -> np.ndarray:
+        return rng.normal(0.0, 0.1, shape)
+
+    encoder = Encoder(
+        n_kcs=n_kcs,
+        hidden=h,
+        embed=weights(m, 2 * n_kcs + 1, h),
+        feat_w=weights(m, h, 2),
+        feat_b=weights(m, h),
+        w_ih=weights(m, 4 * h, h),
+        w_hh=weights(m, 4 * h, h),
+        b=weights(m, 4 * h),
+        out_w=weights(m, n_kcs, h),
+        out_b=weights(m, n_kcs),
+    )
+    model = replace(OnlineModel.from_params(params), encoder=encoder)
     st = LearnerStates.new(model, model.population_traits()[None, :])
     row0 = np.zeros(1, dtype=np.int64)
+    updates = []
     for step, item in enumerate(rng.permutation(np.arange(2 * n_kcs))):
+        t0 = time.perf_counter()
         observe(
             model,
             st,
@@ -555,6 +609,7 @@ def run_predict_latency(*, n_kcs: int, seed: int, repeats: int = 200) -> dict[st
             np.array([float(rng.random() < 0.6)]),
             np.array([float(step)]),
         )
+        updates.append((time.perf_counter() - t0) * 1000.0)
     kcs = np.arange(n_kcs)
     times = []
     for i in range(repeats):
@@ -567,6 +622,9 @@ def run_predict_latency(*, n_kcs: int, seed: int, repeats: int = 200) -> dict[st
         "forecast_ms_p50": float(np.percentile(times, 50)),
         "forecast_ms_p95": float(np.percentile(times, 95)),
         "forecast_ms_max": float(np.max(times)),
+        "update_ms_p50": float(np.percentile(updates, 50)),
+        "update_ms_p95": float(np.percentile(updates, 95)),
+        "encoder": f"{m} x {h} units",
     }
 
 
@@ -618,6 +676,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=600, help="SVI steps (minibatches) for PSI-KT")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-fit-seconds", type=float, default=None, help="Stop the PSI-KT fit early")
+    parser.add_argument(
+        "--no-encoder", action="store_true", help="PSI-KT without the history encoder (the filter alone)"
+    )
     parser.add_argument("--recovery", action="store_true")
     parser.add_argument("--recovery-learners", type=int, default=400)
     parser.add_argument("--recovery-answers", type=int, default=150)
@@ -650,7 +711,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"forecast of {lat['n_kcs']} KCs for one learner over {lat['repeats']} calls: "
             f"p50 {lat['forecast_ms_p50']:.2f} ms, p95 {lat['forecast_ms_p95']:.2f} ms, "
-            f"max {lat['forecast_ms_max']:.2f} ms"
+            f"max {lat['forecast_ms_max']:.2f} ms; an answer's update p50 {lat['update_ms_p50']:.2f} ms, "
+            f"p95 {lat['update_ms_p95']:.2f} ms (history encoder {lat['encoder']})"
         )
     elif args.recovery:
         rec = run_recovery(
@@ -694,7 +756,13 @@ def main(argv: list[str] | None = None) -> int:
             if name == "psikt":
                 reports.append(
                     run_psikt(
-                        train, test, steps=args.steps, timed=timed, seed=args.seed, max_seconds=args.max_fit_seconds
+                        train,
+                        test,
+                        steps=args.steps,
+                        timed=timed,
+                        seed=args.seed,
+                        max_seconds=args.max_fit_seconds,
+                        encoder=not args.no_encoder,
                     )
                 )
             elif name == "bkt":

@@ -128,3 +128,12 @@ def test_bench_recovery_mode(tmp_path: Path) -> None:
     assert all(v >= 0.0 for v in rec["trait_rmse"].values())
     assert 0.55 < rec["trait_true_sd"]["log_sigma"] < 1.1
     assert 0.0 <= rec["edge_auc_all_pairs"] <= 1.0
+
+
+def test_bench_forecast_latency_includes_the_encoder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(["--predict-kcs", "30", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "forecast of 30 KCs" in out and "history encoder 2 x 64 units" in out
+    lat = bench.run_predict_latency(n_kcs=30, seed=1, repeats=5)
+    assert 0 < lat["forecast_ms_p50"] <= lat["forecast_ms_max"]
+    assert 0 < lat["update_ms_p50"] <= lat["update_ms_p95"]
