@@ -162,3 +162,28 @@ def test_shift_fades_at_the_forgetting_rate_and_state_survives_storage() -> None
     other = LearnerStates.new(model, model.population_traits()[None, :])
     other.set_encoder_state(0, {"h": [0.0] * 3, "c": [0.0] * 3, "t": 1.0})  # another encoder's size
     assert other.encoder_state(0) == {"h": [0.0] * 5, "c": [0.0] * 5, "t": None}
+
+
+def test_learners_are_filtered_in_chunks_of_similar_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracing.psikt import encoder as encoder_mod
+
+    builder = DatasetBuilder(kcs=["a", "b"], time_unit="day")
+    rng = np.random.default_rng(0)
+    for learner, length in enumerate([7, 1, 30, 2, 12]):
+        for n in range(length):
+            k = "ab"[int(rng.integers(2))]
+            builder.add(f"l{learner}", f"i{k}", [k], int(rng.integers(2)), n * 0.5)
+    data = builder.build()
+    model = replace(OnlineModel.default(data.kcs), item_offset=np.zeros(len(data.items)))
+    whole = filter_tracks(model, data)
+    monkeypatch.setattr(encoder_mod, "_CHUNK", 2)
+    chunked = filter_tracks(model, data)
+    assert [len(t) for t in chunked] == [len(s) for s in data.seqs]
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(a.mx, b.mx)
+        np.testing.assert_allclose(a.vx, b.vx)
+        np.testing.assert_allclose(a.r, b.r)
+    enc = _random_encoder(2, 4, seed=3)
+    scored_in_chunks = held_out_loss(enc, whole, 2)
+    monkeypatch.setattr(encoder_mod, "_CHUNK", 1024)
+    assert scored_in_chunks == pytest.approx(held_out_loss(enc, whole, 2))

@@ -15,9 +15,10 @@ instead of replacing it:
   rate, ``c_k · exp(-α Δt)`` with ``Δt`` the time since the learner's last answer, so forecasts
   further ahead return to the filter's;
 * it is trained after the SVI fit, on the filter's own predictions for the training learners (held
-  at the population's traits, as a new learner is), with early stopping on the log-loss of held-out
-  training learners. It is kept only when it beats the filter alone on them; with too few learners
-  to hold some out it is not trained at all.
+  at the population's traits, as a new learner is), as a few members with different seeds, each in
+  its own process and each stopped early on the log-loss of the same held-out training learners;
+  their shifts are averaged. It is kept only when that average beats the filter alone on them; with
+  too few learners to hold some out it is not trained at all.
 
 Weights are stored as plain numpy (base64 float32 in the fit's JSON) and stepped in numpy, so a tutor
 request still never imports torch.
@@ -178,14 +179,30 @@ class _Track:
         return _Track(self.kcs[sl], self.y[sl], self.mx[sl], self.vx[sl], self.r[sl])
 
 
+# Learners filtered (or scored) at once: similar lengths together, so one long history does not pad
+# every other learner's arrays to its length.
+_CHUNK = 1024
+
+
+def _chunks(lengths: list[int]) -> list[list[int]]:
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[a : a + _CHUNK] for a in range(0, len(order), _CHUNK)]
+
+
 def filter_tracks(model: OnlineModel, dataset: Dataset) -> list[_Track]:
     """Run the filter over every learner of ``dataset`` as a new learner (population traits), as the
     encoder will meet them, recording each answer's predicted logit moments."""
+    seqs = [s for s in dataset.seqs if len(s)]
+    tracks: list[_Track | None] = [None] * len(seqs)
+    for chunk in _chunks([len(s) for s in seqs]):
+        for i, track in zip(chunk, _filter_chunk(model, [seqs[i] for i in chunk]), strict=True):
+            tracks[i] = track
+    return [t for t in tracks if t is not None]
+
+
+def _filter_chunk(model: OnlineModel, seqs: list[Any]) -> list[_Track]:
     from tracing.psikt.online import LearnerStates, answer_moments, observe
 
-    seqs = [s for s in dataset.seqs if len(s)]
-    if not seqs:
-        return []
     n, k = len(seqs), model.n_kcs
     width = max(len(s) for s in seqs)
     slots = max(s.kcs.shape[1] for s in seqs)
@@ -269,18 +286,21 @@ def held_out_loss(encoder: Encoder | None, tracks: list[_Track], n_kcs: int) -> 
     path's numpy code (the filter alone when ``encoder`` is None)."""
     from tracing.psikt.online import _log_ndtr, _ndtr
 
-    kcs, y, mx, vx, r, mask = _pad_np(tracks, n_kcs)
-    scale = PROBIT_C / np.sqrt(1 + PROBIT_C**2 * vx)
-    logit = scale * mx
-    shift = np.zeros_like(mx)
-    if encoder is not None:
-        h = np.zeros((len(tracks), *encoder.state_shape))
-        c = np.zeros_like(h)
-        for t in range(mx.shape[1]):
-            shift[:, t] = encoder.correction(h, kcs[:, t]) * r[:, t]
-            h, c = encoder.step(h, c, kcs[:, t], y[:, t], logit[:, t], _ndtr(logit[:, t]))
-    ll = _log_ndtr((2 * y - 1) * scale * (mx + shift))
-    return float(-ll[mask].mean())
+    total, count = 0.0, 0
+    for chunk in _chunks([len(t) for t in tracks]):
+        kcs, y, mx, vx, r, mask = _pad_np([tracks[i] for i in chunk], n_kcs)
+        scale = PROBIT_C / np.sqrt(1 + PROBIT_C**2 * vx)
+        logit = scale * mx
+        shift = np.zeros_like(mx)
+        if encoder is not None:
+            h = np.zeros((len(chunk), *encoder.state_shape))
+            c = np.zeros_like(h)
+            for t in range(mx.shape[1]):
+                shift[:, t] = encoder.correction(h, kcs[:, t]) * r[:, t]
+                h, c = encoder.step(h, c, kcs[:, t], y[:, t], logit[:, t], _ndtr(logit[:, t]))
+        total -= float(_log_ndtr((2 * y - 1) * scale * (mx + shift))[mask].sum())
+        count += int(mask.sum())
+    return total / max(count, 1)
 
 
 @dataclass
