@@ -583,8 +583,6 @@ def run_predict_latency(*, n_kcs: int, seed: int, repeats: int = 200) -> dict[st
         return rng.normal(0.0, 0.1, shape)
 
     encoder = Encoder(
-        n_kcs=n_kcs,
-        hidden=h,
         embed=weights(m, 2 * n_kcs + 1, h),
         feat_w=weights(m, h, 2),
         feat_b=weights(m, h),

@@ -77,7 +77,7 @@ def test_request_path_predicts_what_training_scored() -> None:
 
 def test_members_average_their_shifts() -> None:
     one, two = _random_encoder(3, 4, seed=0), _random_encoder(3, 4, seed=1)
-    both = Encoder.stack([one, two], {})
+    both = Encoder.stack([one, two])
     assert both.members == 2 and both.state_shape == (2, 4)
     rng = np.random.default_rng(0)
     h = rng.normal(size=(5, 2, 4))
@@ -92,7 +92,7 @@ def test_members_average_their_shifts() -> None:
 
 
 def test_weights_round_trip_through_json() -> None:
-    enc = Encoder.stack([_random_encoder(4, 6, seed=0), _random_encoder(4, 6, seed=1)], {})
+    enc = Encoder.stack([_random_encoder(4, 6, seed=0), _random_encoder(4, 6, seed=1)])
     enc.metrics = {"used": True}
     back = Encoder.from_dict(enc.to_dict())
     assert back.metrics == {"used": True}
@@ -146,7 +146,7 @@ def test_shift_fades_at_the_forgetting_rate_and_state_survives_storage() -> None
             observe(model if s is st else bare, s, row, np.array([[n % 2]]), np.zeros(1), np.array([y]), np.array([n]))
     alpha = float(st.alpha[0])
     assert model.encoder is not None and st.enc_h is not None
-    shift = model.encoder.kc_corrections(st.enc_h[0], np.array([0, 1]))
+    shift = model.encoder.correction(st.enc_h[[0, 0]], np.array([[0], [1]]))
     assert np.abs(shift).max() > 0.05
     for dt in (0.0, 1.0, 10.0):
         with_enc = forecast(model, st, 0, np.array([0, 1]), 2.0 + dt)

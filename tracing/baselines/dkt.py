@@ -4,7 +4,9 @@ An LSTM reads a learner's (KC, answer) pairs and predicts, for every KC, the pro
 next answer on it is right. It is the deep model the published ASSISTments figures are quoted
 against, run here on exactly the benchmark's split and scoring, so the learner model is compared
 with it on equal terms. It is a baseline only: it has no interpretable traits, no forgetting in real
-time and no prerequisite graph, and the tutor never uses it.
+time and no prerequisite graph, and the tutor never uses it. Its network is also the base of the
+learner model's history encoder (``tracing/psikt/encoder.py``), which reads the filter's predictions
+beside the answers.
 
 Choices, all generic (no dataset-specific constants):
 

@@ -63,7 +63,6 @@ class EncoderConfig:
     # Below this many learners the held-out set is too small to tell a real gain from noise.
     min_learners: int = 500
     seed: int = 0
-    max_seconds: float | None = None  # per member
 
 
 @dataclass
@@ -72,8 +71,6 @@ class Encoder:
     ``n_kcs`` (KCs added after the fit) read and write nothing. A learner's state ``h``/``c`` is
     ``[n, M, H]``."""
 
-    n_kcs: int
-    hidden: int
     embed: np.ndarray  # [M, 2K+1, H]: row k + K*y is (KC k, answer y); row 2K is zero
     feat_w: np.ndarray  # [M, H, 2]: (filter logit, surprise y - p)
     feat_b: np.ndarray  # [M, H]
@@ -89,6 +86,14 @@ class Encoder:
         return int(self.embed.shape[0])
 
     @property
+    def n_kcs(self) -> int:
+        return int(self.out_b.shape[1])
+
+    @property
+    def hidden(self) -> int:
+        return int(self.embed.shape[2])
+
+    @property
     def state_shape(self) -> tuple[int, int]:
         return self.members, self.hidden
 
@@ -100,13 +105,6 @@ class Encoder:
         per_kc = np.einsum("mnsh,nmh->nms", self.out_w[:, safe], h) + self.out_b[:, safe].transpose(1, 0, 2)
         w = real / np.maximum(real.sum(-1, keepdims=True), 1)
         return (per_kc.mean(1) * w).sum(-1)
-
-    def kc_corrections(self, h: np.ndarray, kcs: np.ndarray) -> np.ndarray:
-        """Shift of each of ``kcs`` ``[m]`` for one learner's state ``h`` ``[M, H]``."""
-        real = kcs < self.n_kcs
-        safe = np.where(real, kcs, 0)
-        per_kc = np.einsum("mkh,mh->mk", self.out_w[:, safe], h) + self.out_b[:, safe]
-        return np.where(real, per_kc.mean(0), 0.0)
 
     def step(
         self, h: np.ndarray, c: np.ndarray, kcs: np.ndarray, y: np.ndarray, logit: np.ndarray, p: np.ndarray
@@ -125,7 +123,7 @@ class Encoder:
         return _sigmoid(o) * np.tanh(c_new), c_new
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"n_kcs": self.n_kcs, "hidden": self.hidden, "metrics": self.metrics}
+        out: dict[str, Any] = {"metrics": self.metrics}
         for name in _ARRAYS:
             arr = np.ascontiguousarray(getattr(self, name), dtype="<f4")
             out[name] = {"shape": list(arr.shape), "f4": base64.b64encode(arr.tobytes()).decode("ascii")}
@@ -139,14 +137,12 @@ class Encoder:
             .astype(np.float64)
             for name in _ARRAYS
         }
-        return cls(
-            n_kcs=int(data["n_kcs"]), hidden=int(data["hidden"]), metrics=dict(data.get("metrics", {})), **arrays
-        )
+        return cls(metrics=dict(data.get("metrics", {})), **arrays)
 
     @classmethod
-    def stack(cls, members: list[Encoder], metrics: dict[str, Any]) -> Encoder:
-        arrays = {name: np.concatenate([getattr(m, name) for m in members]) for name in _ARRAYS}
-        return cls(n_kcs=members[0].n_kcs, hidden=members[0].hidden, metrics=metrics, **arrays)
+    def stack(cls, members: list[Encoder]) -> Encoder:
+        arrays: dict[str, Any] = {name: np.concatenate([getattr(m, name) for m in members]) for name in _ARRAYS}
+        return cls(**arrays)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -227,7 +223,7 @@ def _filter_chunk(model: OnlineModel, seqs: list[Any]) -> list[_Track]:
         observe(model, st, rows, kcs[rows, step], offsets, y[rows, step], t[rows, step])
     alpha = math.exp(model.population_traits()[0])
     dt = np.diff(t, axis=1, prepend=t[:, :1])
-    r = decay(np.full_like(dt, alpha), dt)
+    r = decay(np.asarray(alpha), dt)
     return [
         _Track(kcs[i, : len(s)], y[i, : len(s)], mx[i, : len(s)], vx[i, : len(s)], r[i, : len(s)])
         for i, s in enumerate(seqs)
@@ -270,7 +266,8 @@ def fit_encoder(
     if not members:
         metrics.update(reason="no member beat the filter alone on held-out learners")
     else:
-        encoder = Encoder.stack(members, metrics)
+        encoder = Encoder.stack(members)
+        encoder.metrics = metrics
         loss = held_out_loss(encoder, val, model.n_kcs)
         metrics["held_out_log_loss_with_encoder"] = round(loss, 6)
         if loss < baseline:
@@ -398,8 +395,6 @@ def _train_member(
                 best, best_epoch, best_state = score, epochs, copy.deepcopy(net.state_dict())
             elif epochs - best_epoch >= config.patience:
                 break
-            if config.max_seconds is not None and time.perf_counter() - started > config.max_seconds:
-                break
         metrics = {
             "seed": seed,
             "epochs": epochs,
@@ -455,32 +450,28 @@ def _val_loss(net: Any, val: list[_Track], *, use_encoder: bool) -> float:
 def _net_class() -> Any:
     import torch
 
-    class Net(torch.nn.Module):
+    from tracing.baselines.dkt import DKTNet, _weights
+
+    class Net(DKTNet):
+        """DKT's network (its (KC, answer) embedding, LSTM and per-KC read-out) reading the
+        filter's logit and surprise as well, its read-out a shift of the filter's logit."""
+
         def __init__(self, n_kcs: int, hidden: int, dropout: float) -> None:
-            super().__init__()
-            self.n_kcs, self.hidden = n_kcs, hidden
-            self.embed = torch.nn.Embedding(2 * n_kcs + 1, hidden, padding_idx=2 * n_kcs)
+            super().__init__(n_kcs, hidden, dropout)
             self.feat = torch.nn.Linear(2, hidden)
-            self.lstm = torch.nn.LSTM(hidden, hidden, batch_first=True)
-            self.drop = torch.nn.Dropout(dropout)
-            self.out = torch.nn.Linear(hidden, n_kcs)
             # Starts as the filter alone.
             torch.nn.init.zeros_(self.out.weight)
             torch.nn.init.zeros_(self.out.bias)
 
         def log_lik(self, kcs: Any, y: Any, mx: Any, vx: Any, r: Any, mask: Any) -> Any:
             """Log-likelihood ``[B, T]`` (0 on padding) of each answer given those before it."""
-            real = kcs < self.n_kcs
-            w = real / real.sum(-1, keepdim=True).clamp(min=1)
-            idx = torch.where(real, kcs + self.n_kcs * y.long().unsqueeze(-1), 2 * self.n_kcs)
+            w = _weights(kcs, self.n_kcs)
             scale = PROBIT_C / torch.sqrt(1 + PROBIT_C**2 * vx)
             logit = scale * mx
-            x = (self.embed(idx) * w.unsqueeze(-1)).sum(2)
-            x = x + self.feat(torch.stack([logit, y - torch.special.ndtr(logit)], -1))
+            x = self.inputs(kcs, w, y) + self.feat(torch.stack([logit, y - torch.special.ndtr(logit)], -1))
             h, _ = self.lstm(x)
             before = torch.cat([torch.zeros_like(h[:, :1]), h[:, :-1]], 1)
-            per_kc = self.out(self.drop(before)).gather(2, kcs.clamp(max=self.n_kcs - 1))
-            shift = (per_kc * w).sum(-1) * r
+            shift = self.read_out(before, kcs, w) * r
             u = (2 * y - 1) * scale * (mx + shift)
             return torch.special.log_ndtr(u) * mask
 
@@ -491,8 +482,6 @@ def _net_class() -> Any:
                 return t.detach().cpu().numpy().astype(np.float64)[None]
 
             return Encoder(
-                n_kcs=self.n_kcs,
-                hidden=self.hidden,
                 embed=arr(self.embed.weight),
                 feat_w=arr(self.feat.weight),
                 feat_b=arr(self.feat.bias),
