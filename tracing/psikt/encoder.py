@@ -106,6 +106,14 @@ class Encoder:
         w = real / np.maximum(real.sum(-1, keepdims=True), 1)
         return (per_kc.mean(1) * w).sum(-1)
 
+    def kc_corrections(self, h: np.ndarray, kcs: np.ndarray) -> np.ndarray:
+        """Shift of each of ``kcs`` ``[m]`` for one learner's state ``h`` ``[M, H]`` (what
+        :meth:`correction` gives one KC at a time, without copying the state per KC)."""
+        real = kcs < self.n_kcs
+        safe = np.where(real, kcs, 0)
+        per_kc = np.einsum("mkh,mh->mk", self.out_w[:, safe], h) + self.out_b[:, safe]
+        return np.where(real, per_kc.mean(0), 0.0)
+
     def step(
         self, h: np.ndarray, c: np.ndarray, kcs: np.ndarray, y: np.ndarray, logit: np.ndarray, p: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:

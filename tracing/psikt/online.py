@@ -482,7 +482,10 @@ def forecast(
     n = kcs.shape[0]
     beta, rho, eps = advance(model, st, np.full(n, row), kcs[:, None], np.full(n, float(t)))
     beta, rho, eps = beta[:, 0], rho[:, 0], eps[:, 0]
-    mean = beta * st.m[row] + rho + encoder_shift(model, st, np.full(n, row), kcs[:, None], np.full(n, float(t)))
+    mean = beta * st.m[row] + rho
+    if model.encoder is not None and st.enc_h is not None and st.enc_t is not None:
+        dt = np.nan_to_num(float(t) - st.enc_t[row], nan=0.0)
+        mean = mean + model.encoder.kc_corrections(st.enc_h[row], kcs) * decay(st.alpha[row], dt)
     var = np.maximum(beta * beta * st.v[row] + eps, MIN_VAR)
     sd = np.sqrt(var)
     logit_mean = mean + model.kc_offset[kcs]
