@@ -71,7 +71,13 @@ INSTALLED_APPS = [
     "channels",
     "content",
     "tracing",
+    # The tutoring app and its rooms: how a course is taught (settings, goals, conditions) sits below
+    # the rest; teaching (classes, dashboards) and research (consent, grants, exports) read it.
+    "tutor.courses",
+    "tutor.planning",
     "tutor",
+    "tutor.teaching",
+    "tutor.research",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +204,9 @@ SPECTACULAR_SETTINGS = {
 
 # Which language model phrases the tutor's moves: "embedded", "hf:PATH", "openai:URL", "scripted".
 TUTOR_LLM = os.environ.get("TUTOR_LLM", "embedded")
+# Further backends an experiment condition may name (a security control: a teacher can only pick
+# from these, the deployment's own TUTOR_LLM and "scripted"). Comma-separated.
+TUTOR_LLM_BACKENDS = [spec.strip() for spec in os.environ.get("TUTOR_LLM_BACKENDS", "").split(",") if spec.strip()]
 # Where converted model weights are cached so later loads take a fraction of a second.
 TUTOR_MODEL_CACHE = Path(os.environ.get("TUTOR_MODEL_CACHE", VAR_DIR / "model-cache"))
 

@@ -7,23 +7,30 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from content.models import Course, Item, KnowledgeComponent, Prerequisite
-from tutor import roles
+
+# Who authors curricula is a permission, not a role name: the accounts app decides which roles carry it.
+AUTHOR_PERMISSION = "content.change_course"
 
 
 def course_list_editable(*, user: Any) -> QuerySet[Course]:
-    """Courses this user may change: all for a superuser, owned or assigned ones for a teacher."""
+    """Courses this user may change: all for a superuser; for an author (anyone granted
+    ``content.change_course``, which the teachers' role carries) the courses they own or are assigned."""
     if getattr(user, "is_superuser", False):
         return Course.objects.all()
-    if not roles.is_teacher(user):
+    if not getattr(user, "is_authenticated", False) or not user.has_perm(AUTHOR_PERMISSION):
         return Course.objects.none()
     return Course.objects.filter(Q(owner=user) | Q(teachers=user)).distinct()
 
 
 def teacher_list() -> QuerySet[Any]:
-    """Accounts that may own or be assigned a course."""
+    """Accounts that may own or be assigned a course: those granted ``content.change_course`` through a
+    group (the teachers' role)."""
     from django.contrib.auth import get_user_model
 
-    return get_user_model().objects.filter(groups__name=roles.TEACHER).order_by("username").distinct()
+    app_label, codename = AUTHOR_PERMISSION.split(".")
+    return get_user_model().objects.filter(
+        groups__permissions__content_type__app_label=app_label, groups__permissions__codename=codename
+    ).order_by("username").distinct()
 
 
 def course_can_edit(*, user: Any, course: Course) -> bool:

@@ -67,4 +67,3 @@ class AttemptAdmin(TutoringSessionAdmin):
         if obj is not None and not request.user.is_superuser:
             return content_selectors.course_can_edit(user=request.user, course=obj.session.course)
         return super().has_view_permission(request, None)
-from tutor import admin_classes, admin_experiments  # noqa: E402,F401

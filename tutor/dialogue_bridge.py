@@ -11,7 +11,7 @@ from typing import Any
 
 from content.models import Item, Step, Subproblem
 from content.version import content_version
-from tutor import pedagogy
+from tutor import guard
 from tutor.checking import MisconceptionPattern, check_answer
 from tutor.dialogue import policy
 from tutor.dialogue.derive import with_derived_scaffold
@@ -154,7 +154,7 @@ def _without_early_answer(text: str, *, step: Step, session: TutoringSession, re
     would hand it over early: such text is replaced by a neutral scaffold and the author is told."""
     if released or not text:
         return text
-    verdict = pedagogy.guard_check(text, answer=step.answer, answer_forms=answer_forms(step), released=False,
+    verdict = guard.guard_check(text, answer=step.answer, answer_forms=answer_forms(step), released=False,
                                    authored_text="", allowed_numbers=[session.item.statement, step.prompt],
                                    move="hint", max_chars=100_000)
     if not verdict.reveals_answer:

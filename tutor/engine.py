@@ -29,7 +29,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from content.models import Item, Step
-from tutor import course_settings, dialogue_bridge
+from tutor import dialogue_bridge
+from tutor.courses import services as course_settings
 from tutor.dialogue import policy
 from tutor.models import Attempt, Turn, TutoringSession
 
@@ -208,9 +209,9 @@ def _trace(attempt: Attempt) -> None:
 
 def _guard(plan: TurnPlan, text: str, *, max_chars: int = 600) -> Any:
     """The pedagogical guard's verdict on ``text`` as a reply for this plan's move."""
-    from tutor import pedagogy
+    from tutor import guard
 
-    return pedagogy.guard_check(
+    return guard.guard_check(
         text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
         authored_text=plan.authored_text, allowed_numbers=plan.allowed_numbers, move=plan.move, max_chars=max_chars,
     )
@@ -218,9 +219,9 @@ def _guard(plan: TurnPlan, text: str, *, max_chars: int = 600) -> Any:
 
 def _leak(plan: TurnPlan, text: str) -> str | None:
     """How ``text`` states this plan's unreleased answer, if it does (the guard's first check)."""
-    from tutor import pedagogy
+    from tutor import guard
 
-    return pedagogy.answer_leak(text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
+    return guard.answer_leak(text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
                                 allowed_numbers=plan.allowed_numbers)
 
 

@@ -115,14 +115,3 @@ class Attempt(models.Model):
     def __str__(self) -> str:
         return f"{self.raw[:30]} ({self.outcome})"
 
-
-from tutor.models_course import (  # noqa: E402, F401  (registers them with the app)
-    Classroom,
-    Condition,
-    ConditionAssignment,
-    CourseGoal,
-    CourseSettings,
-    Enrolment,
-    StudentGoal,
-)
-from tutor.models_research import Consent, ResearchGrant  # noqa: E402, F401  (registers them with the app)

@@ -21,10 +21,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         for action in ("add", "change", "delete", "view")
     ] + [
         # How the course is taught: which rows of these a teacher may touch is narrowed per course.
-        f"tutor.{action}_{model}"
-        for model in ("coursesettings", "coursegoal", "classroom", "enrolment", "condition")
+        f"{label}.{action}_{model}"
+        for label, model in (("courses", "coursesettings"), ("courses", "coursegoal"), ("teaching", "classroom"),
+                             ("teaching", "enrolment"), ("courses", "condition"))
         for action in ("add", "change", "delete", "view")
-    ] + ["tutor.view_conditionassignment"],
+    ] + ["courses.view_conditionassignment"],
     RESEARCHER: ["content.view_course", "content.view_knowledgecomponent", "content.view_item"],
 }
 

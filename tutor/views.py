@@ -10,9 +10,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from content.models import Course, Item
-from tutor import course_settings, engine, planning, selectors, services
+from tutor import engine, selectors, services
+from tutor.courses import services as course_settings
+from tutor.courses.models import CourseGoal, StudentGoal
 from tutor.forms import SignupForm
-from tutor.models import CourseGoal, StudentGoal
+from tutor.planning import services as planning
 from tutor.roles import STUDENT
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from content import packs
-from tutor import pedagogy
+from tutor import guard
 
 DEMO = Path(__file__).resolve().parents[2] / "content" / "fixtures" / "demo_course.json"
 
@@ -28,7 +28,7 @@ def test_no_hint_before_the_last_states_the_answer():
             answer = step["answer"]["value"]
             forms = [answer, *map(str, step["answer"].get("variants") or [])]
             for h, hint in enumerate(step.get("hints", [])[:-1]):
-                verdict = pedagogy.guard_check(
+                verdict = guard.guard_check(
                     hint, answer=answer, answer_forms=forms, released=False, authored_text="",
                     allowed_numbers=[item["statement"], step["prompt"]], move="hint", max_chars=100_000,
                 )

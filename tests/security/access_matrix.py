@@ -160,29 +160,38 @@ ADMIN_RULES: list[tuple[str, Row]] = [
     ("admin:content_*_history",     row("GET", *_OUT, OK, REDIRECT, *_RES)),
     ("admin:content/*/<path:object_id>/", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
     # Consent records and research grants: administrators only.
-    ("admin:tutor_consent_*",       row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
-    ("admin:tutor_researchgrant_*", row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
+    ("admin:research_consent_*",       row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
+    ("admin:research_researchgrant_*", row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
     # Experiment conditions: teachers define them for their courses; assignments are made by the system.
     # (The world has no condition yet, so object pages answer "no such object" for both teachers.)
-    ("admin:tutor_condition_add",   row("GET", *_OUT, OK, OK, *_RES)),
-    ("admin:tutor_condition*_change", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
-    ("admin:tutor_condition*_history", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
-    ("admin:tutor_condition_delete", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
-    ("admin:tutor_conditionassignment_delete", row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
+    ("admin:courses_condition_add",   row("GET", *_OUT, OK, OK, *_RES)),
+    ("admin:courses_condition*_change", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
+    ("admin:courses_condition*_history", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
+    ("admin:courses_condition_delete", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
+    ("admin:courses_conditionassignment_delete", row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
     # Transcripts and attempts: read-only, the course's teachers only.
-    # Classes, tutor settings and goals (tutor/admin_classes.py): both teachers may add; the world has
+    # Classes, tutor settings and goals (tutor/courses/admin.py): both teachers may add; the world has
     # none of these rows, so any object page is "no such object" for both.
-    ("admin:tutor_classroom_add",   row("GET", *_OUT, OK, OK, *_RES)),
-    ("admin:tutor_coursesettings_add", row("GET", *_OUT, OK, OK, *_RES)),
-    ("admin:tutor_coursegoal_add",  row("GET", *_OUT, OK, OK, *_RES)),
-    *[(f"admin:tutor_{model}_{view}", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES))
-      for model in ("classroom", "coursesettings", "coursegoal") for view in ("change", "delete", "history")],
+    ("admin:teaching_classroom_add",   row("GET", *_OUT, OK, OK, *_RES)),
+    ("admin:courses_coursesettings_add", row("GET", *_OUT, OK, OK, *_RES)),
+    ("admin:courses_coursegoal_add",  row("GET", *_OUT, OK, OK, *_RES)),
+    *[(f"admin:{label}_{model}_{view}", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES))
+      for label, model in (("teaching", "classroom"), ("courses", "coursesettings"), ("courses", "coursegoal"))
+      for view in ("change", "delete", "history")],
     ("admin:tutor_*_changelist",    row("GET", *_OUT, OK, OK, *_RES)),
     ("admin:tutor_*_add",           row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
     ("admin:tutor_*_change",        row("GET", *_OUT, OK, REDIRECT, *_RES)),
     ("admin:tutor_*_delete",        row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
     ("admin:tutor_*_history",       row("GET", *_OUT, OK, REDIRECT, *_RES)),
     ("admin:tutor/*/<path:object_id>/", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
+    # The same rules for the other rooms of the tutoring app (condition assignments, the rest of
+    # the classes' and courses' pages).
+    *[(f"admin:{label}_*_{view}", row("GET", *_OUT, *cells, *_RES))
+      for label in ("courses", "teaching")
+      for view, cells in (("changelist", (OK, OK)), ("add", (FORBIDDEN, FORBIDDEN)), ("change", (OK, REDIRECT)),
+                          ("delete", (FORBIDDEN, FORBIDDEN)), ("history", (OK, REDIRECT)))],
+    *[(f"admin:{label}/*/<path:object_id>/", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES))
+      for label in ("courses", "teaching", "research")],
     # Accounts, API tokens and the learner model's tables: administrators only.
     ("admin:auth_*",                row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
     ("admin:authtoken_*",           row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),

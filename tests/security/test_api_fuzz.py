@@ -19,7 +19,8 @@ from tests.conftest import SMALL_PACK
 from tests.factories import UserFactory
 from tests.security.fuzzing import FUZZ, TIMEOUT, Tally
 from tutor import roles
-from tutor.models import Consent, ResearchGrant, Turn
+from tutor.models import Turn
+from tutor.research.models import Consent, ResearchGrant
 
 _api = Tally("/api/schema/ (schemathesis, all operations)")
 

@@ -202,7 +202,7 @@ def log_files(draw: Any) -> tuple[str, str]:
     return fmt, "\n".join(lines) + draw(st.sampled_from(["", "\n", "\r\n"]))
 
 
-_logs = Tally("tutor.log_import.log_import")
+_logs = Tally("tutor.research.log_import.log_import")
 
 
 @pytest.mark.django_db
@@ -210,7 +210,7 @@ _logs = Tally("tutor.log_import.log_import")
 @FUZZ
 @given(sample=log_files())
 def test_log_import_is_all_or_nothing(sample, tmp_path_factory, course):
-    log_import = pytest.importorskip("tutor.log_import")
+    log_import = pytest.importorskip("tutor.research.log_import")
     from tracing.models import Observation
 
     fmt, text = sample

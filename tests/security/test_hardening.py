@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
 from tutor import roles
-from tutor.models import ResearchGrant
+from tutor.research.models import ResearchGrant
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,9 @@ from content.models import Course, Item, KnowledgeComponent
 from tests.conftest import SMALL_PACK
 from tests.factories import UserFactory
 from tracing.models import TracingFit
-from tutor import engine, exports, roles
-from tutor.models import Consent, ResearchGrant
+from tutor import engine, roles
+from tutor.research import exports
+from tutor.research.models import Consent, ResearchGrant
 
 # What each role must never find in any response body (besides the status the matrix expects).
 SECRET_A = "ALPHA-SECRET-7781"

@@ -219,7 +219,7 @@ def test_concurrent_first_calls_construct_once(fresh_registry: None, monkeypatch
 
 def test_importing_the_layer_loads_neither_django_nor_torch() -> None:
     code = (
-        "import sys, tutor.llm, tutor.pedagogy, tutor.llm.openai_compat, tutor.llm.transformers_backend;"
+        "import sys, tutor.llm, tutor.guard, tutor.llm.openai_compat, tutor.llm.transformers_backend;"
         "bad = [m for m in ('django', 'torch', 'transformers') if m in sys.modules];"
         "print(*bad); sys.exit(1 if bad else 0)"
     )

@@ -6,7 +6,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import tutor.models_course
+import tutor.teaching.models
 
 
 class Migration(migrations.Migration):
@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=200)),
-                ('join_code', models.CharField(default=tutor.models_course.join_code_new, help_text='Students type this code to join the class.', max_length=16, unique=True)),
+                ('join_code', models.CharField(default=tutor.teaching.models.join_code_new, help_text='Students type this code to join the class.', max_length=16, unique=True)),
                 ('joining_open', models.BooleanField(default=True)),
                 ('created', models.DateTimeField(auto_now_add=True)),
                 ('course', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='classrooms', to='content.course')),

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from content.models import Item
-from tutor import engine, pedagogy
+from tutor import engine, guard
 from tutor.dialogue_bridge import answer_forms
 from tutor.llm import get_backend
 from tutor.models import Turn
@@ -79,7 +79,7 @@ class Command(BaseCommand):
                 if turn.released_answer:
                     released += 1
                     continue
-                verdict = pedagogy.guard_check(
+                verdict = guard.guard_check(
                     turn.text, answer=step.answer, answer_forms=answer_forms(step), released=False,
                     authored_text="", allowed_numbers=plan.allowed_numbers, move=turn.move, max_chars=100_000,
                 )

@@ -9,8 +9,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from content import packs
 from content.models import Course
-from tutor import engine, roles, services, teacher
-from tutor.models import Classroom, Enrolment, Turn
+from tutor import engine, roles, services
+from tutor.models import Turn
+from tutor.teaching import services as teaching
+from tutor.teaching.models import Classroom, Enrolment
 
 DEMO_PACK = Path(settings.BASE_DIR) / "content" / "fixtures" / "demo_course.json"
 DEMO_CLASS = "Demo class"
@@ -63,7 +65,7 @@ class Command(BaseCommand):
         """A class taught by the demo teacher with the demo student and a few replayed students."""
         if Classroom.objects.filter(course=course, name=DEMO_CLASS).exists():
             return
-        classroom = teacher.classroom_create(teacher=demo_teacher, course=course, name=DEMO_CLASS)
+        classroom = teaching.classroom_create(teacher=demo_teacher, course=course, name=DEMO_CLASS)
         user_model = get_user_model()
         Enrolment.objects.create(classroom=classroom, student=user_model.objects.get(username="demo-student"))
         for username, script in DEMO_REPLAYS:

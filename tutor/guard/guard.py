@@ -1,0 +1,596 @@
+"""The pedagogical guard: checks every candidate tutor reply before it is sent.
+
+It sits outside the language model and reads only the candidate and the authored material, so a
+prompt injection in the student's message cannot talk it out of its verdict. Checks, all
+deterministic:
+
+1. answer leak: the reply states the final answer (or an equivalent form: 24, 24.0, "twenty-four",
+   $24$, 1/2 vs 0.5, \\frac{1}{2}, "x = 3") before the policy released it;
+2. hallucinated numbers: a number that neither the authored text, the problem statement, the
+   student's messages, nor one arithmetic step on those supports;
+3. ignoring the move: a probing move without a question, a hint that shares almost nothing with
+   the authored hint;
+4. length.
+
+Its evaluation on labelled data (and a scorer for JSONL files) is a benchmark:
+``python -m tutor.benchmarks.guard_eval``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+__all__ = [
+    "GuardVerdict",
+    "Quantity",
+    "answer_leak",
+    "choose_reply",
+    "extract_quantities",
+    "guard_check",
+    "token_overlap",
+]
+
+# --------------------------------------------------------------------------------------------------
+# Numbers in text: digits, decimals, thousands separators, fractions, LaTeX, number words.
+
+_LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}]+?)\s*\}")
+_LATEX_FRAC_SHORT = re.compile(r"\\[dt]?frac\s*(\d)\s*(\d)")
+_LATEX_TEXT = re.compile(r"\\(?:text|mathrm|textbf|mathbf|operatorname)\s*\{([^{}]*)\}")
+_LATEX_OPS = [
+    (re.compile(r"\\(?:times|cdot|ast)"), " x "),
+    (re.compile(r"\\div"), " / "),
+    (re.compile(r"\\(?:left|right|displaystyle|quad|qquad)"), " "),
+    (re.compile(r"\\[,;:! ]"), ""),
+    (re.compile(r"\{,\}"), ","),
+    (re.compile(r"\\%"), "%"),
+    (re.compile(r"\\\$"), "$"),
+    (re.compile(r"\\[()\[\]]"), " "),
+]
+
+_NUMBER = re.compile(
+    r"(?<![\w.])"
+    r"(?P<int>\d{1,3}(?:,\d{3})+(?![\d])|\d+)?"
+    r"(?:\.(?P<dec>\d+))?"
+    r"(?:\s*/\s*(?P<den>\d+)(?!\d|\.\d))?"
+    r"(?P<pct>\s*(?:%|percent\b|per cent\b))?"
+)
+_ORDINAL_SUFFIX = re.compile(r"(?:st|nd|rd|th)\b")
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}  # fmt: skip
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90,
+}  # fmt: skip
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+_DENOMINATORS = {
+    "half": 2, "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4,
+    "fourths": 4, "fifth": 5, "fifths": 5, "sixth": 6, "sixths": 6, "seventh": 7, "sevenths": 7,
+    "eighth": 8, "eighths": 8, "ninth": 9, "ninths": 9, "tenth": 10, "tenths": 10,
+}  # fmt: skip
+_WORD = re.compile(r"[a-z]+")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number found in text.
+
+    ``part``: the numerator or denominator of a fraction like 3/4 (not a value the text states).
+    ``alias``: another reading of a stated number (50% also as 0.5), not a separate claim.
+    """
+
+    value: Fraction
+    text: str
+    start: int
+    end: int
+    decimals: int = 0
+    word: bool = False
+    part: bool = False
+    alias: bool = False
+
+
+def _normalise(text: str) -> str:
+    text = _LATEX_TEXT.sub(r" \1 ", text)
+    text = _LATEX_FRAC.sub(r"\1/\2", text)
+    text = _LATEX_FRAC_SHORT.sub(r"\1/\2", text)
+    for pattern, replacement in _LATEX_OPS:
+        text = pattern.sub(replacement, text)
+    text = text.replace("\u2212", "-").replace("\u00a0", " ").replace("\u2009", " ")
+    return text
+
+
+def _digit_quantities(text: str) -> Iterator[Quantity]:
+    for match in _NUMBER.finditer(text):
+        whole, dec, den, pct = match["int"], match["dec"], match["den"], match["pct"]
+        if whole is None and dec is None:
+            continue
+        start, end = match.start(), match.end()
+        if _ORDINAL_SUFFIX.match(text, end) and not den and not dec:
+            continue  # "2nd", "4th": positions, not quantities
+        value = Fraction(whole.replace(",", "") if whole else "0")
+        if dec:
+            value += Fraction(int(dec), 10 ** len(dec))
+        # A minus sign right before the digits, not after an operand, makes the number negative.
+        before = text[:start].rstrip(" ")
+        if before.endswith("-") and not re.search(r"[\w)\]}]\s*-$", before):
+            value = -value
+            start = text.rfind("-", 0, start)
+        if den is not None:
+            raw = match.group(0)
+            slash = raw.index("/")
+            if re.search(r"\s/|/\s", raw) or dec:
+                # "12 / 2" is a division in a worked step: its operands, not a stated fraction.
+                yield Quantity(value, raw[:slash].strip(), start, match.start() + slash, len(dec or ""))
+                yield Quantity(Fraction(int(den)), den, end - len(den), end)
+                continue
+            yield Quantity(value, whole or "", start, start + len(whole or ""), part=True)
+            yield Quantity(Fraction(int(den)), den, end - len(den), end, part=True)
+            if int(den) == 0:
+                continue
+            value = value / int(den)
+            mixed = re.search(r"(?<![\d.,])(\d+)\s+$", text[:start])
+            if mixed:  # "2 1/2"
+                yield Quantity(int(mixed[1]) + value, text[mixed.start() : end], mixed.start(), end)
+        elif pct:
+            yield Quantity(value, match.group(0), start, end, decimals=len(dec or ""))
+            yield Quantity(value / 100, match.group(0), start, end, decimals=len(dec or "") + 2, alias=True)
+            continue
+        yield Quantity(value, text[start:end].strip(), start, end, decimals=len(dec or ""))
+
+
+def _parse_integer_words(words: list[tuple[str, int, int]], i: int) -> tuple[int, int] | None:
+    """Parse an integer written in words starting at ``words[i]``; returns (value, next index)."""
+    total, current, j, seen = 0, 0, i, False
+    while j < len(words):
+        word = words[j][0]
+        if word in _UNITS:
+            if seen and current % 100 and current % 10 == 0 and current % 100 >= 20 and _UNITS[word] < 10:
+                current += _UNITS[word]  # "twenty" + "four"
+            elif seen and current % 100:
+                break
+            else:
+                current += _UNITS[word]
+        elif word in _TENS:
+            if seen and current % 100:
+                break
+            current += _TENS[word]
+        elif word in _SCALES and (seen or word == "hundred"):
+            scale = _SCALES[word]
+            if not seen:
+                break
+            if scale == 100:
+                current = max(current, 1) * 100
+            else:
+                total += max(current, 1) * scale
+                current = 0
+        elif word == "and" and seen and j + 1 < len(words) and (words[j + 1][0] in _UNITS or words[j + 1][0] in _TENS):
+            # "one hundred and five", but not "two and a half" (handled by the caller)
+            if current % 100 == 0 and (current or total):
+                j += 1
+                continue
+            break
+        else:
+            break
+        seen = True
+        j += 1
+    if not seen:
+        return None
+    return total + current, j
+
+
+def _word_quantities(text: str) -> Iterator[Quantity]:
+    lowered = text.lower()
+    words = [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(lowered)]
+    i = 0
+    while i < len(words):
+        word, start, _ = words[i]
+        parsed = _parse_integer_words(words, i)
+        if parsed is None:
+            # "a half", "a quarter"
+            if word == "a" and i + 1 < len(words) and words[i + 1][0] in ("half", "third", "quarter"):
+                end = words[i + 1][2]
+                yield Quantity(Fraction(1, _DENOMINATORS[words[i + 1][0]]), text[start:end], start, end, word=True)
+                i += 2
+                continue
+            if word in ("half", "halves"):
+                yield Quantity(Fraction(1, 2), text[start : words[i][2]], start, words[i][2], word=True)
+            i += 1
+            continue
+        value, j = parsed
+        end = words[j - 1][2]
+        quantity = Fraction(value)
+        # "two thirds", "one half"
+        if j < len(words) and words[j][0] in _DENOMINATORS and value >= 1 and words[j][0] != "second":
+            denominator = _DENOMINATORS[words[j][0]]
+            plural_ok = value == 1 or words[j][0].endswith("s") or words[j][0] in ("half",)
+            if plural_ok:
+                quantity = Fraction(value, denominator)
+                end = words[j][2]
+                j += 1
+        # "two and a half", "two and one-half", "two and three quarters"
+        elif j + 2 < len(words) and words[j][0] == "and":
+            numerator: int | None = 1 if words[j + 1][0] == "a" else _UNITS.get(words[j + 1][0])
+            if numerator and words[j + 2][0] in _DENOMINATORS:
+                quantity = Fraction(value) + Fraction(numerator, _DENOMINATORS[words[j + 2][0]])
+                end = words[j + 2][2]
+                j += 3
+        yield Quantity(quantity, text[start:end], start, end, word=True)
+        i = j
+
+
+def extract_quantities(text: str) -> list[Quantity]:
+    """Every number stated in ``text``, in order (positions refer to the LaTeX-normalised text)."""
+    return list(_quantities(text))
+
+
+# A streamed reply is checked many times against the same problem, student messages and authored
+# text: their numbers are read once. Quantities are immutable, so sharing them is safe.
+@functools.lru_cache(maxsize=4096)
+def _quantities(text: str) -> tuple[Quantity, ...]:
+    normalised = _normalise(text)
+    found = list(_digit_quantities(normalised)) + list(_word_quantities(normalised))
+    # "2 and a half": a digit followed by a word fraction
+    for match in re.finditer(r"(?<![\w.])(\d+)\s+and\s+(a|one)[\s-]+(half|third|quarter)\b", normalised, re.I):
+        value = Fraction(int(match[1])) + Fraction(1, _DENOMINATORS[match[3].lower()])
+        found.append(Quantity(value, match.group(0), match.start(), match.end(), word=True))
+    return tuple(sorted(found, key=lambda q: (q.start, -q.end)))
+
+
+# --------------------------------------------------------------------------------------------------
+# The answer and its forms.
+
+
+@dataclass
+class _AnswerForms:
+    values: list[tuple[Fraction, int]] = field(default_factory=list)  # (value, decimals written)
+    texts: list[str] = field(default_factory=list)  # non-numeric forms, normalised
+
+    def __bool__(self) -> bool:
+        return bool(self.values or self.texts)
+
+
+def _compact(text: str) -> str:
+    text = _normalise(text).lower().replace("$", "")
+    return re.sub(r"[\s*]+", "", text)
+
+
+def _answer_forms(answer: str | None, answer_forms: Sequence[str]) -> _AnswerForms:
+    return _answer_forms_cached(answer, tuple(answer_forms))
+
+
+@functools.lru_cache(maxsize=1024)
+def _answer_forms_cached(answer: str | None, answer_forms: tuple[str, ...]) -> _AnswerForms:
+    # Shared between calls: callers only read it.
+    forms = _AnswerForms()
+    for form in ([answer] if answer else []) + [f for f in answer_forms if f]:
+        quantities = [q for q in extract_quantities(form) if not q.part]
+        stripped = re.sub(r"[\s$\\]", "", form)
+        # "x = 3" or "3" or "$24.00" or "24 pens": one number carries the answer
+        assignment = re.fullmatch(r"\$?\s*[a-zA-Z]\w*\s*=\s*(.+?)\s*\$?", form.strip())
+        if assignment:
+            forms.texts.append(_compact(form))
+            quantities = [q for q in extract_quantities(assignment[1]) if not q.part]
+        distinct = {q.value for q in quantities}
+        if len(distinct) == 1:
+            value = quantities[0].value
+            forms.values.append((value, max(q.decimals for q in quantities)))
+            if "%" in form or "percent" in form.lower():
+                forms.values.append((value / 100, 2))
+        elif stripped:
+            forms.texts.append(_compact(form))
+    return forms
+
+
+def _same_number(candidate: Quantity, value: Fraction, decimals: int) -> bool:
+    if candidate.value == value:
+        return True
+    if abs(candidate.value - value) <= abs(value) * Fraction(1, 10**9):
+        return True
+    # 0.33 for 1/3, 33.33 for 100/3: a rounded form still gives the answer away
+    if candidate.decimals >= 2 and round(value, candidate.decimals) == candidate.value:
+        return True
+    return decimals >= 2 and round(candidate.value, decimals) == value
+
+
+_ASSERT_BEFORE = re.compile(
+    r"(?:=|≈|\bequals?|\bequal to|\banswer(?: is| should be| would be)?|\bresult(?: is)?|\btotal(?: of| is)?"
+    r"|\baltogether|\bin all|\bcomes? to|\bshould (?:be|get|have)|\bwould (?:be|get|have)|\bwill (?:be|get|have)"
+    r"|\byou(?:'ll| will)? get|\bgives? (?:you|us)?|\bmakes?|\bleaves?(?: him| her| them| you)?"
+    r"|\bwhich is|\bthat(?:'s| is)|\bit(?:'s| is)"
+    r"|\bend up with|\bleft with|\bis actually|\bcorrect(?:ly)? (?:is|answer)|\bso (?:it's|it is|that's))"
+    r"[\s:$(]*$",
+    re.I,
+)
+_ASSERT_AFTER = re.compile(r"^[\s$).,]*(?:is|would be|will be)?\s*(?:the )?(?:correct|right|final|answer)\b", re.I)
+
+
+def _asserted(text: str, quantity: Quantity) -> bool:
+    """Is the number stated as a result ("= 24", "the answer is 24", "24 is correct")?"""
+    before = text[max(0, quantity.start - 40) : quantity.start]
+    after = text[quantity.end : quantity.end + 30]
+    return bool(_ASSERT_BEFORE.search(before) or _ASSERT_AFTER.search(after))
+
+
+def _is_ambient(quantity: Quantity, ambient: dict[Fraction, frozenset[str]]) -> bool:
+    """Was this number already written, in this kind of notation, in the problem or the student's words?
+
+    "0.75" is not ambient in "Write 3/4 as a decimal" although the values are equal: the conversion
+    is the exercise.
+    """
+    return _notation(quantity) in ambient.get(quantity.value, frozenset())
+
+
+def _notation(quantity: Quantity) -> str:
+    if quantity.alias or "%" in quantity.text or "percent" in quantity.text.lower():
+        return "percent"
+    if quantity.value.denominator == 1:
+        return "integer"
+    return "decimal" if quantity.decimals else "fraction"
+
+
+def _reveals(candidate: str, forms: _AnswerForms, ambient: dict[Fraction, frozenset[str]]) -> str | None:
+    """The surface form in which ``candidate`` states the answer, if it does."""
+    normalised = _normalise(candidate)
+    compact = _compact(candidate)
+    for text_form in forms.texts:
+        if not text_form:
+            continue
+        if re.fullmatch(r"[a-z]+", text_form):
+            for found in re.finditer(rf"\b{re.escape(text_form)}\b", normalised.lower()):
+                # A short word answer ("no", "yes", "add") is everyday language: it leaks only when
+                # stated as the result ("the answer is no").
+                if len(text_form) > 3 or _ASSERT_BEFORE.search(normalised[max(0, found.start() - 40) : found.start()]):
+                    return text_form
+        elif text_form in compact:
+            return text_form
+    for quantity in _quantities(candidate):
+        if quantity.part:
+            continue
+        for value, decimals in forms.values:
+            if not _same_number(quantity, value, decimals):
+                continue
+            weak = quantity.word and quantity.value == 1 and quantity.text.lower() in ("one", "a")
+            # A number already in the problem or the student's words (e.g. an intermediate that equals
+            # the answer) only leaks when the reply states it as the result.
+            if (weak or _is_ambient(quantity, ambient)) and not _asserted(normalised, quantity):
+                continue
+            return quantity.text
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Grounding: does the reply follow the authored move?
+
+_STOPWORDS = frozenset((
+    "a", "an", "the", "and", "or", "but", "if", "then", "so", "to", "of", "in", "on", "at", "by", "for",
+    "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that",
+    "these", "those", "there", "here", "you", "your", "we", "our", "us", "i", "me", "my", "he", "she",
+    "they", "them", "his", "her", "their", "what", "which", "who", "whom", "how", "why", "when", "where",
+    "can", "could", "would", "should", "will", "shall", "may", "might", "do", "does", "did", "done",
+    "have", "has", "had", "not", "no", "yes", "just", "also", "very", "really", "let", "lets", "let's",
+    "about", "into", "out", "up", "down", "over", "than", "too", "now", "one", "think", "try", "look",
+    "see", "remember", "okay", "ok", "well", "great", "good", "nice", "many", "much", "some", "any",
+))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
+def _tokens(text: str) -> frozenset[str]:
+    # Numbers count by value, so "half" and "1/2" or "6" and "six" are the same token.
+    result = {f"#{q.value}" for q in _quantities(text) if not q.part and not q.alias}
+    for word in re.findall(r"[a-z]+", _normalise(text).lower()):
+        if word in _STOPWORDS or len(word) < 3 or word in _UNITS or word in _TENS or word in _DENOMINATORS:
+            continue
+        for suffix in ("ing", "ed", "es", "s"):
+            if len(word) > len(suffix) + 2 and word.endswith(suffix):
+                word = word[: -len(suffix)]
+                break
+        result.add(word)
+    return frozenset(result)
+
+
+def token_overlap(candidate: str, authored: str) -> float:
+    """Share of the authored text's content words that the candidate also uses (0..1)."""
+    authored_tokens = _tokens(authored)
+    if not authored_tokens:
+        return 1.0
+    return len(authored_tokens & _tokens(candidate)) / len(authored_tokens)
+
+
+_QUESTION_MOVES = ("probe", "question", "ask", "elicit", "subproblem", "scaffold")
+# Every move the policy makes carries authored text; a small model drifts (off-topic chatter, wrong
+# claims built from the problem's own numbers), so every reply must stay close to that text.
+_GROUNDED_MOVES = ("hint", "feedback", "misconception", "subproblem", "scaffold", "tell", "bottom", "explain",
+                   "redirect", "encourage", "praise", "advance", "probe")
+_QUESTION_START = re.compile(
+    r"(?:^|[.!:\n]\s*)(?:what|how|why|which|where|when|who|can you|could you|would you|do you|does|did you|"
+    r"is it|are there|is there)\b",
+    re.I,
+)
+MIN_HINT_OVERLAP = 0.25
+
+
+def _asks_question(text: str) -> bool:
+    return "?" in text or bool(_QUESTION_START.search(text))
+
+
+# --------------------------------------------------------------------------------------------------
+# The guard.
+
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    passed: bool
+    reveals_answer: bool
+    score: float
+    reasons: list[str]
+
+
+def _supported_values(allowed: Iterable[str], authored_text: str) -> set[Fraction]:
+    # A streamed reply is checked once per token against the same move: computing this once per
+    # move (not per token) keeps a turn's guard cost linear in its length.
+    return set(_supported_values_cached(tuple(allowed), authored_text))
+
+
+@functools.lru_cache(maxsize=256)
+def _supported_values_cached(allowed: tuple[str, ...], authored_text: str) -> frozenset[Fraction]:
+    base: set[Fraction] = {Fraction(0), Fraction(1)}
+    for source in [*allowed, authored_text]:
+        for quantity in extract_quantities(str(source)):
+            base.update((quantity.value, abs(quantity.value)))
+            if quantity.decimals:  # 0.34 also read as 34 hundredths, 12.5% as 125 thousandths
+                base.add(abs(quantity.value) * 10**quantity.decimals)
+    # One arithmetic step on supported numbers is supported too: "12 x 2 = 24" from 12 and 2.
+    derived = set(base)
+    operands = sorted(base)[:60]
+    for a in operands:
+        for b in operands:
+            derived.update((a + b, a - b, a * b))
+            if b:
+                derived.add(a / b)
+    return frozenset(derived)
+
+
+def answer_leak(
+    candidate: str,
+    *,
+    answer: str | None,
+    answer_forms: Sequence[str] = (),
+    released: bool,
+    allowed_numbers: Iterable[str] = (),
+) -> str | None:
+    """The surface form in which ``candidate`` states the answer before its release, else None.
+
+    The first check of ``guard_check`` on its own: a streamed reply is checked for a leak at every
+    token batch and needs the rest of the verdict only once it is complete.
+    """
+    forms = _answer_forms(answer, answer_forms)
+    if not forms or released:
+        return None
+    return _reveals(candidate.strip(), forms, _ambient(tuple(str(a) for a in allowed_numbers)))
+
+
+@functools.lru_cache(maxsize=256)
+def _ambient(allowed: tuple[str, ...]) -> dict[Fraction, frozenset[str]]:
+    """The notations each number is written in across ``allowed`` (shared between calls: read only)."""
+    ambient: dict[Fraction, set[str]] = {}
+    for source in allowed:
+        for quantity in _quantities(source):
+            ambient.setdefault(quantity.value, set()).add(_notation(quantity))
+    return {value: frozenset(notations) for value, notations in ambient.items()}
+
+
+def guard_check(
+    candidate: str,
+    *,
+    answer: str | None,
+    answer_forms: Sequence[str] = (),
+    released: bool,
+    authored_text: str,
+    allowed_numbers: Iterable[str] = (),
+    move: str,
+    max_chars: int = 600,
+) -> GuardVerdict:
+    """Check one candidate tutor reply against the answer, the authored move and the known numbers.
+
+    ``allowed_numbers``: strings whose numbers the reply may state (the problem statement, the
+    student's messages); numbers in ``authored_text`` are allowed automatically. A number in
+    ``allowed_numbers`` that equals the answer counts as a leak only when stated as a result.
+    ``answer``/``answer_forms``: the final answer and any equivalent forms ("x = 3", "0.5").
+    """
+    reasons: list[str] = []
+    text = candidate.strip()
+    allowed = [str(a) for a in allowed_numbers]
+    if not text:
+        return GuardVerdict(passed=False, reveals_answer=False, score=0.0, reasons=["empty reply"])
+
+    forms = _answer_forms(answer, answer_forms)
+    reveals = False
+    leaked = answer_leak(text, answer=answer, answer_forms=answer_forms, released=released, allowed_numbers=allowed)
+    if leaked is not None:
+        reveals = True
+        reasons.append(f"reveals the answer ({leaked!r}) before it was released")
+
+    supported = _supported_values(allowed, authored_text)
+    if released:
+        supported.update(value for value, _ in forms.values)
+    unsupported = []
+    for quantity in _quantities(text):
+        if quantity.part or quantity.alias or quantity.value in supported:
+            continue
+        if quantity.word and abs(quantity.value) <= 3:  # "one step", "two things to check"
+            continue
+        if reveals and any(_same_number(quantity, v, d) for v, d in forms.values):
+            continue  # already reported as a leak
+        unsupported.append(quantity.text)
+    for number in dict.fromkeys(unsupported):
+        reasons.append(f"states a number nothing supports: {number!r}")
+
+    move_key = move.lower()
+    overlap = token_overlap(text, authored_text)
+    ignores_move = False
+    if any(key in move_key for key in _QUESTION_MOVES) and not _asks_question(text):
+        ignores_move = True
+        reasons.append(f"move {move!r} asks a question, the reply asks none")
+    if any(key in move_key for key in _GROUNDED_MOVES) and _tokens(authored_text) and overlap < MIN_HINT_OVERLAP:
+        ignores_move = True
+        reasons.append(f"reply shares almost nothing with the authored {move!r} (overlap {overlap:.2f})")
+
+    words = re.findall(r"\w+", text.lower())
+    trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+    if trigrams and max(trigrams.count(t) for t in set(trigrams)) >= 3:
+        ignores_move = True
+        reasons.append("repeats itself")
+
+    too_long = len(text) > max_chars
+    if too_long:
+        reasons.append(f"too long ({len(text)} > {max_chars} characters)")
+
+    if reveals:
+        score = 0.0
+    else:
+        score = 1.0 - 0.3 * min(len(set(unsupported)), 2) - (0.35 if ignores_move else 0.0)
+        score -= 0.2 if too_long else 0.0
+        if _tokens(authored_text):
+            score *= 0.85 + 0.15 * min(1.0, overlap / 0.5)
+        score = max(0.0, min(1.0, score))
+    return GuardVerdict(passed=not reasons, reveals_answer=reveals, score=round(score, 4), reasons=reasons)
+
+
+def choose_reply(
+    candidates: Iterable[str],
+    *,
+    answer: str | None,
+    answer_forms: Sequence[str] = (),
+    released: bool,
+    authored_text: str,
+    allowed_numbers: Iterable[str] = (),
+    move: str,
+    max_chars: int = 600,
+    fallback: str | None = None,
+) -> str:
+    """The best-scoring candidate that passes the guard, else ``fallback`` (default: the authored text)."""
+    allowed = list(allowed_numbers)
+    best: tuple[float, str] | None = None
+    for candidate in candidates:
+        verdict = guard_check(
+            candidate,
+            answer=answer,
+            answer_forms=answer_forms,
+            released=released,
+            authored_text=authored_text,
+            allowed_numbers=allowed,
+            move=move,
+            max_chars=max_chars,
+        )
+        if verdict.passed and (best is None or verdict.score > best[0]):
+            best = (verdict.score, candidate.strip())
+    if best is not None:
+        return best[1]
+    return authored_text if fallback is None else fallback

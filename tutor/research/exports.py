@@ -1,0 +1,468 @@
+"""Pseudonymised exports of the interaction logs for researchers.
+
+Only students whose latest ``Consent`` record gives consent are exported; names and e-mail addresses
+never are. Students appear as ``pseudonym(user_id)``: an HMAC-SHA256 of their id under a
+per-deployment salt, stable across exports and not reversible without the deployment's secret.
+
+DataShop transaction export (``datashop_rows``; written as tab-delimited, CSV or Parquet). One row
+per transaction, in session and turn order:
+
+=====================  ===============================================================================
+Column                 Source
+=====================  ===============================================================================
+Anon Student Id        ``pseudonym(session.student_id)``
+Session Id             ``TutoringSession.pk``
+Time                   the student turn's time (attempt, hint request) or the tutor turn's time
+                       (tutor message), UTC, ``yyyy-MM-dd HH:mm:ss.SSS``
+Time Zone              ``UTC``
+Student Response Type  ``ATTEMPT`` (a student turn with an ``Attempt``), ``HINT_REQUEST`` (a student
+                       turn without one whose tutor reply's move is ``hint`` or ``open_subproblem``),
+                       empty for a tutor message
+Tutor Response Type    ``HINT_MSG`` for hint requests and tutor hint/subproblem moves, else ``RESULT``
+Level (Course)         ``Course.slug``
+Problem Name           ``Item.slug``
+Step Name              step position (1-based) and the first 60 characters of its prompt
+Attempt At Step        attempts and hint requests by this student at this step so far, this one
+                       included (across sessions); empty for tutor messages
+Outcome                ``CORRECT`` / ``INCORRECT`` (``UNREADABLE`` when the answer could not be read),
+                       ``HINT`` for hint requests; empty for tutor messages
+Input                  what the student typed
+Feedback Text          the tutor's reply (attempt, hint request) or message text (tutor message)
+Help Level             the hint level of the tutor turn (hint requests and hint messages)
+Total Num Hints        length of the step's authored hint ladder
+Condition Name         the ``Condition.name`` of the student's ``ConditionAssignment`` in the course
+                       (the experiment arm the tutor applied); empty when the student has none
+Condition Type         that condition's ``condition_type`` (e.g. ``control``); empty when none
+KC (Default)           the item's knowledge-component slugs joined with ``~~``
+CF (tutor_move)        the dialogue policy's move for the tutor turn
+CF (p_correct_before)  the learner model's prediction stored on the ``Attempt``
+CF (llm_backend)       the backend that phrased the tutor turn (``authored`` when the course or the
+                       condition turned the language model off)
+CF (username)          only in exports for a researcher whose ``ResearchGrant`` on the course is
+                       ``identifiable`` and who asks for it; never otherwise
+=====================  ===============================================================================
+
+Column types: ``Session Id``, ``Attempt At Step``, ``Help Level`` and ``Total Num Hints`` are integers,
+``CF (p_correct_before)`` a decimal in [0, 1] (4 places), every other column text; an empty cell is
+a missing value. Tabs and line breaks inside values are folded to spaces.
+
+Student messages that are neither an answer nor a hint request (chat) have no DataShop row; they are
+in the JSONL export (``dialogue_rows``), which has every turn of the dialogue. Hint ladders of
+subproblems are not counted in ``Total Num Hints`` yet.
+
+The JSONL export (``dialogue_rows``) has one object per turn with the same student pseudonym,
+``condition_name`` / ``condition_type`` and the turn's attempt, if any (``username`` only when
+identifiable, as above). ``since`` / ``until`` select turns by time (``since`` inclusive, ``until``
+exclusive); ``Attempt At Step`` counts from ``since``.
+
+Rows are read with ``.iterator(chunk_size=...)`` over one joined query; only per-course lookups (KC
+slugs per item, hints per step, each student's condition and pseudonym) and one attempt counter per
+(student, step) are held in memory, so memory does not grow with the number of transactions
+(``python -m tutor.benchmarks.exports_bench`` measures it).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+
+from content.models import Course, Item, Step
+from tutor.courses.models import ConditionAssignment
+from tutor.models import Turn
+from tutor.research.models import Consent
+
+DATASHOP_COLUMNS = [
+    "Anon Student Id",
+    "Session Id",
+    "Time",
+    "Time Zone",
+    "Student Response Type",
+    "Tutor Response Type",
+    "Level (Course)",
+    "Problem Name",
+    "Step Name",
+    "Attempt At Step",
+    "Outcome",
+    "Input",
+    "Feedback Text",
+    "Help Level",
+    "Total Num Hints",
+    "Condition Name",
+    "Condition Type",
+    "KC (Default)",
+    "CF (tutor_move)",
+    "CF (p_correct_before)",
+    "CF (llm_backend)",
+]
+IDENTIFIABLE_COLUMN = "CF (username)"
+FORMATS = ("datashop", "jsonl", "csv", "parquet")
+HINT_MOVES = frozenset({"hint", "open_subproblem"})
+PARQUET_BATCH_ROWS = 10_000
+_CHUNK = 2000
+
+
+def _salt() -> bytes:
+    configured = getattr(settings, "RESEARCH_PSEUDONYM_SALT", "")
+    if configured:
+        return str(configured).encode()
+    # Derived, not the secret itself: a leaked salt must not reveal SECRET_KEY.
+    return hmac.new(settings.SECRET_KEY.encode(), b"tutor.research-pseudonym-salt", hashlib.sha256).digest()
+
+
+def pseudonym(user_id: int, *, salt: bytes | None = None) -> str:
+    digest = hmac.new(salt if salt is not None else _salt(), str(int(user_id)).encode(), hashlib.sha256)
+    return "stu_" + digest.hexdigest()[:16]
+
+
+def consenting_students() -> QuerySet[Any]:
+    """Ids of users whose latest consent record gives consent."""
+    latest = Consent.objects.filter(student=OuterRef("pk")).order_by("-at", "-id").values("given")[:1]
+    return get_user_model().objects.annotate(consent=Subquery(latest)).filter(consent=True).values("pk")
+
+
+def datashop_columns(*, identifiable: bool = False) -> list[str]:
+    return [*DATASHOP_COLUMNS, IDENTIFIABLE_COLUMN] if identifiable else list(DATASHOP_COLUMNS)
+
+
+def day_start(day: date | datetime | None) -> datetime | None:
+    """A day means its start, 00:00 UTC; a datetime is kept as it is."""
+    if day is None or isinstance(day, datetime):
+        return day
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def conditions_by_student(*, course: Course) -> dict[int, tuple[str, str]]:
+    """Each assigned student's (condition name, condition type) in the course."""
+    rows = ConditionAssignment.objects.filter(course=course).values_list(
+        "student_id", "condition__name", "condition__condition_type"
+    )
+    return {student_id: (name, kind) for student_id, name, kind in rows}
+
+
+def usernames(*, course: Course) -> dict[int, str]:
+    """Usernames of the course's students: only for identifiable exports."""
+    users = get_user_model().objects.filter(tutoring_sessions__course=course).distinct()
+    return dict(users.values_list("pk", "username"))
+
+
+class Pseudonyms(dict[int, str]):
+    """``pseudonym`` cached per student for one export (an HMAC per row is most of the row's cost)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.salt = _salt()
+
+    def __missing__(self, user_id: int) -> str:
+        value = self[user_id] = pseudonym(user_id, salt=self.salt)
+        return value
+
+
+def export_turns(
+    *, course: Course, since: date | datetime | None = None, until: date | datetime | None = None
+) -> QuerySet[Turn]:
+    turns = Turn.objects.filter(session__course=course, session__student__in=consenting_students())
+    start, end = day_start(since), day_start(until)
+    if start is not None:
+        turns = turns.filter(created__gte=start)
+    if end is not None:
+        turns = turns.filter(created__lt=end)
+    return turns.order_by("session__created", "session_id", "seq")
+
+
+def format_time(at: datetime) -> str:
+    at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d}"
+
+
+def _clean(text: str) -> str:
+    """One line, no tabs: DataShop's format has no quoting."""
+    return " ".join(text.split())
+
+
+def _step_name(position: int, prompt: str) -> str:
+    prompt = _clean(prompt)
+    return f"{position + 1}: {prompt[:60]}{'…' if len(prompt) > 60 else ''}"
+
+
+class _Course:
+    """Per-course lookups an export holds in memory (small: they grow with the curriculum and the
+    number of students, not with the number of transactions)."""
+
+    def __init__(self, course: Course, *, identifiable: bool) -> None:
+        self.slug = course.slug
+        self.items = dict(Item.objects.filter(course=course).values_list("pk", "slug"))
+        self.kcs: dict[int, list[str]] = {}
+        item_kcs = Item.kcs.through.objects.filter(item__course=course).order_by(
+            "knowledgecomponent__position", "knowledgecomponent_id"
+        )
+        for item_id, slug in item_kcs.values_list("item_id", "knowledgecomponent__slug"):
+            self.kcs.setdefault(item_id, []).append(slug)
+        steps = Step.objects.filter(item__course=course).annotate(n=Count("hints"))
+        self.steps = {pk: (position, _step_name(position, prompt), n)
+                      for pk, position, prompt, n in steps.values_list("pk", "position", "prompt", "n")}
+        self.conditions = conditions_by_student(course=course)
+        self.names = usernames(course=course) if identifiable else {}
+        self.anon = Pseudonyms()
+
+
+# One query, one tuple per turn: model instances (five per row with the joins) would cost most of
+# the export's time.
+_DATASHOP_FIELDS = (
+    "session_id", "session__student_id", "created", "role", "text", "authored_text", "move", "hint_level",
+    "backend", "item_id", "step_id", "reply__text", "reply__authored_text", "reply__move", "reply__hint_level",
+    "reply__backend", "attempt__id", "attempt__outcome", "attempt__p_correct_before",
+)
+
+
+def datashop_rows(
+    *,
+    course: Course,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    identifiable: bool = False,
+) -> Iterator[dict[str, str]]:
+    """One dict per DataShop transaction (keys: ``datashop_columns(identifiable=...)``); see the
+    module docstring. ``identifiable`` adds the username: the caller checks the researcher's grant."""
+    info = _Course(course, identifiable=identifiable)
+    columns = datashop_columns(identifiable=identifiable)
+    attempts_at_step: dict[tuple[int, int], int] = {}
+    student_role = Turn.Role.STUDENT.value
+    turns = export_turns(course=course, since=since, until=until).values_list(*_DATASHOP_FIELDS)
+
+    for (session_id, student_id, created, role, text, authored, move, hint_level, backend, item_id, step_id,
+         reply_text, reply_authored, reply_move, reply_hint_level, reply_backend, attempt_id, outcome,
+         p_before) in turns.iterator(chunk_size=_CHUNK):
+        if role == student_role and attempt_id is None and reply_move not in HINT_MOVES:
+            continue  # chat, not a transaction (it is in the JSONL export)
+        step = info.steps.get(step_id) if step_id is not None else None
+        condition_name, condition_type = info.conditions.get(student_id, ("", ""))
+        row = dict.fromkeys(columns, "")
+        if identifiable:
+            row[IDENTIFIABLE_COLUMN] = _clean(info.names.get(student_id, ""))
+        row.update({
+            "Anon Student Id": info.anon[student_id],
+            "Session Id": str(session_id),
+            "Time": format_time(created),
+            "Time Zone": "UTC",
+            "Level (Course)": info.slug,
+            "Problem Name": info.items.get(item_id, "") if item_id is not None else "",
+            "Step Name": step[1] if step else "",
+            "Total Num Hints": str(step[2]) if step else "",
+            "Condition Name": _clean(condition_name),
+            "Condition Type": _clean(condition_type),
+            "KC (Default)": "~~".join(info.kcs.get(item_id, [])) if item_id is not None else "",
+        })
+        if role != student_role:
+            row.update({
+                "Tutor Response Type": "HINT_MSG" if move in HINT_MOVES else "RESULT",
+                "Feedback Text": _clean(text or authored),
+                "Help Level": str(hint_level) if move in HINT_MOVES else "",
+                "CF (tutor_move)": move,
+                "CF (llm_backend)": backend,
+            })
+            yield row
+            continue
+        if step_id is not None:
+            key = (student_id, step_id)
+            attempts_at_step[key] = attempts_at_step.get(key, 0) + 1
+            row["Attempt At Step"] = str(attempts_at_step[key])
+        has_reply = reply_move is not None
+        row.update({
+            "Input": _clean(text),
+            "Feedback Text": _clean(reply_text or reply_authored or "") if has_reply else "",
+            "CF (tutor_move)": reply_move or "",
+            "CF (llm_backend)": reply_backend or "",
+        })
+        if attempt_id is not None:
+            row.update({
+                "Student Response Type": "ATTEMPT",
+                "Tutor Response Type": "RESULT",
+                "Outcome": outcome.upper(),
+                "CF (p_correct_before)": "" if p_before is None else f"{p_before:.4f}",
+            })
+        else:
+            row.update({
+                "Student Response Type": "HINT_REQUEST",
+                "Tutor Response Type": "HINT_MSG",
+                "Outcome": "HINT",
+                "Help Level": str(reply_hint_level),
+            })
+        yield row
+
+
+_DIALOGUE_FIELDS = (
+    "session_id", "session__student_id", "seq", "created", "role", "text", "item_id", "step_id", "move",
+    "mathdial_move", "hint_level", "authored_text", "released_answer", "state", "backend", "model_id",
+    "latency_ms", "guard", "attempt__id", "attempt__raw", "attempt__parsed", "attempt__outcome",
+    "attempt__correct", "attempt__partial", "attempt__misconception__name", "attempt__p_correct_before",
+)
+
+
+def dialogue_rows(
+    *,
+    course: Course,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    identifiable: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Every turn of every exported session, with its attempt, for the JSONL export."""
+    info = _Course(course, identifiable=identifiable)
+    turns = export_turns(course=course, since=since, until=until).values(*_DIALOGUE_FIELDS)
+    for t in turns.iterator(chunk_size=_CHUNK):
+        student_id = t["session__student_id"]
+        condition_name, condition_type = info.conditions.get(student_id, ("", ""))
+        step = info.steps.get(t["step_id"]) if t["step_id"] is not None else None
+        row: dict[str, Any] = {"anon_student_id": info.anon[student_id]}
+        if identifiable:
+            row["username"] = info.names.get(student_id, "")
+        yield row | {
+            "session_id": t["session_id"],
+            "seq": t["seq"],
+            "time": format_time(t["created"]),
+            "role": t["role"],
+            "text": t["text"],
+            "course": info.slug,
+            "condition_name": condition_name,
+            "condition_type": condition_type,
+            "item": info.items.get(t["item_id"]) if t["item_id"] is not None else None,
+            "step": step[0] + 1 if step else None,
+            "move": t["move"],
+            "mathdial_move": t["mathdial_move"],
+            "hint_level": t["hint_level"],
+            "authored_text": t["authored_text"],
+            "released_answer": t["released_answer"],
+            "state": t["state"],
+            "backend": t["backend"],
+            "model_id": t["model_id"],
+            "latency_ms": t["latency_ms"],
+            "guard": t["guard"],
+            "attempt": None if t["attempt__id"] is None else {
+                "raw": t["attempt__raw"],
+                "parsed": t["attempt__parsed"],
+                "outcome": t["attempt__outcome"],
+                "correct": t["attempt__correct"],
+                "partial": t["attempt__partial"],
+                "misconception": t["attempt__misconception__name"],
+                "p_correct_before": t["attempt__p_correct_before"],
+            },
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers: each consumes an iterable of rows and returns how many it wrote.
+
+
+def tsv_lines(rows: Iterable[dict[str, str]], *, columns: list[str] = DATASHOP_COLUMNS) -> Iterator[str]:
+    yield "\t".join(columns) + "\n"
+    for row in rows:
+        yield "\t".join(row[c] for c in columns) + "\n"
+
+
+def jsonl_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    for row in rows:
+        yield json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def tsv_write(rows: Iterable[dict[str, str]], out: IO[str], *, columns: list[str] = DATASHOP_COLUMNS) -> int:
+    n = -1  # the header is not a row
+    for line in tsv_lines(rows, columns=columns):
+        out.write(line)
+        n += 1
+    return n
+
+
+def csv_write(rows: Iterable[dict[str, str]], out: IO[str], *, columns: list[str] = DATASHOP_COLUMNS) -> int:
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    n = 0
+    for row in rows:
+        writer.writerow(row)
+        n += 1
+    return n
+
+
+def jsonl_write(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
+    n = 0
+    for line in jsonl_lines(rows):
+        out.write(line)
+        n += 1
+    return n
+
+
+def parquet_write(
+    rows: Iterable[dict[str, str]],
+    path: Path,
+    *,
+    batch_rows: int = PARQUET_BATCH_ROWS,
+    columns: list[str] = DATASHOP_COLUMNS,
+) -> int:
+    """DataShop columns as strings, one RecordBatch per ``batch_rows`` rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(c, pa.string()) for c in columns])
+    n = 0
+    batch: list[dict[str, str]] = []
+    with pq.ParquetWriter(str(path), schema) as writer:
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= batch_rows:
+                writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+                n += len(batch)
+                batch = []
+        if batch or n == 0:
+            writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+            n += len(batch)
+    return n
+
+
+def export_write(
+    *,
+    fmt: str,
+    course: Course,
+    path: Path,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    identifiable: bool = False,
+    wrap: Callable[[Iterator[Any]], Iterable[Any]] = lambda rows: rows,
+) -> int:
+    """Write one export to ``path`` through a temporary file in the same folder, renamed into place
+    only when complete, so a crash never leaves a half-written export. ``wrap`` sees the row
+    iterator (the command adds a progress bar). Returns the number of rows written.
+    ``identifiable`` adds usernames: callers check the researcher's grant first."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    select: dict[str, Any] = {"course": course, "since": since, "until": until, "identifiable": identifiable}
+    columns = datashop_columns(identifiable=identifiable)
+    try:
+        if fmt == "parquet":
+            os.close(fd)
+            n = parquet_write(wrap(datashop_rows(**select)), tmp, columns=columns)
+        else:
+            with open(fd, "w", encoding="utf-8", newline="") as out:
+                if fmt == "jsonl":
+                    n = jsonl_write(wrap(dialogue_rows(**select)), out)
+                elif fmt == "csv":
+                    n = csv_write(wrap(datashop_rows(**select)), out, columns=columns)
+                else:
+                    n = tsv_write(wrap(datashop_rows(**select)), out, columns=columns)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return n

@@ -1,0 +1,222 @@
+"""Serializers of the research API (``tutor.research.api``).
+
+Every row names its student by pseudonym (``tutor.research.exports.pseudonym``) and carries the student's
+experiment condition in the course. ``username`` is present only when the view was asked for
+identities and the researcher's grant allows them; the views pass what the serializers need in
+their context (``anon``: pseudonym cache, ``conditions``, ``identifiable``, ``kc_slugs``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from tracing.models import LearnerKCState, Observation
+from tutor.models import Attempt, Turn, TutoringSession
+
+DATE_HELP = "A day (YYYY-MM-DD, meaning 00:00 UTC) or a time (YYYY-MM-DDTHH:MM[:SS][+HH:MM|Z]; UTC if no offset)."
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class DayOrTimeField(serializers.Field):
+    """A day or a time, as a timezone-aware datetime."""
+
+    default_error_messages = {"invalid": "{value!r} is not a date or time. " + DATE_HELP}
+
+    def to_internal_value(self, data: Any) -> datetime:
+        text = str(data).strip()
+        try:
+            at = parse_datetime(text)
+            day = None if at is not None else parse_date(text)
+        except ValueError:  # well formed but impossible, e.g. 2026-02-30
+            at = day = None
+        if at is None and day is not None:
+            at = datetime.combine(day, time.min, tzinfo=UTC)
+        if at is not None:
+            try:  # the database compares in UTC: 0001-01-01T00:00+01:00 has no UTC time
+                return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
+            except OverflowError:
+                pass
+        self.fail("invalid", value=text[:40])
+        raise AssertionError  # fail() raises
+
+    def to_representation(self, value: date | datetime) -> str:
+        return value.isoformat()
+
+
+class ResearchQuerySerializer(serializers.Serializer[Any]):
+    """Query parameters common to the research endpoints."""
+
+    since = DayOrTimeField(required=False, help_text="Only rows at or after this time. " + DATE_HELP)
+    until = DayOrTimeField(required=False, help_text="Only rows before this time. " + DATE_HELP)
+    identifiable = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Add each student's username. Refused (403) unless your grant on the course is identifiable.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        since, until = attrs.get("since"), attrs.get("until")
+        if since is not None and until is not None and since >= until:
+            raise serializers.ValidationError({"until": "until must be after since."})
+        return attrs
+
+
+class GrantedCourseSerializer(serializers.Serializer[Any]):
+    slug = serializers.CharField(source="course.slug")
+    title = serializers.CharField(source="course.title")
+    identifiable = serializers.BooleanField(help_text="Whether you may ask for usernames on this course.")
+    granted_at = serializers.DateTimeField()
+
+
+class TokenRequestSerializer(serializers.Serializer[Any]):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=200, style={"input_type": "password"}, trim_whitespace=False)
+
+
+class TokenSerializer(serializers.Serializer[Any]):
+    token = serializers.CharField(help_text="Send as the header `Authorization: Token <token>`.")
+
+
+class _Pseudonymised(serializers.Serializer[Any]):
+    """Adds ``anon_student_id``, the condition and (when identifiable) the username of ``student_id``."""
+
+    anon_student_id = serializers.SerializerMethodField()
+    condition_name = serializers.SerializerMethodField()
+    condition_type = serializers.SerializerMethodField()
+    username = serializers.SerializerMethodField(
+        help_text="Only with identifiable=true on an identifiable grant; absent otherwise.",
+    )
+
+    def _student_id(self, obj: Any) -> int:
+        raise NotImplementedError
+
+    def get_anon_student_id(self, obj: Any) -> str:
+        anon: dict[int, str] = self.context["anon"]
+        return anon[self._student_id(obj)]
+
+    def get_condition_name(self, obj: Any) -> str:
+        return str(self.context["conditions"].get(self._student_id(obj), ("", ""))[0])
+
+    def get_condition_type(self, obj: Any) -> str:
+        return str(self.context["conditions"].get(self._student_id(obj), ("", ""))[1])
+
+    def get_username(self, obj: Any) -> str:
+        if not self.context.get("identifiable"):
+            return ""
+        return str(self.context["usernames"].get(self._student_id(obj), ""))
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("identifiable"):
+            data.pop("username", None)
+        return data
+
+
+class ResearchSessionSerializer(_Pseudonymised, serializers.ModelSerializer[TutoringSession]):
+    item = serializers.CharField(source="item.slug")
+    n_turns = serializers.IntegerField(help_text="Turns in the session.")
+
+    class Meta:
+        model = TutoringSession
+        fields = ["id", "anon_student_id", "username", "condition_name", "condition_type", "item", "status",
+                  "n_turns", "created", "updated"]
+
+    def _student_id(self, obj: Any) -> int:
+        return int(obj.student_id)
+
+
+class ResearchTurnSerializer(_Pseudonymised, serializers.ModelSerializer[Turn]):
+    item: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    step = serializers.SerializerMethodField(help_text="Step position, 1-based.")
+    attempt_id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Turn
+        fields = ["id", "session_id", "anon_student_id", "username", "condition_name", "condition_type", "seq",
+                  "role", "text", "item", "step", "move", "mathdial_move", "hint_level", "released_answer",
+                  "state", "backend", "model_id", "latency_ms", "attempt_id", "created"]
+
+    def _student_id(self, obj: Any) -> int:
+        return int(obj.session.student_id)
+
+    def get_step(self, turn: Turn) -> int | None:
+        return turn.step.position + 1 if turn.step is not None else None
+
+    def get_attempt_id(self, turn: Turn) -> int | None:
+        try:
+            return int(turn.attempt.pk)
+        except Attempt.DoesNotExist:
+            return None
+
+
+class ResearchAttemptSerializer(_Pseudonymised, serializers.ModelSerializer[Attempt]):
+    session_id = serializers.IntegerField()
+    turn_id = serializers.IntegerField()
+    item = serializers.CharField(source="step.item.slug")
+    step = serializers.SerializerMethodField(help_text="Step position, 1-based.")
+    misconception = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Attempt
+        fields = ["id", "session_id", "turn_id", "anon_student_id", "username", "condition_name", "condition_type",
+                  "item", "step", "raw", "parsed", "outcome", "correct", "partial", "misconception",
+                  "p_correct_before", "created"]
+
+    def _student_id(self, obj: Any) -> int:
+        return int(obj.session.student_id)
+
+    def get_step(self, attempt: Attempt) -> int:
+        return int(attempt.step.position) + 1
+
+    def get_misconception(self, attempt: Attempt) -> str | None:
+        return attempt.misconception.name if attempt.misconception is not None else None
+
+
+class ResearchObservationSerializer(_Pseudonymised, serializers.ModelSerializer[Observation]):
+    """One answer in the learner model's training data."""
+
+    item = serializers.SerializerMethodField(help_text="Item slug, or the item's id in an imported log.")
+    kcs = serializers.SerializerMethodField(help_text="Slugs of the knowledge components answered.")
+    mastery_after = serializers.SerializerMethodField(help_text="KC slug → mastery probability after the answer.")
+
+    class Meta:
+        model = Observation
+        fields = ["id", "anon_student_id", "username", "condition_name", "condition_type", "item", "kcs",
+                  "correct", "at", "source", "p_correct_before", "mastery_after"]
+
+    def _student_id(self, obj: Any) -> int:
+        return int(obj.learner_id)
+
+    def get_item(self, obs: Observation) -> str:
+        return obs.item.slug if obs.item is not None else obs.item_ref
+
+    def get_kcs(self, obs: Observation) -> list[str]:
+        slugs: dict[int, str] = self.context["kc_slugs"]
+        return [slugs.get(int(k), str(k)) for k in obs.kcs or []]
+
+    def get_mastery_after(self, obs: Observation) -> dict[str, float]:
+        slugs: dict[int, str] = self.context["kc_slugs"]
+        return {slugs.get(int(k), str(k)): float(v) for k, v in (obs.mastery_after or {}).items()}
+
+
+class ResearchKCStateSerializer(_Pseudonymised, serializers.ModelSerializer[LearnerKCState]):
+    """The learner model's current belief about one student's knowledge of one KC (logit scale)."""
+
+    kc: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    sd = serializers.SerializerMethodField(help_text="Posterior standard deviation of the state.")
+
+    class Meta:
+        model = LearnerKCState
+        fields = ["id", "anon_student_id", "username", "condition_name", "condition_type", "kc", "mean", "sd",
+                  "practised_at", "updated_at"]
+
+    def _student_id(self, obj: Any) -> int:
+        return int(obj.learner_id)
+
+    def get_sd(self, state: LearnerKCState) -> float:
+        return float(max(state.var, 0.0) ** 0.5)

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class TeachingConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "tutor.teaching"
+    label = "teaching"
+    verbose_name = "Teaching"

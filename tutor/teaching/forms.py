@@ -1,0 +1,78 @@
+"""Forms of the teacher's pages and the student's "join a class" box."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from content.models import Course, KnowledgeComponent
+from tutor.courses.models import CourseGoal, CourseSettings
+
+
+class ClassroomCreateForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="e.g. 7B, Tuesday group")
+    course = forms.ModelChoiceField(queryset=Course.objects.none(), empty_label=None)
+
+    def __init__(self, *args: Any, courses: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["course"].queryset = courses  # type: ignore[attr-defined]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("Give the class a name.")
+        return name
+
+
+class ClassroomManageForm(forms.Form):
+    ACTIONS = (("regenerate", "New join code"), ("close", "Close joining"), ("open", "Open joining"))
+    action = forms.ChoiceField(choices=ACTIONS)
+
+
+class JoinForm(forms.Form):
+    code = forms.CharField(max_length=40, label="Class code",
+                           widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters",
+                                                         "placeholder": "e.g. K7QX2M9P"}))
+
+
+class CourseSettingsForm(forms.ModelForm):
+    class Meta:
+        model = CourseSettings
+        fields = ("max_attempts_before_bottom_out", "allow_telling", "llm_enabled", "mastery_threshold",
+                  "review_threshold", "target_success")
+        labels = {
+            "max_attempts_before_bottom_out": "Attempts before the answer may be shown",
+            "allow_telling": "The tutor may tell the final answer",
+            "llm_enabled": "Phrase replies with the language model",
+            "mastery_threshold": "Mastery threshold",
+            "review_threshold": "Review threshold",
+            "target_success": "Target success for new items",
+        }
+        widgets = {name: forms.NumberInput(attrs={"step": "0.01"})
+                   for name in ("mastery_threshold", "review_threshold", "target_success")}
+
+
+class CourseGoalForm(forms.ModelForm):
+    kcs = forms.ModelMultipleChoiceField(queryset=KnowledgeComponent.objects.none(),
+                                         widget=forms.CheckboxSelectMultiple, label="Skills to master")
+
+    class Meta:
+        model = CourseGoal
+        fields = ("name", "kcs", "is_default", "position")
+        labels = {"is_default": "Default goal (for students who have not picked one)"}
+
+    def __init__(self, *args: Any, course: Course, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.course = course
+        self.instance.course = course
+        self.fields["kcs"].queryset = KnowledgeComponent.objects.filter(  # type: ignore[attr-defined]
+            course=course).order_by("position", "id")
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        clash = CourseGoal.objects.filter(course=self.course, name=name).exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError("This course already has a goal with that name.")
+        return name

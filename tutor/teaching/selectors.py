@@ -1,0 +1,766 @@
+"""What a teacher sees of their classes: read-side queries for the class view, the student view and
+item statistics.
+
+Designed for a class of a few hundred students over a course of dozens of KCs: every figure comes
+from a handful of aggregate queries over the class (never one query per student), and the learner
+model's predictions for the whole class are made in bulk (``mastery_bulk``) from the same stored
+rows and the same numpy filter that ``tracing.services.mastery_predict`` uses for one learner.
+
+Access rules live here too, so views and tests share them: a teacher sees only the classes they
+teach (``Classroom.teachers``) and, in them, only enrolled students; item statistics of a course are
+for the teachers who may edit it.
+"""
+
+# ruff: noqa: RUF001, RUF002, RUF003  -- Greek letters are the paper's notation (α, σ, γ, μ, ...).
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Case, CharField, Count, F, FloatField, Func, Max, Min, Q, QuerySet, When
+from django.utils import timezone
+
+from content import selectors as content_selectors
+from content.models import Course, Item, KnowledgeComponent, Misconception, Step
+from tracing.models import LearnerKCState, LearnerTraits, Observation
+from tracing.services import KCPrediction
+from tutor import roles
+from tutor.courses.services import course_settings
+from tutor.models import Attempt, Turn, TutoringSession
+from tutor.teaching.models import Classroom, Enrolment
+
+if TYPE_CHECKING:
+    from tracing.psikt.online import OnlineModel
+
+# "Stuck" signals over the recent window (tuned for a lesson or two a week).
+RECENT_DAYS = 7
+STUCK_HINTS = 6  # hints asked for in the window
+STUCK_BOTTOM_OUTS = 2  # steps whose answer had to be shown, in the window
+STUCK_NO_PROGRESS_ATTEMPTS = 5  # this many answers in the window and none right
+STUCK_FALLING_KCS = 2  # practised skills whose predicted recall has since fallen below the review threshold
+FALLING_MIN_AGE = timedelta(days=1)  # ...counted only a day or more after their last practice
+# A cell is drawn as uncertain when the sd of its predicted chance of a correct answer is above this.
+UNCERTAIN_SD = 0.12
+RECENT_ACTIVITY = 15
+WRONG_ANSWERS_SHOWN = 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Access
+
+
+def classroom_list_for_teacher(*, user: Any) -> QuerySet[Classroom]:
+    """The classes this user teaches (all of them for a superuser; none for a non-teacher)."""
+    qs = Classroom.objects.select_related("course").order_by("course__title", "name", "id")
+    if getattr(user, "is_superuser", False):
+        return qs
+    if not roles.is_teacher(user):
+        return qs.none()
+    return qs.filter(teachers=user)
+
+
+def classroom_for_teacher(*, user: Any, classroom_id: int) -> Classroom | None:
+    return classroom_list_for_teacher(user=user).filter(pk=classroom_id).first()
+
+
+def student_in_classroom(*, classroom: Classroom, student_id: int) -> Any | None:
+    enrolment = Enrolment.objects.select_related("student").filter(classroom=classroom, student_id=student_id).first()
+    return enrolment.student if enrolment is not None else None
+
+
+def course_for_editor(*, user: Any, slug: str) -> Course | None:
+    """The course if this user may edit it (its teachers and superusers)."""
+    return content_selectors.course_list_editable(user=user).filter(slug=slug).first()
+
+
+def _enrolled(classroom: Classroom) -> QuerySet[Enrolment, Any]:
+    return Enrolment.objects.filter(classroom=classroom).values("student_id")
+
+
+# ---------------------------------------------------------------------------------------------
+# The learner model, in bulk
+
+
+def _online_model(course_id: int, kc_ids: Sequence[int]) -> OnlineModel:
+    # The same cached model (latest fit plus any KC the fit has not seen) that mastery_predict uses,
+    # so the class view's figures are the student's own progress page's figures.
+    from tracing.services import _online_model as online_model
+
+    return online_model(course_id, kc_ids)[0]
+
+
+SECONDS_PER_DAY = 86400.0
+
+
+class EpochDays(Func):
+    """A datetime column as days since the Unix epoch (a float), computed by the database."""
+
+    output_field = FloatField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="(julianday(%(expressions)s) - 2440587.5)", **extra)
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection,
+                           template="CAST(EXTRACT(EPOCH FROM %(expressions)s) / 86400.0 AS double precision)", **extra)
+
+    @property
+    def convert_value(self) -> Any:
+        # Both databases already return a float; skipping the per-row converter matters at 10,000 rows.
+        return self._convert_value_noop  # type: ignore[attr-defined]
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
+        if "template" not in extra and connection.vendor not in ("sqlite", "postgresql"):
+            raise NotImplementedError(f"EpochDays has no SQL for {connection.vendor}")
+        return super().as_sql(compiler, connection, **extra)
+
+
+@dataclass
+class BulkPrediction:
+    kc_ids: list[int]
+    # {time: {learner id: [value per KC, in kc_ids order]}}
+    p_correct: dict[datetime, dict[int, list[float]]]
+    p_correct_sd: dict[datetime, dict[int, list[float]]]
+    mastery: dict[datetime, dict[int, list[float]]]
+    mean: dict[datetime, dict[int, list[float]]]
+    sd: dict[datetime, dict[int, list[float]]]
+    # learner id -> {KC id: when last answered, in days since the epoch} (KCs with a stored state)
+    practised: dict[int, dict[int, float]]
+
+    def get(self, at: datetime, learner_id: int, kc_id: int) -> KCPrediction:
+        j = self.kc_ids.index(kc_id)
+        return KCPrediction(self.p_correct[at][learner_id][j], self.p_correct_sd[at][learner_id][j],
+                            self.mastery[at][learner_id][j], self.mean[at][learner_id][j], self.sd[at][learner_id][j])
+
+
+def mastery_bulk(
+    *, course: Course, learner_ids: Sequence[int], kc_ids: Sequence[int], at: Sequence[datetime]
+) -> BulkPrediction:
+    """Predictions for many learners at once: two queries (traits and KC states) whatever the class
+    size, then the learner model's own ``forecast`` per learner and time (vectorised over KCs). Equal
+    to ``tracing.services.mastery_predict`` for each learner; plain lists, because a class is
+    thousands of cells and objects per cell would cost more than the forecasts."""
+    import numpy as np
+
+    from tracing.psikt.online import LearnerStates
+
+    def per_time() -> dict[datetime, dict[int, list[float]]]:
+        return {t: {} for t in at}
+
+    out = BulkPrediction(list(kc_ids), per_time(), per_time(), per_time(), per_time(), per_time(), defaultdict(dict))
+    if not learner_ids or not kc_ids:
+        return out
+    model = _online_model(course.pk, kc_ids)
+    row_of = {lid: i for i, lid in enumerate(learner_ids)}
+    n = len(learner_ids)
+    loc = np.empty((n, 3))
+    mu_mean = np.full(n, float(model.population["mu_loc"]))
+    mu_sd = np.full(n, float(model.population["mu_scale"]))
+    have: set[int] = set()
+    encoder_states: dict[int, Any] = {}
+    for learner_id, raw, m, s in LearnerTraits.objects.filter(course=course, learner_id__in=learner_ids).values_list(
+        "learner_id", "raw", "mu_mean", "mu_sd"
+    ):
+        if raw and raw.get("loc") is not None:  # as tracing.services._traits_arrays
+            i = row_of[learner_id]
+            loc[i] = np.asarray(raw["loc"], dtype=float)
+            mu_mean[i], mu_sd[i] = m, s
+            have.add(learner_id)
+            encoder_states[i] = raw.get("encoder")
+    for learner_id in learner_ids:
+        if learner_id not in have:
+            loc[row_of[learner_id]] = model.traits_of(str(learner_id))
+    st = LearnerStates.new(model, loc, mu_mean, mu_sd)
+    for i, state in encoder_states.items():
+        st.set_encoder_state(i, state)
+    # The time of last practice in days straight from the database: turning thousands of rows into
+    # aware datetimes costs more than the forecasts.
+    rows = LearnerKCState.objects.filter(learner_id__in=learner_ids, kc__course_id=course.pk).annotate(
+        days=EpochDays("practised_at")).values_list("learner_id", "kc_id", "beta", "rho", "eps", "days")
+    for learner_id, kc_id, beta, rho, eps, days in rows:
+        out.practised[learner_id][kc_id] = days
+        k = model.kc_index.get(str(kc_id))
+        if k is None:
+            continue
+        i = row_of[learner_id]
+        st.beta[i, k] = beta
+        st.rho[i, k] = rho
+        st.eps[i, k] = eps
+        st.tlast[i, k] = days
+        st.seen[i, k] = True
+    idx = np.array([model.kc_index[str(k)] for k in kc_ids], dtype=np.int64)
+    for t in at:
+        fc = _forecast_class(model, st, idx, t.timestamp() / SECONDS_PER_DAY)
+        for learner_id, i in row_of.items():
+            out.p_correct[t][learner_id] = fc["p_correct"][i].tolist()
+            out.p_correct_sd[t][learner_id] = fc["p_correct_sd"][i].tolist()
+            out.mastery[t][learner_id] = fc["mastery"][i].tolist()
+            out.mean[t][learner_id] = fc["mean"][i].tolist()
+            out.sd[t][learner_id] = fc["sd"][i].tolist()
+    return out
+
+
+def _forecast_class(model: OnlineModel, st: Any, idx: Any, t: float) -> dict[str, Any]:
+    """``tracing.psikt.online.forecast`` for every learner of ``st`` at once (``[L, K]`` arrays).
+
+    ``forecast`` takes one learner; a class of 200 would be 200 calls. Here the learner model's own
+    ``answer_moments`` (vectorised over learners) gives each KC's logit mean and variance (a
+    one-KC "item" at the KC's mean offset), and the last lines of ``forecast`` turn them into the
+    same figures. ``test_bulk_prediction_equals_the_learner_models_own`` holds the two together."""
+    import numpy as np
+
+    from tracing.psikt.online import MASTERY_P_CORRECT, MIN_VAR, PROBIT_C, answer_moments, p_correct
+
+    n_learners, n_kcs = st.m.shape[0], idx.shape[0]
+    rows = np.repeat(np.arange(n_learners, dtype=np.int64), n_kcs)
+    kcs = np.tile(idx, n_learners)[:, None]
+    offsets = model.kc_offset[kcs[:, 0]]
+    logit_mean, var = answer_moments(model, st, rows, kcs, offsets, np.full(rows.shape[0], t))
+    var = np.maximum(var, MIN_VAR)
+    sd = np.sqrt(var)
+    p = p_correct(logit_mean, var)
+    threshold = math.log(MASTERY_P_CORRECT / (1 - MASTERY_P_CORRECT))
+    # The standard normal cdf, through the same approximation: p_correct(x / c, 0) = ndtr(x).
+    mastery = p_correct((logit_mean - threshold) / sd / PROBIT_C, np.zeros_like(sd))
+    shape = (n_learners, n_kcs)
+    return {"p_correct": p.reshape(shape), "p_correct_sd": (p * (1 - p) * sd).reshape(shape),
+            "mastery": mastery.reshape(shape), "mean": (logit_mean - offsets).reshape(shape),
+            "sd": sd.reshape(shape)}
+
+
+# ---------------------------------------------------------------------------------------------
+# The class view
+
+
+@dataclass(frozen=True)
+class Cell:
+    p_correct: float
+    p_correct_sd: float
+    mastery: float
+    practised: bool
+
+    @property
+    def uncertain(self) -> bool:
+        return self.p_correct_sd > UNCERTAIN_SD
+
+
+@dataclass
+class StudentSummary:
+    id: int
+    username: str
+    # Per KC of the class view, in its order (plain lists: a class is thousands of cells).
+    p_correct: list[float]
+    p_correct_sd: list[float]
+    mastery: list[float]
+    practised: list[bool]
+    attempts: int = 0  # answers to steps, ever
+    correct: int = 0
+    recent_attempts: int = 0
+    recent_correct: int = 0
+    recent_hints: int = 0
+    recent_bottom_outs: int = 0  # steps whose answer was shown, in the window
+    falling: list[str] = field(default_factory=list)  # practised KCs predicted to fall below review
+    last_active: datetime | None = None
+    mean_mastery: float = 0.0
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [Cell(*values) for values in zip(self.p_correct, self.p_correct_sd, self.mastery, self.practised,
+                                                strict=True)]
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why this student looks stuck (empty: not stuck)."""
+        out = []
+        if self.recent_hints >= STUCK_HINTS:
+            out.append(f"asked for {self.recent_hints} hints this week")
+        if self.recent_bottom_outs >= STUCK_BOTTOM_OUTS:
+            out.append(f"was shown the answer on {self.recent_bottom_outs} steps this week")
+        if self.recent_attempts >= STUCK_NO_PROGRESS_ATTEMPTS and self.recent_correct == 0:
+            out.append(f"{self.recent_attempts} answers this week, none right")
+        if len(self.falling) >= STUCK_FALLING_KCS:
+            out.append(f"predicted recall has fallen below the review threshold on {len(self.falling)} skills "
+                       "practised before: " + ", ".join(self.falling[:4]) + ("…" if len(self.falling) > 4 else ""))
+        return out
+
+
+@dataclass(frozen=True)
+class Activity:
+    session_id: int
+    student_id: int
+    username: str
+    item_title: str
+    status: str
+    updated: datetime
+    attempts: int
+    correct: int
+
+
+@dataclass
+class ClassOverview:
+    classroom: Classroom
+    kcs: list[tuple[int, str]]
+    students: list[StudentSummary]
+    stuck: list[StudentSummary]
+    recent: list[Activity]
+    review_threshold: float
+    since: datetime
+
+
+def class_overview(*, classroom: Classroom, now: datetime | None = None) -> ClassOverview:
+    """Students × KCs from the learner model, who looks stuck and why, and recent sessions."""
+    now = now or timezone.now()
+    since = now - timedelta(days=RECENT_DAYS)
+    course = classroom.course
+    review = course_settings(course).review_threshold
+    kcs = list(KnowledgeComponent.objects.filter(course=course).order_by("position", "id").values_list("id", "name"))
+    kc_ids = [k for k, _ in kcs]
+    kc_name = dict(kcs)
+    students = list(
+        Enrolment.objects.filter(classroom=classroom)
+        .order_by("student__username", "student_id")
+        .values_list("student_id", "student__username")
+    )
+    ids = [s for s, _ in students]
+    bulk = mastery_bulk(course=course, learner_ids=ids, kc_ids=kc_ids, at=[now])
+    cutoff = (now - FALLING_MIN_AGE).timestamp() / SECONDS_PER_DAY
+    summaries: dict[int, StudentSummary] = {}
+    for sid, username in students:
+        seen = bulk.practised.get(sid, {})
+        p, sd = bulk.p_correct[now].get(sid, []), bulk.p_correct_sd[now].get(sid, [])
+        mastery = bulk.mastery[now].get(sid, [])
+        practised = [k in seen for k in kc_ids]
+        # Forgotten since practice: answered a while ago, now predicted below the review threshold.
+        falling = [kc_name[k] for j, k in enumerate(kc_ids) if k in seen and seen[k] <= cutoff and p[j] < review]
+        mean_mastery = sum(mastery) / len(mastery) if mastery else 0.0
+        summaries[sid] = StudentSummary(sid, username, p, sd, mastery, practised, falling=falling,
+                                        mean_mastery=mean_mastery)
+
+    attempts = Attempt.objects.filter(
+        session__course=course, session__student_id__in=_enrolled(classroom), subproblem__isnull=True
+    )
+    for row in attempts.values("session__student_id").annotate(
+        n=Count("id"),
+        ok=Count("id", filter=Q(correct=True)),
+        rn=Count("id", filter=Q(created__gte=since)),
+        rok=Count("id", filter=Q(created__gte=since, correct=True)),
+        last=Max("created"),
+    ):
+        s = summaries[row["session__student_id"]]
+        s.attempts, s.correct, s.recent_attempts, s.recent_correct = row["n"], row["ok"], row["rn"], row["rok"]
+        s.last_active = row["last"]
+    tutor_turns = Turn.objects.filter(
+        session__course=course, session__student_id__in=_enrolled(classroom), role=Turn.Role.TUTOR, created__gte=since
+    )
+    # One pass over the week's hints and bottom-outs: per session, the hints and the steps whose
+    # answer was shown.
+    per_session = tutor_turns.filter(move__in=("hint", "bottom_out")).values("session__student_id", "session_id")
+    counted = per_session.annotate(h=Count("id", filter=Q(move="hint")),
+                                   b=Count("step_id", distinct=True, filter=Q(move="bottom_out")))
+    for student_id, hints, shown in counted.values_list("session__student_id", "h", "b"):
+        summaries[student_id].recent_hints += hints
+        summaries[student_id].recent_bottom_outs += shown
+    # The latest sessions first, then counts for those alone (not for every session of the class).
+    latest = list(
+        TutoringSession.objects.filter(course=course, student_id__in=_enrolled(classroom))
+        .order_by("-updated", "-id").values_list("id", flat=True)[:RECENT_ACTIVITY]
+    )
+    recent_rows = {
+        s.pk: s for s in TutoringSession.objects.filter(pk__in=latest).select_related("student", "item").annotate(
+            n_attempts=Count("attempts", filter=Q(attempts__subproblem__isnull=True)),
+            n_correct=Count("attempts", filter=Q(attempts__subproblem__isnull=True, attempts__correct=True)),
+        )
+    }
+    recent = [
+        Activity(s.pk, s.student_id, s.student.username, s.item.title, s.get_status_display(), s.updated,
+                 s.n_attempts, s.n_correct)
+        for s in (recent_rows[pk] for pk in latest)
+    ]
+    ordered = [summaries[s] for s in ids]
+    stuck = sorted((s for s in ordered if s.reasons), key=lambda s: (-len(s.reasons), s.username))
+    return ClassOverview(classroom, kcs, ordered, stuck, recent, review, since)
+
+
+# ---------------------------------------------------------------------------------------------
+# The student view
+
+
+@dataclass(frozen=True)
+class Trait:
+    name: str
+    words: str  # in plain words, relative to the course's population
+    detail: str  # the number behind it
+    z: float  # standard deviations from the population mean (unconstrained scale)
+    confident: bool  # False while the posterior is still close to the population prior
+
+
+def _describe(z: float, high: str, low: str, typical: str) -> str:
+    if z >= 1.0:
+        return f"{high} (well above most learners)"
+    if z >= 0.4:
+        return high
+    if z <= -1.0:
+        return f"{low} (well below most learners)"
+    if z <= -0.4:
+        return low
+    return typical
+
+
+def student_traits(*, course: Course, student: Any) -> list[Trait]:
+    """The learner model's traits of one student, in words, compared with the population the fit
+    learned (the population's mean and spread on the model's unconstrained scale)."""
+    model = _online_model(course.pk, [])
+    pop = model.population
+    row = LearnerTraits.objects.filter(course=course, learner=student).first()
+    if row is not None and row.raw.get("loc") is not None:
+        loc = [float(x) for x in row.raw["loc"]]
+        sd = [float(x) for x in row.raw.get("sd") or [pop["log_alpha_scale"], pop["log_sigma_scale"],
+                                                       pop["logit_gamma_scale"]]]
+        mu, mu_sd = row.mu_mean, row.mu_sd
+    else:
+        loc = [float(x) for x in model.traits_of(str(student.pk))]
+        sd = [pop["log_alpha_scale"], pop["log_sigma_scale"], pop["logit_gamma_scale"]]
+        mu, mu_sd = pop["mu_loc"], pop["mu_scale"]
+
+    def z(value: float, centre: float, scale: float) -> float:
+        return (value - centre) / scale if scale > 0 else 0.0
+
+    za = z(loc[0], pop["log_alpha_loc"], pop["log_alpha_scale"])
+    zs = z(loc[1], pop["log_sigma_loc"], pop["log_sigma_scale"])
+    zg = z(loc[2], pop["logit_gamma_loc"], pop["logit_gamma_scale"])
+    zm = z(mu, pop["mu_loc"], pop["mu_scale"])
+    alpha = math.exp(loc[0])
+    half_life = math.log(2) / alpha if alpha > 0 else float("inf")
+    gamma = 1 / (1 + math.exp(-loc[2]))
+    return [
+        Trait("Forgetting", _describe(za, "forgets quickly", "retains well", "forgets at a typical rate"),
+              f"knowledge fades halfway back to their usual level in about {half_life:.1f} days (α = {alpha:.3f}/day)",
+              za, sd[0] < 0.9 * pop["log_alpha_scale"]),
+        Trait("Overall level", _describe(zm, "generally strong", "generally finds this course hard",
+                                         "about average for the course"),
+              f"long-term level μ = {mu:+.2f} ± {mu_sd:.2f} (logit)", zm, mu_sd < 0.9 * pop["mu_scale"]),
+        Trait("Prerequisites", _describe(zg, "benefits strongly from prerequisites",
+                                         "learns new skills fairly independently of prerequisites",
+                                         "builds on prerequisites as much as most learners"),
+              f"prerequisite sensitivity γ = {gamma:.2f}", zg, sd[2] < 0.9 * pop["logit_gamma_scale"]),
+        Trait("Consistency", _describe(zs, "knowledge swings from day to day", "knowledge is steady",
+                                       "typically steady"),
+              f"volatility σ = {math.exp(loc[1]):.2f}", zs, sd[1] < 0.9 * pop["log_sigma_scale"]),
+    ]
+
+
+MOVE_LABELS = {
+    "present": "presents the problem",
+    "praise_advance": "praise",
+    "misconception_feedback": "misconception feedback",
+    "probe": "probing question",
+    "hint": "hint",
+    "open_subproblem": "subproblem",
+    "subproblem_praise": "subproblem solved",
+    "explain_concept": "explains a concept",
+    "bottom_out": "bottom-out: answer shown",
+    "redirect": "back on topic",
+    "encourage": "encourages",
+}
+
+
+@dataclass(frozen=True)
+class TranscriptTurn:
+    seq: int
+    role: str
+    text: str
+    move: str
+    hint_level: int
+    released_answer: bool
+    outcome: str  # attempts: correct / incorrect / unreadable
+    misconception: str
+    subproblem: bool
+    created: datetime
+
+    @property
+    def move_label(self) -> str:
+        return MOVE_LABELS.get(self.move, self.move.replace("_", " "))
+
+
+@dataclass
+class SessionTranscript:
+    id: int
+    item_title: str
+    status: str
+    created: datetime
+    updated: datetime
+    turns: list[TranscriptTurn]
+
+    @property
+    def hints(self) -> int:
+        return sum(1 for t in self.turns if t.move == "hint")
+
+    @property
+    def bottom_outs(self) -> int:
+        return sum(1 for t in self.turns if t.move == "bottom_out")
+
+    @property
+    def attempts(self) -> int:
+        return sum(1 for t in self.turns if t.outcome and not t.subproblem)
+
+
+def student_transcripts(*, course: Course, student: Any, session_id: int | None = None) -> list[SessionTranscript]:
+    """Every session of the student in the course (or just ``session_id``), newest first, with every
+    turn (two queries)."""
+    qs = TutoringSession.objects.filter(course=course, student=student)
+    if session_id is not None:
+        qs = qs.filter(pk=session_id)
+    sessions = {
+        s.pk: SessionTranscript(s.pk, s.item.title, s.get_status_display(), s.created, s.updated, [])
+        for s in qs.select_related("item").order_by("-created", "-id")
+    }
+    turns = (
+        Turn.objects.filter(session_id__in=list(sessions))
+        .select_related("attempt__misconception")
+        .order_by("session_id", "seq")
+    )
+    for t in turns:
+        attempt = getattr(t, "attempt", None)
+        sessions[t.session_id].turns.append(TranscriptTurn(
+            seq=t.seq, role=t.role, text=t.text or t.authored_text, move=t.move, hint_level=t.hint_level,
+            released_answer=t.released_answer,
+            outcome=attempt.outcome if attempt is not None else "",
+            misconception=attempt.misconception.name if attempt is not None and attempt.misconception else "",
+            subproblem=bool(attempt is not None and attempt.subproblem_id), created=t.created,
+        ))
+    return list(sessions.values())
+
+
+@dataclass(frozen=True)
+class Struggle:
+    item_id: int
+    title: str
+    attempts: int
+    wrong: int
+    hints: int
+    bottom_outs: int
+    solved: bool
+
+    @property
+    def score(self) -> int:
+        return self.wrong + self.hints + 3 * self.bottom_outs
+
+
+def student_struggles(*, course: Course, student: Any, limit: int = 10) -> list[Struggle]:
+    """Items the student found hard (wrong answers, hints, answers shown), hardest first."""
+    stats: dict[int, dict[str, Any]] = defaultdict(lambda: {"attempts": 0, "wrong": 0, "hints": 0, "bottom": 0,
+                                                            "solved": False})
+    for row in Attempt.objects.filter(session__course=course, session__student=student, subproblem__isnull=True) \
+            .values("session__item_id").annotate(n=Count("id"), wrong=Count("id", filter=Q(correct=False))):
+        stats[row["session__item_id"]].update(attempts=row["n"], wrong=row["wrong"])
+    turns = Turn.objects.filter(session__course=course, session__student=student, role=Turn.Role.TUTOR)
+    for item_id, n in turns.filter(move="hint").values("session__item_id").annotate(n=Count("id")).values_list(
+            "session__item_id", "n"):
+        stats[item_id]["hints"] = n
+    for item_id, _session, _step in turns.filter(move="bottom_out").values_list(
+            "session__item_id", "session_id", "step_id").distinct():
+        stats[item_id]["bottom"] += 1
+    for item_id in TutoringSession.objects.filter(course=course, student=student,
+                                                  status=TutoringSession.Status.FINISHED).values_list("item_id",
+                                                                                                      flat=True):
+        if item_id in stats:
+            stats[item_id]["solved"] = True
+    titles = dict(Item.objects.filter(pk__in=list(stats)).values_list("id", "title"))
+    out = [Struggle(i, titles.get(i, "?"), s["attempts"], s["wrong"], s["hints"], s["bottom"], s["solved"])
+           for i, s in stats.items()]
+    out = [s for s in out if s.score > 0]
+    out.sort(key=lambda s: (-s.score, s.title))
+    return out[:limit]
+
+
+@dataclass(frozen=True)
+class MasteryPoint:
+    at: datetime
+    mastery: float
+    predicted: bool = False  # the last point: the model's prediction now (forgetting since)
+
+
+def student_mastery_history(*, course: Course, student: Any, now: datetime | None = None
+                            ) -> dict[int, list[MasteryPoint]]:
+    """Per KC: mastery after each of the student's answers on it (``Observation.mastery_after``),
+    then the model's prediction now."""
+    now = now or timezone.now()
+    history: dict[int, list[MasteryPoint]] = defaultdict(list)
+    for at, mastery_after in Observation.objects.filter(course=course, learner=student).order_by("at", "id") \
+            .values_list("at", "mastery_after"):
+        for kc, value in (mastery_after or {}).items():
+            history[int(kc)].append(MasteryPoint(at, float(value)))
+    if history:
+        kc_ids = sorted(history)
+        predicted = mastery_bulk(course=course, learner_ids=[student.pk], kc_ids=kc_ids, at=[now])
+        for kc_id, mastery in zip(kc_ids, predicted.mastery[now][student.pk], strict=True):
+            history[kc_id].append(MasteryPoint(now, mastery, predicted=True))
+    return dict(history)
+
+
+# ---------------------------------------------------------------------------------------------
+# Item statistics
+
+
+@dataclass
+class WrongAnswer:
+    answer: str
+    count: int
+    misconception: str  # the name of a misconception that covers it, "" when none does
+    misconception_id: int | None
+    partial: bool = False  # the checker found it partly right (e.g. the right number without its units)
+    add_url: str = ""  # set by the view for teachers who may author the course
+
+    @property
+    def answer_short(self) -> str:
+        return _short(self.answer, 80)
+
+
+@dataclass
+class StepStats:
+    id: int
+    position: int
+    prompt: str
+    attempts: int = 0
+    first_tries: int = 0  # (session, step) pairs
+    first_try_correct: int = 0
+    bottom_outs: int = 0
+    wrong_answers: list[WrongAnswer] = field(default_factory=list)
+
+    @property
+    def first_try_rate(self) -> float | None:
+        return self.first_try_correct / self.first_tries if self.first_tries else None
+
+    @property
+    def first_try_pct(self) -> int | None:
+        rate = self.first_try_rate
+        return None if rate is None else round(rate * 100)
+
+    @property
+    def prompt_short(self) -> str:
+        return _short(self.prompt, 90)
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+@dataclass
+class ItemStats:
+    id: int
+    title: str
+    sessions: int = 0
+    hints: int = 0
+    steps: list[StepStats] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        return sum(s.attempts for s in self.steps)
+
+    @property
+    def first_tries(self) -> int:
+        return sum(s.first_tries for s in self.steps)
+
+    @property
+    def first_try_correct(self) -> int:
+        return sum(s.first_try_correct for s in self.steps)
+
+    @property
+    def first_try_rate(self) -> float | None:
+        return self.first_try_correct / self.first_tries if self.first_tries else None
+
+    @property
+    def bottom_outs(self) -> int:
+        return sum(s.bottom_outs for s in self.steps)
+
+    @property
+    def first_try_pct(self) -> int | None:
+        rate = self.first_try_rate
+        return None if rate is None else round(rate * 100)
+
+    @property
+    def hints_per_session(self) -> float | None:
+        return self.hints / self.sessions if self.sessions else None
+
+
+@lru_cache(maxsize=4096)
+def _covering_misconception(spec: Any, answer: str, patterns: tuple[Any, ...]) -> int | None:
+    from tutor.checking import AnswerSpecError, check_answer
+
+    try:
+        return check_answer(spec, answer, patterns).misconception_id
+    except AnswerSpecError:
+        return None
+
+
+def item_stats(*, course: Course, classroom: Classroom | None = None) -> list[ItemStats]:
+    """Per item and step of the course: sessions, answers, first-try success, hints, answers shown
+    and the most common wrong answers with the misconception that covers each (the one recorded on
+    the attempts, else one authored since that matches it now). ``classroom`` limits the figures
+    to its students."""
+    from tutor.checking import MisconceptionPattern
+
+    sessions = TutoringSession.objects.filter(course=course)
+    if classroom is not None:
+        sessions = sessions.filter(student_id__in=_enrolled(classroom))
+    attempts = Attempt.objects.filter(session__in=sessions.values("id"), subproblem__isnull=True)
+    items = {i.pk: ItemStats(i.pk, i.title) for i in Item.objects.filter(course=course).order_by("position", "id")}
+    steps: dict[int, StepStats] = {}
+    step_rows: dict[int, Step] = {}
+    for step in Step.objects.filter(item__course=course).order_by("item_id", "position", "id"):
+        steps[step.pk] = StepStats(step.pk, step.position, step.prompt)
+        step_rows[step.pk] = step
+        items[step.item_id].steps.append(steps[step.pk])
+    for item_id, n in sessions.values("item_id").annotate(n=Count("id")).values_list("item_id", "n"):
+        items[item_id].sessions = n
+    for step_id, n in attempts.values("step_id").annotate(n=Count("id")).values_list("step_id", "n"):
+        steps[step_id].attempts = n
+    # First try: the first answer to a step in each session.
+    firsts = attempts.values("session_id", "step_id").annotate(first=Min("id")).values("first")
+    for step_id, n, ok in Attempt.objects.filter(id__in=firsts).values("step_id").annotate(
+            n=Count("id"), ok=Count("id", filter=Q(correct=True))).values_list("step_id", "n", "ok"):
+        steps[step_id].first_tries = n
+        steps[step_id].first_try_correct = ok
+    tutor_turns = Turn.objects.filter(session__in=sessions.values("id"), role=Turn.Role.TUTOR,
+                                      move__in=("hint", "bottom_out"))
+    for item_id, step_id, hints, answers_shown in tutor_turns.values("session__item_id", "step_id").annotate(
+            h=Count("id", filter=Q(move="hint")),
+            b=Count("session_id", distinct=True, filter=Q(move="bottom_out"))).values_list(
+            "session__item_id", "step_id", "h", "b"):
+        items[item_id].hints += hints
+        if step_id in steps:
+            steps[step_id].bottom_outs += answers_shown
+    # The most common wrong answers per step, as the checker read them (raw text when it could not).
+    wrong = (
+        attempts.filter(outcome=Attempt.Outcome.INCORRECT)
+        .annotate(answer=Case(When(parsed="", then=F("raw")), default=F("parsed"), output_field=CharField()))
+        .values("step_id", "answer")
+        .annotate(n=Count("id"), mis=Max("misconception_id"), partly=Count("id", filter=Q(partial=True)))
+        .order_by("step_id", "-n", "answer")
+        .values_list("step_id", "answer", "n", "mis", "partly")
+    )
+    shown: dict[int, list[tuple[str, int, int | None, bool]]] = defaultdict(list)
+    for step_id, answer, n, mis, partly in wrong:
+        if len(shown[step_id]) < WRONG_ANSWERS_SHOWN:
+            shown[step_id].append((str(answer), n, mis, partly > 0))
+    misconceptions: dict[int, list[Misconception]] = defaultdict(list)
+    for m in Misconception.objects.filter(step_id__in=list(shown)).order_by("step_id", "id"):
+        misconceptions[m.step_id].append(m)
+    names = {m.pk: m.name for ms in misconceptions.values() for m in ms}
+    for step_id, rows in shown.items():
+        patterns = tuple(MisconceptionPattern(m.pk, m.pattern_kind, m.pattern)  # type: ignore[arg-type]
+                         for m in misconceptions[step_id])
+        for answer, n, mis, partly in rows:
+            mid = mis if mis in names else None
+            if mid is None and patterns:
+                mid = _covering_misconception(step_rows[step_id].answer_spec(), answer[:500], patterns)
+            steps[step_id].wrong_answers.append(
+                WrongAnswer(answer[:200], n, names.get(mid, "") if mid else "", mid, partial=partly))
+    return list(items.values())
+
+
