@@ -156,12 +156,12 @@ def turn_context(turn: Turn | None, **extra: Any) -> dict[str, Any]:
 
 
 def _duplicate_plan(session: TutoringSession, student: Turn) -> TurnPlan:
-    reply = Turn.objects.filter(reply_to=student).select_related("session").first()
-    html_out = render_to_string("tutor/partials/turn_final.html", turn_context(reply)) if reply else ""
+    """A re-sent message: nothing new is stored; the consumer sends its reply again (``reply_resend``)."""
+    reply = Turn.objects.filter(reply_to=student).only("pk").first()
     return TurnPlan(
         session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=reply.pk if reply else 0, move="",
         authored_text="", released=False, answer="", answer_forms=[], allowed_numbers=[], messages=[],
-        duplicate=True, opening_html=html_out,
+        duplicate=True, opening_html="",
     )
 
 
@@ -376,6 +376,21 @@ def reply_finish(*, tutor_turn_id: int, text: str, state: str, guard: dict[str, 
         text=text, state=state, guard=guard, backend=backend, model_id=model_id, latency_ms=round(latency_ms, 2)
     )
     return Turn.objects.get(pk=tutor_turn_id)
+
+
+def reply_resend(*, tutor_turn_id: int) -> str:
+    """The final fragment of one tutor turn, whatever became of its stream: a reply still pending
+    gets its authored text first. Sent after a re-sent message, and after a stream whose last
+    database write failed (the write may have committed before the connection broke, so "nothing
+    pending" does not mean the student saw the reply)."""
+    turn = Turn.objects.select_related("session").filter(pk=tutor_turn_id, role=Turn.Role.TUTOR).first()
+    if turn is None:
+        return ""
+    if turn.state == Turn.State.PENDING:
+        turn = reply_finish(tutor_turn_id=turn.pk, text=turn.authored_text, state=Turn.State.FALLBACK,
+                            guard={"reasons": ["connection dropped before the reply finished"]}, backend="",
+                            model_id="", latency_ms=0.0)
+    return render_to_string("tutor/partials/turn_final.html", turn_context(turn, oob=True))
 
 
 def pending_replies_finish(*, session_id: int) -> list[str]:
