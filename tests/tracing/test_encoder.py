@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tracing.bench import auc
+from tracing.benchmarks.metrics import auc
 from tracing.psikt.data import Dataset, DatasetBuilder
 from tracing.psikt.encoder import Encoder, EncoderConfig, _Net, _pad, _val_loss, filter_tracks, held_out_loss
 from tracing.psikt.fit import FitConfig, fit

@@ -14,7 +14,7 @@ import pytest
 from tracing.psikt.data import load_pykt_csv, load_tsv, split_by_source, split_learners
 from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe, practise
 from tracing.psikt.params import PsiktParams
-from tracing.psikt.simulate import (
+from tracing.benchmarks.simulate import (
     Population,
     SimGraph,
     SimItem,
@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_ml_code_imports_no_django() -> None:
     code = (
         "import sys, os; os.environ.pop('DJANGO_SETTINGS_MODULE', None);"
-        "import tracing.psikt, tracing.psikt.fit, tracing.psikt.online, tracing.psikt.simulate,"
-        " tracing.psikt.data, tracing.baselines.bkt, tracing.bench;"
+        "import tracing.psikt, tracing.psikt.fit, tracing.psikt.online, tracing.benchmarks.simulate,"
+        " tracing.psikt.data, tracing.benchmarks.baselines.bkt, tracing.benchmarks.bench;"
         "assert 'django' not in sys.modules, sorted(m for m in sys.modules if m.startswith('django'))"
     )
     env = {k: v for k, v in __import__("os").environ.items() if k != "DJANGO_SETTINGS_MODULE"}

@@ -165,7 +165,7 @@ def test_fit_tracing_command(course: Course, learner, capsys: pytest.CaptureFixt
 
 
 def test_mastery_predict_thousand_kcs(learner) -> None:
-    # Speed is measured by `python -m tracing.bench --predict-kcs 1000`, not asserted here.
+    # Speed is measured by `python -m tracing.benchmarks --predict-kcs 1000`, not asserted here.
     course = Course.objects.create(slug="big", title="Big")
     KnowledgeComponent.objects.bulk_create(
         [KnowledgeComponent(course=course, slug=f"k{i}", name=f"k{i}", position=i) for i in range(1000)]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tracing.bench import auc
+from tracing.benchmarks.metrics import auc
 from tracing.psikt.data import Dataset, LearnerSeq
 from tracing.psikt.sequence_net import SequenceNet, kc_weights
 
