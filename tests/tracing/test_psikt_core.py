@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,16 @@ from tracing.benchmarks.simulate import (
     random_graph,
     simulate,
 )
-from tracing.psikt.data import load_pykt_csv, load_tsv, split_by_source, split_learners
+from tracing.psikt.data import (
+    AssistmentsFormatError,
+    assistments_answer,
+    assistments_columns,
+    load_pykt_csv,
+    load_tsv,
+    read_assistments,
+    split_by_source,
+    split_learners,
+)
 from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe, practise
 from tracing.psikt.params import PsiktParams
 
@@ -125,6 +135,65 @@ def test_load_tsv_sorts_by_time_and_uses_days(tmp_path: Path) -> None:
     assert seq.times.tolist() == [1.0, 2.0]
     train, test = split_learners(data, test_fraction=0.5, seed=0)
     assert len(train.seqs) + len(test.seqs) == 2
+
+
+def test_assistments_rows_are_read_one_way(tmp_path: Path) -> None:
+    # Header in another case and order, with a column of its own; a BOM, as spreadsheet exports add.
+    path = tmp_path / "log.tsv"
+    path.write_text(
+        "\ufeffSkill_ID\tuser_id\tExtra\titem_id\tcorrect\ttimestamp\n"
+        "3_5\t7\tx\ta\t1\t86400\n"
+        "nan\t7\tx\tb\t0\t172800\n"
+        "\t8\tx\ta\t1.0\t0\n"
+        "\n"
+        "4,NULL\t8\tx\tc\t0\t43200.5\n",
+        encoding="utf-8",
+    )
+    rows = list(read_assistments(path))
+    assert [(r.line, r.learner, r.item, r.correct, r.kcs) for r in rows] == [
+        (2, "7", "a", True, ("3", "5")),
+        (3, "7", "b", False, ()),
+        (4, "8", "a", True, ()),
+        (6, "8", "c", False, ("4",)),
+    ]
+    assert rows[0].at == datetime(1970, 1, 2, tzinfo=UTC) and rows[0].days == 1.0
+    assert rows[3].days == pytest.approx(43200.5 / 86400)
+    assert rows[0].key == "\x1f".join(["7", "a", "86400", "1", "3_5"])
+    # The benchmark's loader sees exactly these answers and KCs.
+    data = load_tsv(path)
+    by_learner = {data.learners[s.learner]: s for s in data.seqs}
+    assert sorted(data.kcs) == ["3", "4", "5"]
+    first = by_learner["7"]
+    assert [data.kcs[k] for k in first.kcs[0] if k >= 0] == ["3", "5"] and list(first.kcs[1]) == [-1, -1]
+    assert by_learner["8"].times.tolist() == [0.0, pytest.approx(43200.5 / 86400)]
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("7\ta\tsoon\t1\t3", "line 2: timestamp 'soon' is not a number of seconds."),
+        ("7\ta\tnan\t1\t3", "line 2: timestamp 'nan' is not a number of seconds."),
+        ("7\ta\t5\t0.5\t3", "line 2: correct must be 0 or 1, got '0.5'."),
+        ("7\ta\t5\tyes\t3", "line 2: correct must be 0 or 1, got 'yes'."),
+        ("\ta\t5\t1\t3", "line 2: user_id and item_id must not be empty."),
+        ("7\ta\t5\t1", "line 2: expected 5 tab-separated fields, got 4."),
+    ],
+)
+def test_assistments_problems_name_the_line(tmp_path: Path, row: str, problem: str) -> None:
+    path = tmp_path / "log.tsv"
+    path.write_text("user_id\titem_id\ttimestamp\tcorrect\tskill_id\n" + row + "\n")
+    with pytest.raises(AssistmentsFormatError) as err:
+        load_tsv(path)
+    assert str(err.value) == problem
+
+
+def test_assistments_header_names_missing_columns() -> None:
+    with pytest.raises(AssistmentsFormatError, match=r"^line 1: missing ASSISTments column\(s\): timestamp, skill_id "):
+        assistments_columns(["user_id", "item_id", "correct"])
+    columns = assistments_columns([" CORRECT ", "skill_id", "timestamp", "item_id", "user_id"])
+    answer = assistments_answer(["1", "9", "60", "i", "u"], columns, line=12)
+    read = (answer.line, answer.learner, answer.item, answer.seconds, answer.correct, answer.kcs)
+    assert read == (12, "u", "i", 60.0, True, ("9",))
 
 
 def _one_kc_model(
