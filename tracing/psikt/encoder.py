@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from tracing.psikt.normal import log_ndtr, ndtr
 from tracing.psikt.params import PROBIT_C
 
 if TYPE_CHECKING:
@@ -289,8 +290,6 @@ def fit_encoder(
 def held_out_loss(encoder: Encoder | None, tracks: list[_Track], n_kcs: int) -> float:
     """Mean log-loss over ``tracks``, each answer predicted before it is read, by the request
     path's numpy code (the filter alone when ``encoder`` is None)."""
-    from tracing.psikt.online import _log_ndtr, _ndtr
-
     total, count = 0.0, 0
     for chunk in _chunks([len(t) for t in tracks]):
         kcs, y, mx, vx, r, mask = _pad_np([tracks[i] for i in chunk], n_kcs)
@@ -302,8 +301,8 @@ def held_out_loss(encoder: Encoder | None, tracks: list[_Track], n_kcs: int) -> 
             c = np.zeros_like(h)
             for t in range(mx.shape[1]):
                 shift[:, t] = encoder.correction(h, kcs[:, t]) * r[:, t]
-                h, c = encoder.step(h, c, kcs[:, t], y[:, t], logit[:, t], _ndtr(logit[:, t]))
-        total -= float(_log_ndtr((2 * y - 1) * scale * (mx + shift))[mask].sum())
+                h, c = encoder.step(h, c, kcs[:, t], y[:, t], logit[:, t], ndtr(logit[:, t]))
+        total -= float(log_ndtr((2 * y - 1) * scale * (mx + shift))[mask].sum())
         count += int(mask.sum())
     return total / max(count, 1)
 
@@ -458,10 +457,10 @@ def _val_loss(net: Any, val: list[_Track], *, use_encoder: bool) -> float:
 def _net_class() -> Any:
     import torch
 
-    from tracing.baselines.dkt import DKTNet, _weights
+    from tracing.psikt.sequence_net import SequenceNet, kc_weights
 
-    class Net(DKTNet):
-        """DKT's network (its (KC, answer) embedding, LSTM and per-KC read-out) reading the
+    class Net(SequenceNet):
+        """The DKT network (its (KC, answer) embedding, LSTM and per-KC read-out) reading the
         filter's logit and surprise as well, its read-out a shift of the filter's logit."""
 
         def __init__(self, n_kcs: int, hidden: int, dropout: float) -> None:
@@ -473,7 +472,7 @@ def _net_class() -> Any:
 
         def log_lik(self, kcs: Any, y: Any, mx: Any, vx: Any, r: Any, mask: Any) -> Any:
             """Log-likelihood ``[B, T]`` (0 on padding) of each answer given those before it."""
-            w = _weights(kcs, self.n_kcs)
+            w = kc_weights(kcs, self.n_kcs)
             scale = PROBIT_C / torch.sqrt(1 + PROBIT_C**2 * vx)
             logit = scale * mx
             x = self.inputs(kcs, w, y) + self.feat(torch.stack([logit, y - torch.special.ndtr(logit)], -1))
