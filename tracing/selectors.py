@@ -50,13 +50,15 @@ class KCPrediction:
 
 
 def mastery_predict(
-    *, learner: Any, course: Course, kcs: Iterable[int] | None = None, at: datetime | None = None
+    *, learner: Any, course: Course, kcs: Iterable[int] | None = None, at: datetime | None = None,
+    mastery_threshold: float | None = None,
 ) -> dict[int, KCPrediction]:
     """Per-KC predictions (KC id -> prediction; every KC of the course unless ``kcs`` names some)
-    now or at any later time ``at`` (the forgetting curve)."""
+    now or at any later time ``at`` (the forgetting curve). ``mastery`` is the probability that a
+    typical item's p(correct) is at least ``mastery_threshold`` (pass the course's threshold)."""
     import numpy as np
 
-    from tracing.psikt.online import forecast
+    from tracing.psikt.online import MASTERY_P_CORRECT, forecast
 
     kc_ids = (
         list(kcs)
@@ -68,7 +70,7 @@ def mastery_predict(
     model, _ = online_model(course.pk, kc_ids)
     st = states_load(model, course_id=course.pk, learner_ids=[learner.pk]).states
     idx = np.array([model.kc_index[str(k)] for k in kc_ids], dtype=np.int64)
-    fc = forecast(model, st, 0, idx, to_days(at or timezone.now()))
+    fc = forecast(model, st, 0, idx, to_days(at or timezone.now()), mastery_p=mastery_threshold or MASTERY_P_CORRECT)
     return {
         int(k): KCPrediction(
             p_correct=float(fc.p_correct[i]),
@@ -111,7 +113,8 @@ class BulkPrediction:
 
 
 def mastery_bulk(
-    *, course: Course, learner_ids: Sequence[int], kc_ids: Sequence[int], at: Sequence[datetime]
+    *, course: Course, learner_ids: Sequence[int], kc_ids: Sequence[int], at: Sequence[datetime],
+    mastery_threshold: float | None = None,
 ) -> BulkPrediction:
     """Predictions for many learners at many times: two queries (traits and KC states) whatever the
     class size, then the filter's forecast for every learner at once per time
@@ -120,7 +123,7 @@ def mastery_bulk(
     forecasts."""
     import numpy as np
 
-    from tracing.psikt.online import forecast_learners
+    from tracing.psikt.online import MASTERY_P_CORRECT, forecast_learners
 
     def per_time() -> dict[datetime, dict[int, list[float]]]:
         return {t: {} for t in at}
@@ -133,7 +136,7 @@ def mastery_bulk(
     out.practised = loaded.practised
     idx = np.array([model.kc_index[str(k)] for k in kc_ids], dtype=np.int64)
     for t in at:
-        fc = forecast_learners(model, loaded.states, idx, to_days(t))
+        fc = forecast_learners(model, loaded.states, idx, to_days(t), mastery_p=mastery_threshold or MASTERY_P_CORRECT)
         for i, learner_id in enumerate(loaded.learner_ids):
             out.p_correct[t][learner_id] = fc.p_correct[i].tolist()
             out.p_correct_sd[t][learner_id] = fc.p_correct_sd[i].tolist()

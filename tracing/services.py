@@ -107,14 +107,18 @@ def _save_traits(
 # Writes
 
 
-def response_record(*, learner: Any, item: Item, correct: bool, at: datetime, attempt_id: str) -> ResponseOutcome:
+def response_record(
+    *, learner: Any, item: Item, correct: bool, at: datetime, attempt_id: str, mastery_threshold: float | None = None
+) -> ResponseOutcome:
     """Record one answer and update the learner's state for the item's KCs, in one transaction.
+    ``mastery_after`` is stored as the probability of p(correct) at least ``mastery_threshold`` (the
+    course's threshold for this learner; the model's default when None).
 
     Idempotent on ``attempt_id``: a repeat returns the stored outcome and changes nothing.
     """
     import numpy as np
 
-    from tracing.psikt.online import forecast, observe
+    from tracing.psikt.online import MASTERY_P_CORRECT, forecast, observe
 
     existing = Observation.objects.filter(attempt_id=attempt_id).first()
     if existing is not None:
@@ -145,7 +149,8 @@ def response_record(*, learner: Any, item: Item, correct: bool, at: datetime, at
                 )[0]
             )
             touched = [k for k in kcs[0] if k < model.n_kcs]
-            fc = forecast(model, st, 0, np.array(touched, dtype=np.int64), t) if touched else None
+            fc = forecast(model, st, 0, np.array(touched, dtype=np.int64), t,
+                          mastery_p=mastery_threshold or MASTERY_P_CORRECT) if touched else None
             mastery = {int(kc_ids[i]): float(fc.mastery[i]) for i in range(len(touched))} if fc else {}
             Observation.objects.create(
                 learner=learner,

@@ -140,9 +140,9 @@ def _weak_kcs(session: TutoringSession, kc_ids: list[int]) -> list[int]:
     if not kc_ids:
         return []
     try:
-        from tracing import services as tracing_services
+        from tracing import selectors as tracing_selectors
 
-        predictions = tracing_services.mastery_predict(learner=session.student, course=session.course, kcs=kc_ids)
+        predictions = tracing_selectors.mastery_predict(learner=session.student, course=session.course, kcs=kc_ids)
     except Exception:  # the learner model must never break a tutoring turn
         log.exception("learner model prediction failed")
         return []

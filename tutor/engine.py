@@ -195,9 +195,11 @@ def _trace(attempt: Attempt) -> None:
     if record is None:
         return
     try:
+        taught = course_settings.settings_effective(course=attempt.session.course, student=attempt.session.student)
         result = record(
             learner=attempt.session.student, item=attempt.step.item, correct=attempt.correct,
             at=attempt.created or timezone.now(), attempt_id=f"tutor-attempt-{attempt.pk}",
+            mastery_threshold=taught.mastery_threshold,
         )
     except Exception:  # the learner model must never break a tutoring turn
         log.exception("learner-model update failed for attempt %s", attempt.pk)

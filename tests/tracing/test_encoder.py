@@ -12,7 +12,8 @@ import torch
 
 from tracing.benchmarks.metrics import auc
 from tracing.psikt.data import Dataset, DatasetBuilder
-from tracing.psikt.encoder import Encoder, EncoderConfig, _Net, _pad, _val_loss, filter_tracks, held_out_loss
+from tracing.psikt.encoder import Encoder, EncoderConfig
+from tracing.psikt.encoder_fit import _Net, _pad, _val_loss, filter_tracks, held_out_loss
 from tracing.psikt.fit import FitConfig, fit
 from tracing.psikt.online import LearnerStates, OnlineModel, forecast, forecast_learners, observe
 
@@ -197,7 +198,7 @@ def test_forecast_for_many_learners_is_each_learners_own(with_encoder: bool) -> 
 
 
 def test_learners_are_filtered_in_chunks_of_similar_length(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tracing.psikt import encoder as encoder_mod
+    from tracing.psikt import encoder_fit as encoder_mod
 
     builder = DatasetBuilder(kcs=["a", "b"], time_unit="day")
     rng = np.random.default_rng(0)

@@ -108,7 +108,7 @@ async def test_a_reply_whose_last_write_broke_after_committing_is_still_sent(ses
     from tutor import engine
 
     real_finish = engine.reply_finish
-    broken = []
+    broken: list[int] = []
 
     def finish_then_lose_the_connection(**kwargs):
         turn = real_finish(**kwargs)

@@ -42,26 +42,16 @@ from typing import Protocol
 import numpy as np
 
 from content.graph import find_cycle
+from tracing.psikt.normal import ndtr
+from tracing.psikt.online import p_correct
+from tutor.courses import rules
 
 # How much a logit of distance to mastery lowers a fringe KC's score (against the log of its
 # unlocking value): of two KCs worth as much, the one nearer mastery is finished first.
 GAP_WEIGHT = 0.5
-# E[sigmoid(x)] for x ~ N(m, v) ≈ Φ(c m / sqrt(1 + c² v)), the learner model's own approximation.
-_PROBIT_C = math.sqrt(math.pi / 8.0)
-
-
-def _ndtr(x: np.ndarray) -> np.ndarray:
-    # Abramowitz-Stegun 7.1.26 erf (max error 1.5e-7): numpy has no erf and we avoid scipy.
-    z = x / math.sqrt(2.0)
-    t = 1.0 / (1.0 + 0.3275911 * np.abs(z))
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    erf = np.sign(z) * (1.0 - poly * np.exp(-z * z))
-    return 0.5 * (1.0 + erf)
-
-
 def expected_sigmoid(mean: np.ndarray, var: np.ndarray) -> np.ndarray:
-    """E[sigmoid(x)] for x ~ N(mean, var) by the probit approximation."""
-    return _ndtr(_PROBIT_C * mean / np.sqrt(1.0 + _PROBIT_C**2 * var))
+    """E[sigmoid(x)] for x ~ N(mean, var): the learner model's own probit approximation."""
+    return p_correct(mean, var)
 
 
 @dataclass(frozen=True)
@@ -280,7 +270,7 @@ class Planner:
         n_kcs = c.n_kcs
         p_now, p_later = c.kc_p(view.now), c.kc_p(view.later)
         p_item = c.item_p(view.now)
-        mastered = p_now >= s.mastery_threshold
+        mastered = rules.is_mastered(p_now, mastery_threshold=s.mastery_threshold)
         goal = [int(g) for g in goal]
         is_goal = np.zeros(n_kcs, dtype=bool)
         is_goal[goal if goal else slice(None)] = True
@@ -321,7 +311,10 @@ class Planner:
         ok = np.append(mastered | fringe | parked, True)[c.item_kcs].all(1)
         closeness = -(((p_item - s.target_success) / 0.1) ** 2)
 
-        due = practised & mastered & (p_later < s.review_threshold) & needed
+        due = rules.is_due_for_review(
+            practised=practised, p_correct_now=p_now, p_correct_later=p_later,
+            mastery_threshold=s.mastery_threshold, review_threshold=s.review_threshold,
+        ) & needed
         due_items = ok & np.append(due, False)[c.item_kcs].any(1)
         if due_items.any():
             urgency = np.where(due, (s.review_threshold - p_later) / s.review_threshold, -np.inf)
@@ -506,7 +499,7 @@ class LowestMasteryPolicy:
         c = self.course
         # P(typical-item p(correct) >= mastery threshold) under the model's Gaussian belief.
         level = math.log(self.settings.mastery_threshold / (1 - self.settings.mastery_threshold))
-        mastery = _ndtr((view.now.mean + c.kc_offset - level) / np.maximum(view.now.sd, 1e-6))
+        mastery = ndtr((view.now.mean + c.kc_offset - level) / np.maximum(view.now.sd, 1e-6))
         lesson = c.lesson(goal)
         if self.objectives == "goal" and len(goal):
             lesson = np.zeros(c.n_kcs, dtype=bool)

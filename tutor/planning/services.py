@@ -8,7 +8,6 @@ course's default goal, else the whole course).
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -85,8 +84,7 @@ def _similar_by_content(item: Item) -> Item | None:
 
 def plan_context(*, student: Any, course: Course) -> PlanContext | None:
     """The planner's inputs for this student in this course (None: nothing to plan over)."""
-    from tracing import services as tracing_services
-    from tracing.models import LearnerKCState, Observation
+    from tracing import selectors as tracing_selectors
 
     kcs = list(course.kcs.order_by("position", "id"))
     items = list(Item.objects.filter(course=course, steps__isnull=False).distinct()
@@ -97,9 +95,10 @@ def plan_context(*, student: Any, course: Course) -> PlanContext | None:
     edges = [(index[a], index[b]) for a, b in
              Prerequisite.objects.filter(dependent__course=course).values_list("prerequisite_id", "dependent_id")
              if a in index and b in index]
+    offsets = tracing_selectors.item_offsets(course=course, items=items)
     plan_items = [
         planner.PlanItem(key=str(item.pk), kcs=tuple(index[k.pk] for k in item.kcs.all() if k.pk in index),
-                         offset=tracing_services.difficulty_offset(item.difficulty))
+                         offset=offsets[item.pk])
         for item in items
     ]
     keep = [i for i, p in enumerate(plan_items) if p.kcs]
@@ -111,16 +110,13 @@ def plan_context(*, student: Any, course: Course) -> PlanContext | None:
     now = timezone.now()
 
     def view_at(at: Any) -> planner.KCView:
-        pred = tracing_services.mastery_predict(learner=student, course=course, at=at)
+        pred = tracing_selectors.mastery_predict(learner=student, course=course, at=at)
         return planner.KCView(mean=np.array([pred[kc.pk].mean for kc in kcs]),
                               sd=np.array([pred[kc.pk].sd for kc in kcs]))
 
-    practised_ids = set(LearnerKCState.objects.filter(learner=student, kc__course=course)
-                        .values_list("kc_id", flat=True))
+    practised_ids = set(tracing_selectors.kc_practice_times(learner=student, course=course))
     # Answers per KC, so a KC the student keeps missing stops blocking what follows (patience).
-    answered: Counter[int] = Counter()
-    for kc_list in Observation.objects.filter(learner=student, course=course).values_list("kcs", flat=True):
-        answered.update(int(k) for k in kc_list or () if str(k).isdigit())
+    answered = tracing_selectors.kc_answer_counts(learner=student, course=course)
     view = planner.LearnerView(
         now=view_at(now), later=view_at(now + timedelta(days=settings.review_horizon_days)),
         practised=np.array([kc.pk in practised_ids for kc in kcs]),
