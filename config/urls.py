@@ -14,5 +14,6 @@ urlpatterns = [
     path("api/research/", include("tutor.research_urls")),
     path("teach/", include("tutor.teacher_urls")),
     path("classes/join/", class_join, name="class-join"),
+    path("lti/", include("tutor.lti.urls")),
     path("", include("tutor.urls")),
 ]
