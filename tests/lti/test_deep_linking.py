@@ -59,7 +59,7 @@ def test_an_instructor_picks_a_course_goal_or_item_and_the_link_opens_it(
 
 def test_without_a_gradebook_column_the_link_has_no_line_item(tool: Any, platform: Platform, course: Course,
                                                               browser: Browser) -> None:
-    link_id, link = _pick(browser, platform, target="course:mini", grading="mastery", gradebook="")
+    _, link = _pick(browser, platform, target="course:mini", grading="mastery", gradebook="")
     assert link["lineitem_id"] is None and not platform.lineitems
 
 

@@ -29,6 +29,8 @@ from tests.lti.platform import (
 from tutor.lti.models import LaunchRefusal, UsedNonce
 from tutor.models import Classroom, Enrolment
 
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ADA = User("lms-user-ada", "Ada Lovelace", LEARNER)
@@ -63,20 +65,20 @@ def _refused(page: requests.Response, code: str, status: int | None = None) -> N
     (Tamper(claims=lambda c: c.pop(ROLES_CLAIM)), "missing_role", 403),
     (Tamper(claims=lambda c: c.update({ROLES_CLAIM: MENTOR})), "missing_role", 403),
     (Tamper(claims=lambda c: c.update({ROLES_CLAIM: []})), "missing_role", 403),
-    (Tamper(claims=lambda c: c.update({"https://purl.imsglobal.org/spec/lti/claim/deployment_id": "nope"})),
+    (Tamper(claims=lambda c: c.update({CLAIM + "deployment_id": "nope"})),
      "unknown_deployment", 403),
     (Tamper(claims=lambda c: c.update(iss="https://unregistered.example")), "unknown_platform", 403),
     (Tamper(expires_in=0), "malformed", 400),  # lti1p3platform then signs no exp and no iat
-    (Tamper(claims=lambda c: c.pop("https://purl.imsglobal.org/spec/lti/claim/context")), "no_context", 400),
+    (Tamper(claims=lambda c: c.pop(CLAIM + "context")), "no_context", 400),
     (Tamper(claims=lambda c: c.update({ROLES_CLAIM: LEARNER[0]})), "missing_role", 403),
-    (Tamper(claims=lambda c: c.update({"https://purl.imsglobal.org/spec/lti/claim/context": "course-101"})),
+    (Tamper(claims=lambda c: c.update({CLAIM + "context": "course-101"})),
      "malformed", 400),
-    (Tamper(claims=lambda c: c.update({"https://purl.imsglobal.org/spec/lti/claim/custom": ["x"]})),
+    (Tamper(claims=lambda c: c.update({CLAIM + "custom": ["x"]})),
      "malformed", 400),
     (Tamper(claims=lambda c: c.update(sub="x" * 300)), "malformed", 400),
-    (Tamper(claims=lambda c: c.update({"https://purl.imsglobal.org/spec/lti/claim/tool_platform": {"name": "LMS"}})),
+    (Tamper(claims=lambda c: c.update({CLAIM + "tool_platform": {"name": "LMS"}})),
      "malformed", 400),
-    (Tamper(claims=lambda c: c.update({"https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiStartProctoring"})),
+    (Tamper(claims=lambda c: c.update({CLAIM + "message_type": "LtiStartProctoring"})),
      "malformed", 400),
 ], ids=["expired", "wrongly-signed", "no-roles-claim", "mentor-only", "empty-roles", "unknown-deployment",
         "unknown-issuer", "no-exp", "no-context", "roles-not-a-list", "context-not-an-object", "custom-not-an-object",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -41,6 +42,7 @@ admin.site.unregister(LtiRegistration)
 
 @admin.register(LtiRegistration)
 class RegistrationAdmin(LibraryRegistrationAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # an LMS's URLs are https
     inlines = [DeploymentInline, PlatformSettingsInline]
     change_form_template = "admin/tutor_lti/registration_change_form.html"
 
