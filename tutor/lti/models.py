@@ -180,6 +180,8 @@ class LaunchRefusal(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        verbose_name = "refused LMS launch"
+        verbose_name_plural = "refused LMS launches"
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M} {self.code}"
