@@ -10,13 +10,15 @@ Framing is the one exception that follows the browser session rather than the pa
 from a school's LMS, the ``CSP_FRAME_POLICY`` function (``tutor.lti.frames.frame_policy``) names the
 LMS origins that may frame this session's pages. Those pages then get ``frame-ancestors`` with those
 origins and no ``X-Frame-Options``, and over HTTPS the session and CSRF cookies become
-``SameSite=None; Secure``, since inside the LMS's frame every request is a cross-site one.
+``SameSite=None; Secure; Partitioned``: inside the LMS's frame every request is a cross-site one, and
+browsers that block third-party cookies still keep a partitioned one (CHIPS) for that LMS's pages.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from http.cookies import Morsel
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -81,16 +83,34 @@ def frame_ancestors(request: HttpRequest) -> list[str]:
     return list(_frame_policy(dotted)(request)) if dotted else []
 
 
+class PartitionedMorsel(Morsel[str]):
+    """A cookie with the ``Partitioned`` attribute (Python's cookies know it only from 3.14)."""
+
+    def OutputString(self, attrs: Any = None) -> str:
+        return super().OutputString(attrs) + "; Partitioned"
+
+
+def cookie_cross_site(response: HttpResponse, name: str) -> None:
+    """Make one cookie set by this response ``SameSite=None; Secure; Partitioned``, so a browser keeps
+    and sends it inside another site's frame (call it over HTTPS only)."""
+    morsel = response.cookies.get(name)
+    if morsel is None:
+        return
+    partitioned = PartitionedMorsel()
+    partitioned.set(morsel.key, morsel.value, morsel.coded_value)
+    partitioned.update(morsel)
+    partitioned["samesite"] = "None"
+    partitioned["secure"] = True
+    response.cookies[name] = partitioned
+
+
 def cookies_cross_site(request: HttpRequest, response: HttpResponse) -> None:
     """Let the session and CSRF cookies set by this response travel in a third-party frame.
     Browsers accept ``SameSite=None`` only with ``Secure``, so over plain HTTP nothing changes."""
     if not request.is_secure():
         return
     for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME):
-        morsel = response.cookies.get(name)
-        if morsel is not None:
-            morsel["samesite"] = "None"
-            morsel["secure"] = True
+        cookie_cross_site(response, name)
 
 
 class ContentSecurityPolicyMiddleware(MiddlewareMixin):

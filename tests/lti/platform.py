@@ -262,7 +262,7 @@ class Platform:
     """An LMS in a thread: ``start()``, register the tool (``tool_set``), then launch."""
 
     def __init__(self, *, client_id: str = "tutor-tool", deployment_id: str = "deployment-1",
-                 issuer: str | None = None) -> None:
+                 issuer: str | None = None, host: str = "127.0.0.1", ssl_context: Any = None) -> None:
         self.private_key, self.public_key = rsa_pem()
         self.client_id = client_id
         self.deployment_id = deployment_id
@@ -278,8 +278,9 @@ class Platform:
         self.score_failures = 0  # the next N score posts get a 503
         self.deep_link_errors: list[str] = []
         self._ids = itertools.count(1)
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        # Served on 127.0.0.1 whatever ``host`` names: "localhost" is another site than 127.0.0.1 for a browser.
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, ssl_context=ssl_context)
+        self.url = f"{'https' if ssl_context else 'http'}://{host}:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

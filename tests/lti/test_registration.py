@@ -111,6 +111,7 @@ def test_pages_of_an_lms_session_may_be_framed_by_its_platforms_and_their_cookie
     assert "X-Frame-Options" not in framed
     for name in ("sessionid", "csrftoken"):
         assert framed.cookies[name]["samesite"] == "None" and framed.cookies[name]["secure"] is True
+        assert framed.cookies[name].output().endswith("; Partitioned") and "abc" in framed.cookies["sessionid"].output()
 
     plain_http = _through_middleware(secure=False, origins=["http://lms.example"])
     assert plain_http.cookies["sessionid"]["samesite"] == "Lax"  # browsers refuse None without Secure

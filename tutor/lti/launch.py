@@ -270,7 +270,11 @@ def launch_validate(request: HttpRequest) -> ValidLaunch:
     if not request.POST.get("id_token"):
         raise LaunchRefused("malformed", "no id_token in the POST")
     config = ToolConfig()
-    message = ToolMessageLaunch(request, config)
+    try:
+        # Over HTTPS pylti1p3 first looks for the session cookie its login step set.
+        message = ToolMessageLaunch(request, config)
+    except LtiException as exc:
+        raise LaunchRefused("state", str(exc)) from exc
     try:
         message.validate()
     except OIDCException as exc:

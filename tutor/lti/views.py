@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from lti_tool.models import Key, LtiRegistration, LtiResourceLink
 
+from config.csp import cookie_cross_site
 from tutor import roles
 from tutor.lti import frames, launch, selectors, services
 from tutor.lti.forms import GradingForm, TargetForm
@@ -60,6 +61,10 @@ def login(request: HttpRequest, registration_uuid: Any) -> HttpResponse:
             request, registration_uuid=registration_uuid, launch_url=request.build_absolute_uri(reverse("lti-launch")))
     except LaunchRefused as exc:
         return _refused(request, "login", exc)
+    if request.is_secure():
+        # pylti1p3's state cookie must come back with the launch, posted inside the LMS's frame.
+        for name in [n for n in response.cookies if n.startswith("lti1p3-")]:
+            cookie_cross_site(response, name)
     return response
 
 
