@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -216,9 +216,23 @@ def _assignment_for_launch(launch: ValidLaunch, resource_link: LtiResourceLink) 
                              claims=launch.claims)
 
 
+def launch_accept(*, launch: ValidLaunch, attempts: int = 3) -> LaunchOutcome:
+    """Turn a checked launch into an account in its class (all or nothing). A class following the
+    teacher's "open the link now" launches at once: when a concurrent first launch made the same
+    class or LMS user first (a unique constraint), the launch is taken again and finds those rows."""
+    for attempt in range(attempts):
+        try:
+            return _launch_accept(launch=launch)
+        except (IntegrityError, OperationalError) as exc:
+            # SQLite reports the same race as a lock on a stale snapshot.
+            if attempt == attempts - 1 or (isinstance(exc, OperationalError) and "locked" not in str(exc)):
+                raise
+            log.info("LTI launch of %s met a concurrent first launch; taking it again", launch.claims.get("sub"))
+    raise AssertionError("unreachable")
+
+
 @transaction.atomic
-def launch_accept(*, launch: ValidLaunch) -> LaunchOutcome:
-    """Turn a checked launch into an account in its class (all or nothing)."""
+def _launch_accept(*, launch: ValidLaunch) -> LaunchOutcome:
     role = launch.role
     if not role:
         raise LaunchRefused("missing_role", f"roles {launch.claims.get('https://purl.imsglobal.org/spec/lti/claim/roles')}")
