@@ -237,3 +237,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# ---------------------------------------------------------------------------------------------
+# LTI 1.3: launching the tutor from a school's LMS (tutor.lti; how to register it: docs/lti.md).
+# django-lti ("lti_tool") keeps registrations, deployments, keys, LMS users and contexts; pylti1p3
+# checks the launches. Its OIDC state and nonces live in the default cache, so several worker
+# processes need the shared cache that REDIS_URL gives.
+INSTALLED_APPS += ["lti_tool", "tutor.lti"]
+# Asked by config.csp for each response: the origins that may frame it (an LMS, after a launch from
+# it), which also makes its session and CSRF cookies SameSite=None; Secure over HTTPS.
+CSP_FRAME_POLICY = "tutor.lti.frames.frame_policy"
+# Seconds to connect to and to read from an LMS (key set, token, roster and gradebook calls).
+TUTOR_LTI_HTTP_TIMEOUT = (float(os.environ.get("TUTOR_LTI_CONNECT_TIMEOUT", "5")),
+                          float(os.environ.get("TUTOR_LTI_READ_TIMEOUT", "15")))
+# A score the LMS did not take is retried after base * 2^(failures - 1) seconds, at most cap.
+TUTOR_LTI_GRADE_RETRY_SECONDS = (60.0, 6 * 3600.0)
