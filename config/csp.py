@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from http.cookies import Morsel
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +26,8 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
+
+from tutor.lti.cookies import cookie_cross_site
 
 HEADER = "Content-Security-Policy"
 
@@ -82,26 +83,6 @@ def frame_ancestors(request: HttpRequest) -> list[str]:
     dotted = getattr(settings, "CSP_FRAME_POLICY", "")
     return list(_frame_policy(dotted)(request)) if dotted else []
 
-
-class PartitionedMorsel(Morsel[str]):
-    """A cookie with the ``Partitioned`` attribute (Python's cookies know it only from 3.14)."""
-
-    def OutputString(self, attrs: Any = None) -> str:
-        return super().OutputString(attrs) + "; Partitioned"
-
-
-def cookie_cross_site(response: HttpResponse, name: str) -> None:
-    """Make one cookie set by this response ``SameSite=None; Secure; Partitioned``, so a browser keeps
-    and sends it inside another site's frame (call it over HTTPS only)."""
-    morsel = response.cookies.get(name)
-    if morsel is None:
-        return
-    partitioned = PartitionedMorsel()
-    partitioned.set(morsel.key, morsel.value, morsel.coded_value)
-    partitioned.update(morsel)
-    partitioned["samesite"] = "None"
-    partitioned["secure"] = True
-    response.cookies[name] = partitioned
 
 
 def cookies_cross_site(request: HttpRequest, response: HttpResponse) -> None:

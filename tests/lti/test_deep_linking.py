@@ -11,8 +11,9 @@ import pytest
 
 from content.models import Course
 from tests.lti.platform import INSTRUCTOR, LEARNER, Browser, LaunchSpec, Platform, User
+from tutor.courses.models import CourseGoal
 from tutor.lti.models import Assignment
-from tutor.models import CourseGoal, TutoringSession
+from tutor.models import TutoringSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

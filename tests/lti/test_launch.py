@@ -12,8 +12,10 @@ from lti_tool.models import LtiUser
 from content.models import Course
 from tests.lti.platform import INSTRUCTOR, LEARNER, Browser, LaunchSpec, Platform, User
 from tutor import roles
+from tutor.courses.models import CourseGoal
 from tutor.lti.models import Assignment, ContextClass, GradeSync
-from tutor.models import Classroom, CourseGoal, Enrolment, TutoringSession
+from tutor.models import TutoringSession
+from tutor.teaching.models import Classroom, Enrolment
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

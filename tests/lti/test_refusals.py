@@ -27,7 +27,7 @@ from tests.lti.platform import (
     rsa_pem,
 )
 from tutor.lti.models import LaunchRefusal, UsedNonce
-from tutor.models import Classroom, Enrolment
+from tutor.teaching.models import Classroom, Enrolment
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 

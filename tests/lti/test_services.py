@@ -17,7 +17,8 @@ from tests.lti.platform import INSTRUCTOR, LEARNER, MENTOR, Browser, LaunchSpec,
 from tutor import engine
 from tutor.lti import selectors, services
 from tutor.lti.models import Assignment, ContextClass, GradeSync
-from tutor.models import Classroom, Enrolment, TutoringSession
+from tutor.models import TutoringSession
+from tutor.teaching.models import Classroom, Enrolment
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

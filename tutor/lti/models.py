@@ -61,7 +61,7 @@ class ContextClass(models.Model):
 
     context = models.ForeignKey(LtiContext, on_delete=models.CASCADE, related_name="tutor_classes")
     course = models.ForeignKey("content.Course", on_delete=models.CASCADE, related_name="+")
-    classroom = models.OneToOneField("tutor.Classroom", on_delete=models.CASCADE, related_name="lms_link")
+    classroom = models.OneToOneField("teaching.Classroom", on_delete=models.CASCADE, related_name="lms_link")
     roster_synced_at = models.DateTimeField(null=True, blank=True)
     roster_error = models.TextField(blank=True)
 
@@ -84,7 +84,7 @@ class Assignment(models.Model):
     resource_link = models.OneToOneField(LtiResourceLink, on_delete=models.CASCADE, related_name="tutor_assignment")
     context_class = models.ForeignKey(ContextClass, on_delete=models.CASCADE, related_name="assignments")
     course = models.ForeignKey("content.Course", on_delete=models.CASCADE, related_name="+")
-    goal = models.ForeignKey("tutor.CourseGoal", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    goal = models.ForeignKey("courses.CourseGoal", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     item = models.ForeignKey("content.Item", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     grading = models.CharField(
         max_length=12, choices=Grading.choices, default=Grading.MASTERY,

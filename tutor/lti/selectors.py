@@ -10,9 +10,10 @@ from django.db.models import QuerySet
 from lti_tool.models import LtiRegistration
 
 from content.models import Course, Item
-from tutor import course_settings
+from tutor.courses import services as course_settings
 from tutor.lti.models import Assignment, ContextClass, GradeSync, PlatformSettings, origin_of
-from tutor.models import Classroom, TutoringSession
+from tutor.models import TutoringSession
+from tutor.teaching.models import Classroom
 
 
 def assignment_scope(*, assignment: Assignment) -> tuple[list[int], list[int]]:
@@ -45,7 +46,7 @@ def score_compute(*, assignment: Assignment, student: Any) -> float:
         return len(finished) / len(item_ids)
     if not kc_ids:
         return 0.0
-    from tutor import planning
+    from tutor.planning import services as planning
 
     ctx = planning.plan_context(student=student, course=assignment.course)
     if ctx is None:  # no item to practise with, so nothing can be mastered yet

@@ -34,6 +34,7 @@ from pylti1p3.service_connector import ServiceConnector
 
 from content.models import Course, Item
 from tutor import roles
+from tutor.courses.models import CourseGoal
 from tutor.lti import http, selectors
 from tutor.lti.launch import (
     AGS_CLAIM,
@@ -48,8 +49,8 @@ from tutor.lti.launch import (
     tool_key_ensure,
 )
 from tutor.lti.models import Assignment, ContextClass, GradeSync, LaunchRefusal, UsedNonce
-from tutor.models import Classroom, CourseGoal, Enrolment
 from tutor.services import role_groups_ensure
+from tutor.teaching.models import Classroom, Enrolment
 
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
@@ -524,7 +525,9 @@ def assignment_open(*, student: Any, assignment: Assignment) -> str:
     item. With nothing left to do, the course's progress page."""
     from django.urls import reverse
 
-    from tutor import course_settings, engine, planning
+    from tutor import engine
+    from tutor.courses import services as course_settings
+    from tutor.planning import services as planning
 
     if assignment.item is not None:
         return reverse("session", args=[engine.session_start(student=student, item=assignment.item).pk])

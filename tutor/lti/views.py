@@ -21,13 +21,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from lti_tool.models import Key, LtiRegistration, LtiResourceLink
 
-from config.csp import cookie_cross_site
 from tutor import roles
 from tutor.lti import frames, launch, selectors, services
+from tutor.lti.cookies import cookie_cross_site
 from tutor.lti.forms import GradingForm, TargetForm
 from tutor.lti.launch import LaunchRefused
 from tutor.lti.models import Assignment, ContextClass, origin_of
-from tutor.models import Classroom
+from tutor.teaching.models import Classroom
 
 # A refusal page says nothing secret and offers no action, so any LMS may frame it: the person in
 # the LMS frame then reads why instead of a blocked frame.

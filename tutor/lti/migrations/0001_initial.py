@@ -13,7 +13,8 @@ class Migration(migrations.Migration):
     dependencies = [
         ('content', '0001_initial'),
         ('lti_tool', '0008_ltideployment_pns_url_and_more'),
-        ('tutor', '0003_course_settings_classes_conditions'),
+        ('courses', '0001_initial'),
+        ('teaching', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -44,7 +45,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('roster_synced_at', models.DateTimeField(blank=True, null=True)),
                 ('roster_error', models.TextField(blank=True)),
-                ('classroom', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='lms_link', to='tutor.classroom')),
+                ('classroom', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='lms_link', to='teaching.classroom')),
                 ('context', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tutor_classes', to='lti_tool.lticontext')),
                 ('course', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='content.course')),
             ],
@@ -65,7 +66,7 @@ class Migration(migrations.Migration):
                 ('created', models.DateTimeField(auto_now_add=True)),
                 ('updated', models.DateTimeField(auto_now=True)),
                 ('course', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='content.course')),
-                ('goal', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tutor.coursegoal')),
+                ('goal', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='courses.coursegoal')),
                 ('item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='content.item')),
                 ('resource_link', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='tutor_assignment', to='lti_tool.ltiresourcelink')),
                 ('context_class', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to='tutor_lti.contextclass')),
