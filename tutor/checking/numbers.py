@@ -1,0 +1,369 @@
+"""Reading numbers in text: the one reader shared by the answer checker and the guard.
+
+Both must agree on what a text says, or the checker accepts an answer ("1 000") that the guard does
+not see when a reply states it. Plain Python, no Django, no sympy: the guard reads every streamed
+reply with it.
+
+``normalise`` rewrites LaTeX and Unicode forms (``\\frac{1}{2}``, ``\\times``, U+2212, superscripts,
+vulgar fractions, no-break and thin spaces); ``read_numbers`` then finds every number in the
+normalised text, with its exact value:
+
+* digits with thousands separators (``1,000``, ``1 000``, U+00A0, U+2009, U+202F), decimals
+  (``3.5``, ``.75``) and decimal commas where unambiguous (``3,5``; not ``1,2,3`` nor ``(3,5)``);
+* fractions ``3/4`` (parts kept), divisions ``12 / 2`` and ``2.5/5`` (operands kept), mixed numbers
+  ``3 1/2``;
+* scientific notation (``3.5e0``, ``35 x 10^-1``) and percentages (``50%``, ``50 percent``);
+* numbers in words (``twenty-four``, ``one hundred and five``, ``two thirds``, ``two and a half``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+__all__ = ["DENOMINATORS", "NUMBER_WORDS", "Number", "normalise", "read_numbers"]
+
+# Beyond these a number is not worth an exact value: a reply never states one, and a student's
+# 5000-digit "number" must not cost the reader (or raise: int() refuses 4300+ digits).
+MAX_DIGITS = 400
+MAX_EXPONENT = 300
+
+NumberKind = Literal["decimal", "fraction", "division", "mixed", "scientific", "word"]
+
+# --------------------------------------------------------------------------------------------------
+# Normalising LaTeX and Unicode.
+
+_LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}]+?)\s*\}")
+_LATEX_FRAC_SHORT = re.compile(r"\\[dt]?frac\s*(\d)\s*(\d)")
+_LATEX_TEXT = re.compile(r"\\(?:text|mathrm|textbf|mathbf|operatorname)\s*\{([^{}]*)\}")
+_LATEX_OPS = [
+    (re.compile(r"\\(?:times|cdot|ast)(?![a-zA-Z])"), " x "),
+    (re.compile(r"\\div(?![a-zA-Z])"), " / "),
+    (re.compile(r"\\(?:left|right|displaystyle|quad|qquad)(?![a-zA-Z])"), " "),
+    (re.compile(r"\\[,;:! ]"), ""),
+    (re.compile(r"\{,\}"), ","),
+    (re.compile(r"\\%"), "%"),
+    (re.compile(r"\\\$"), "$"),
+    (re.compile(r"\\[()\[\]]"), " "),
+]
+_SUPERSCRIPT = re.compile(r"[⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
+_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+_VULGAR = {
+    "½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅖": "2/5", "⅗": "3/5",
+    "⅘": "4/5", "⅙": "1/6", "⅚": "5/6", "⅛": "1/8", "⅜": "3/8", "⅝": "5/8", "⅞": "7/8",
+}  # fmt: skip
+_VULGAR_RE = re.compile(r"(\d?)\s*([" + "".join(_VULGAR) + "])")
+_SYMBOLS = str.maketrans({
+    "\u2212": "-",  # minus sign
+    "\u00d7": " x ",  # multiplication sign
+    "\u22c5": " x ",  # dot operator
+    "\u00f7": " / ",  # division sign
+    "\u2044": "/",  # fraction slash
+    "\u2215": "/",  # division slash
+    "\u00a0": " ",  # no-break space
+    "\u2007": " ",  # figure space
+    "\u2009": " ",  # thin space
+    "\u202f": " ",  # narrow no-break space
+    "\u00b7": " x ",  # middle dot
+    "\u2248": "≈",
+})  # fmt: skip
+
+
+def normalise(text: str) -> str:
+    """LaTeX and Unicode number forms rewritten as plain text that ``read_numbers`` reads."""
+    text = _LATEX_TEXT.sub(r" \1 ", text)
+    text = _LATEX_FRAC.sub(r"\1/\2", text)
+    text = _LATEX_FRAC_SHORT.sub(r"\1/\2", text)
+    for pattern, replacement in _LATEX_OPS:
+        text = pattern.sub(replacement, text)
+    text = text.translate(_SYMBOLS)
+    text = _SUPERSCRIPT.sub(lambda m: "^" + m.group(0).translate(_SUPERSCRIPT_DIGITS), text)
+    return _VULGAR_RE.sub(lambda m: (m[1] + " " if m[1] else "") + _VULGAR[m[2]], text)
+
+
+# --------------------------------------------------------------------------------------------------
+# Numbers.
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number in a text: its exact value, where it stands and how it was written.
+
+    ``value`` is None when it cannot be computed (``problem`` says why). A percentage keeps the
+    written value (50 for 50%) with ``percent`` set. ``parts``: a fraction's numerator and
+    denominator, a division's operands, a mixed number's whole and fraction parts, or the digit
+    number in "2 and a half".
+    """
+
+    value: Fraction | None
+    text: str
+    start: int
+    end: int
+    kind: NumberKind = "decimal"
+    decimals: int = 0
+    percent: bool = False
+    parts: tuple[Number, ...] = ()
+    problem: str = ""
+
+
+_SEP = "[ \u00a0\u2009\u202f]"
+_UNSIGNED = (
+    r"(?:\d{1,3}(?:,\d{3})+(?![\d]|,\d)"  # 1,000  1,000,000
+    rf"|\d{{1,3}}(?:{_SEP}\d{{3}})+(?![\d/])"  # 1 000 (not 2 100/3, a mixed number)
+    r"|\d+)"
+)
+_DIGIT_RE = re.compile(
+    r"(?:(?<![\w.])|(?<=\d[xX]))"  # not inside a word or after a decimal point; 25x4 is 25 times 4
+    r"(?:"
+    # 3 1/2: a whole number, a space and a fraction
+    r"(?P<whole>\d+)[ \t]+(?P<mnum>\d+)(?P<mslash>\s*/\s*)(?P<mden>\d+)(?![\d.]|,\d)"
+    # 3/4, 12 / 2, 2.5/5
+    r"|(?P<fnum>\d+(?:\.\d+)?)(?P<slash>\s*/\s*)(?P<fden>\d+(?:\.\d+)?)(?![\d]|\.\d|,\d)"
+    # 1,250.50  3,5  .75  3.5e0  35 x 10^-1
+    rf"|(?:(?P<int>{_UNSIGNED})(?:\.(?P<dec>\d+)|,(?P<cdec>\d{{1,2}})(?![\d]|,\d))?|\.(?P<bare>\d+))"
+    r"(?:[eE](?P<exp>[-+]?\d+)(?![\w])"
+    r"|\s*[*xX]\s*10\s*\^\s*(?P<paren>\()?\s*(?P<exp10>[-+]?\d+)\s*(?(paren)\)))?"
+    r")"
+    r"(?P<pct>\s*(?:%|percent\b|per\s+cent\b))?"
+)
+_ORDINAL_SUFFIX = re.compile(r"(?:st|nd|rd|th)\b")
+
+
+def _digits_value(text: str, decimals: str = "") -> Fraction | None:
+    digits = re.sub(r"\D", "", text)
+    if len(digits) + len(decimals) > MAX_DIGITS:
+        return None
+    value = Fraction(int(digits)) if digits else Fraction(0)
+    if decimals:
+        value += Fraction(int(decimals), 10 ** len(decimals))
+    return value
+
+
+def _simple(text: str, start: int, value: Fraction | None, decimals: int = 0) -> Number:
+    return Number(value, text, start, start + len(text), decimals=decimals,
+                  problem="" if value is not None else "too big")
+
+
+def _signed(number: Number, text: str) -> Number:
+    """A minus sign right before the number makes it negative unless it follows an operand:
+    ``5 - 3`` and ``x - 3`` subtract, ``= -3``, ``(-3)`` and ``is -3`` are negative."""
+    before = text[: number.start]
+    attached = before.endswith("-")
+    before = before.rstrip(" ")
+    if not before.endswith("-") or number.value is None:
+        return number
+    start = len(before) - 1
+    operand = before[:start].rstrip()
+    if operand:
+        last = operand[-1]
+        if last.isdigit() or last in ")]}%":
+            return number
+        if last.isalpha():
+            word = re.search(r"[A-Za-z]+$", operand)
+            if not attached or (word is not None and len(word.group(0)) == 1):
+                return number  # x - 3: a variable; "it - 3" reads as a subtraction too
+    return Number(-number.value, text[start : number.end], start, number.end, number.kind, number.decimals,
+                  number.percent, number.parts, number.problem)
+
+
+def _comma_is_decimal(text: str, start: int, end: int) -> bool:
+    """3,5 is three and a half; 1,2,3 is a list and (3,5) a pair."""
+    before = text[:start]
+    if re.search(r"\d\s*,\s*$", before):
+        return False
+    return not (before.rstrip().endswith(("(", "[")) and text[end:].lstrip().startswith((")", "]")))
+
+
+def _digit_numbers(text: str) -> Iterator[Number]:
+    pos = 0
+    while True:
+        m = _DIGIT_RE.search(text, pos)
+        if m is None:
+            return
+        if m.end() == m.start() or not any(ch.isdigit() for ch in m.group(0)):
+            pos = m.end() + 1
+            continue
+        if m["cdec"] is not None and not _comma_is_decimal(text, m.start(), m.end("cdec")):
+            # Read the integer alone and carry on after it.
+            end = m.end("int")
+            value = _digits_value(m["int"])
+            pos = end
+            if not _ORDINAL_SUFFIX.match(text, end):
+                yield _signed(_simple(m["int"], m.start(), value), text)
+            continue
+        pos = m.end()
+        number = _number_from(m, text)
+        if number is None:
+            continue
+        if text[: m.start()].rstrip().endswith("^") and re.search(r"[a-zA-Z]\s*\^\s*$", text[: m.start()]):
+            continue  # cm^2, x^2: the exponent of a unit or a variable is not a quantity
+        yield _signed(number, text)
+
+
+def _number_from(m: re.Match[str], text: str) -> Number | None:
+    start, end, raw = m.start(), m.end(), m.group(0)
+    percent = m["pct"] is not None
+    if m["whole"] is not None:
+        whole = _simple(m["whole"], start, _digits_value(m["whole"]))
+        num = _simple(m["mnum"], m.start("mnum"), _digits_value(m["mnum"]))
+        den = _simple(m["mden"], m.start("mden"), _digits_value(m["mden"]))
+        parts = (whole, num, den)
+        if whole.value is None or num.value is None or den.value is None:
+            return Number(None, raw, start, end, "mixed", parts=parts, problem="too big")
+        if den.value == 0:
+            return Number(None, raw, start, end, "mixed", parts=parts, problem="zero denominator")
+        return Number(whole.value + num.value / den.value, raw, start, end, "mixed", parts=parts, percent=percent)
+    if m["fnum"] is not None:
+        num_dec = m["fnum"].partition(".")[2]
+        den_dec = m["fden"].partition(".")[2]
+        num = _simple(m["fnum"], start, _digits_value(m["fnum"].partition(".")[0], num_dec), len(num_dec))
+        den = _simple(m["fden"], m.start("fden"), _digits_value(m["fden"].partition(".")[0], den_dec), len(den_dec))
+        # "12 / 2" and "2.5/5" are divisions in a worked step; "3/4" is a fraction.
+        kind: NumberKind = "division" if (m["slash"].strip() != m["slash"] or num_dec or den_dec) else "fraction"
+        if num.value is None or den.value is None:
+            return Number(None, raw, start, end, kind, parts=(num, den), problem="too big")
+        if den.value == 0:
+            return Number(None, raw, start, end, kind, parts=(num, den), problem="zero denominator")
+        return Number(num.value / den.value, raw.rstrip(), start, end, kind, parts=(num, den), percent=percent)
+    if _ORDINAL_SUFFIX.match(text, end) and not m["dec"]:
+        return None  # "2nd", "4th": positions, not quantities
+    decimals = m["dec"] or m["cdec"] or m["bare"] or ""
+    value = _digits_value(m["int"] or "", decimals)
+    exp_text = m["exp"] or m["exp10"]
+    kind = "decimal"
+    problem = "" if value is not None else "too big"
+    if exp_text is not None:
+        kind = "scientific"
+        exponent = int(exp_text) if len(exp_text.lstrip("+-")) <= 6 else MAX_EXPONENT + 1
+        if abs(exponent) > MAX_EXPONENT:
+            value, problem = None, "too big"
+        elif value is not None:
+            value *= Fraction(10) ** exponent
+    return Number(value, raw.rstrip(), start, start + len(raw.rstrip()), kind, len(decimals), percent,
+                  problem=problem)
+
+
+# Numbers in words.
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}  # fmt: skip
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90,
+}  # fmt: skip
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+DENOMINATORS = {
+    "half": 2, "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4,
+    "fourths": 4, "fifth": 5, "fifths": 5, "sixth": 6, "sixths": 6, "seventh": 7, "sevenths": 7,
+    "eighth": 8, "eighths": 8, "ninth": 9, "ninths": 9, "tenth": 10, "tenths": 10,
+}  # fmt: skip
+NUMBER_WORDS = frozenset((*_UNITS, *_TENS, *DENOMINATORS))
+_WORD = re.compile(r"[a-z]+", re.I)
+
+
+def _parse_integer_words(words: list[tuple[str, int, int]], i: int) -> tuple[int, int] | None:
+    """An integer written in words starting at ``words[i]``: (value, next index)."""
+    total, current, j, seen = 0, 0, i, False
+    while j < len(words):
+        word = words[j][0]
+        if word in _UNITS:
+            if seen and current % 100 and current % 10 == 0 and current % 100 >= 20 and _UNITS[word] < 10:
+                current += _UNITS[word]  # "twenty" + "four"
+            elif seen and current % 100:
+                break
+            else:
+                current += _UNITS[word]
+        elif word in _TENS:
+            if seen and current % 100:
+                break
+            current += _TENS[word]
+        elif word in _SCALES and (seen or word == "hundred"):
+            scale = _SCALES[word]
+            if not seen:
+                break
+            if scale == 100:
+                current = max(current, 1) * 100
+            else:
+                total += max(current, 1) * scale
+                current = 0
+        elif word == "and" and seen and j + 1 < len(words) and (words[j + 1][0] in _UNITS or words[j + 1][0] in _TENS):
+            # "one hundred and five", but not "two and a half" (handled by the caller)
+            if current % 100 == 0 and (current or total):
+                j += 1
+                continue
+            break
+        else:
+            break
+        seen = True
+        j += 1
+    if not seen:
+        return None
+    return total + current, j
+
+
+def _word_numbers(text: str) -> Iterator[Number]:
+    words = [(m.group(0).lower(), m.start(), m.end()) for m in _WORD.finditer(text)]
+    i = 0
+    while i < len(words):
+        word, start, _ = words[i]
+        parsed = _parse_integer_words(words, i)
+        if parsed is None:
+            # "a half", "a quarter"
+            if word == "a" and i + 1 < len(words) and words[i + 1][0] in ("half", "third", "quarter"):
+                end = words[i + 1][2]
+                yield Number(Fraction(1, DENOMINATORS[words[i + 1][0]]), text[start:end], start, end, "word")
+                i += 2
+                continue
+            if word in ("half", "halves"):
+                yield Number(Fraction(1, 2), text[start : words[i][2]], start, words[i][2], "word")
+            i += 1
+            continue
+        value, j = parsed
+        end = words[j - 1][2]
+        quantity = Fraction(value)
+        # "two thirds", "one half"
+        if j < len(words) and words[j][0] in DENOMINATORS and value >= 1:
+            denominator = DENOMINATORS[words[j][0]]
+            if value == 1 or words[j][0].endswith("s") or words[j][0] == "half":
+                quantity = Fraction(value, denominator)
+                end = words[j][2]
+                j += 1
+        # "two and a half", "two and one-half", "two and three quarters"
+        elif j + 2 < len(words) and words[j][0] == "and":
+            numerator: int | None = 1 if words[j + 1][0] == "a" else _UNITS.get(words[j + 1][0])
+            if numerator and words[j + 2][0] in DENOMINATORS:
+                quantity = Fraction(value) + Fraction(numerator, DENOMINATORS[words[j + 2][0]])
+                end = words[j + 2][2]
+                j += 3
+        yield Number(quantity, text[start:end], start, end, "word")
+        i = j
+
+
+_DIGIT_AND_FRACTION = re.compile(r"(?<![\w.])(\d+)\s+and\s+(a|one)[\s-]+(half|third|quarter)\b", re.I)
+
+
+def read_numbers(text: str, *, words: bool = True) -> list[Number]:
+    """Every number in ``text`` (already ``normalise``d), in order of position.
+
+    ``words``: also read numbers written in words. A number too large to compute is listed with
+    ``value`` None, so a caller can say so rather than misread it.
+    """
+    found = list(_digit_numbers(text))
+    if words:
+        found += _word_numbers(text)
+        # "2 and a half": the digit becomes a part of the whole
+        for match in _DIGIT_AND_FRACTION.finditer(text):
+            digit = next((n for n in found if n.start == match.start(1) and n.kind == "decimal"), None)
+            if digit is None or digit.value is None:
+                continue
+            value = digit.value + Fraction(1, DENOMINATORS[match[3].lower()])
+            inside = [n for n in found if n is digit or (n.kind == "word" and match.start(2) <= n.start < match.end())]
+            found = [n for n in found if n not in inside]
+            found.append(Number(value, match.group(0), match.start(), match.end(), "word", parts=(digit,)))
+    return sorted(found, key=lambda n: (n.start, -n.end))
