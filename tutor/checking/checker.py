@@ -103,6 +103,7 @@ MSG_CHOICE = "Pick one of the choices — type its letter (a, b, …), its numbe
 MSG_MISSING_UNITS = "The number is right — don't forget the units."
 MSG_WRONG_UNITS = "The number is right, but check the units."
 MSG_PERCENT = "That value is right — now write it as a percentage."
+MSG_FALSE_EQUATION = "Your last number is right, but “{equation}” is not true: each side of = must have the same value."
 
 
 def _unreadable(message: str, parsed: str = "") -> CheckResult:
@@ -180,6 +181,7 @@ _FILLER = re.compile(
 _CURRENCY_BEFORE = re.compile(r"([$€£¥])\s*$")
 _UNIT_AFTER = re.compile(r"\s*(?P<unit>[a-zµ°$€£][a-zµ°]*(?:\^-?\d)?(?:\s*/\s*[a-zµ°]+(?:\^-?\d)?)?)", re.I)
 _MARKERS = re.compile(r"(?:=|\bequals?\b|\bis\b|\bgot\b|\bget\b|\bgives\b|\banswer\s*:|\bmakes\b)", re.I)
+_EQUALS_WORDS = re.compile(r"\bequals?\b|\bis\s+equal\s+to\b", re.I)
 _VARIABLE_LETTERS = frozenset("xyzn")
 _OPERATOR_CHARS = frozenset("+-*/^(")
 
@@ -322,6 +324,11 @@ def _compare_numeric(spec: AnswerSpec, answer: str, text: str) -> CheckResult:
         if want_percent and not got.percent and _close(got.value * 100.0, expected.value, spec.tolerance):
             return CheckResult(status="incorrect", parsed=parsed, partial=True, message=MSG_PERCENT)
         return CheckResult(status="incorrect", parsed=parsed)
+    false = numbers.false_equalities(_EQUALS_WORDS.sub("=", text))
+    if false:
+        # "6 = 5", "7 = x = 5": the last number is right, but the student wrote something untrue.
+        return CheckResult(status="incorrect", parsed=false[0], partial=True,
+                           message=MSG_FALSE_EQUATION.format(equation=false[0]))
     if units and _canonical_unit(units) != "%":
         if not got.unit:
             return CheckResult(status="incorrect", parsed=parsed, partial=True, message=MSG_MISSING_UNITS)

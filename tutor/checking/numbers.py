@@ -14,17 +14,20 @@ normalised text, with its exact value:
   ``3 1/2``;
 * scientific notation (``3.5e0``, ``35 x 10^-1``) and percentages (``50%``, ``50 percent``);
 * numbers in words (``twenty-four``, ``one hundred and five``, ``two thirds``, ``two and a half``).
+
+``false_equalities`` finds the chains ``a op b = c = d`` in a text that do not hold, computed exactly
+with ``Fraction``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-__all__ = ["DENOMINATORS", "NUMBER_WORDS", "Number", "normalise", "read_numbers"]
+__all__ = ["DENOMINATORS", "NUMBER_WORDS", "Number", "false_equalities", "normalise", "read_numbers"]
 
 # Beyond these a number is not worth an exact value: a reply never states one, and a student's
 # 5000-digit "number" must not cost the reader (or raise: int() refuses 4300+ digits).
@@ -367,3 +370,274 @@ def read_numbers(text: str, *, words: bool = True) -> list[Number]:
             found = [n for n in found if n not in inside]
             found.append(Number(value, match.group(0), match.start(), match.end(), "word", parts=(digit,)))
     return sorted(found, key=lambda n: (n.start, -n.end))
+
+
+# --------------------------------------------------------------------------------------------------
+# Arithmetic, exactly.
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: Literal["num", "op", "(", ")", "eq", "var", "word", "stop"]
+    text: str
+    start: int
+    end: int
+    value: Fraction | None = None
+    computed: bool = False  # a number that is itself a computation (3/4, 12 / 2, 2 x 10^3, 50%)
+    decimals: int | None = None  # decimals written, for a plain decimal number
+    glued: bool = False  # a word written right after a digit (2x, 12cm)
+
+
+def _x_is_times(text: str, i: int) -> bool:
+    """``x`` between two numbers (``2 x 12``, ``25x4``, ``(3) x (4)``) is a multiplication sign."""
+    before = text[:i].rstrip()
+    after = text[i + 1 :].lstrip()
+    return bool(before) and before[-1] in "0123456789)%" and bool(after) and after[0] in "0123456789($."
+
+
+def _tokens(text: str) -> list[_Token]:
+    numbers = {n.start: n for n in read_numbers(text, words=False)}
+    tokens: list[_Token] = []
+    i = 0
+    while i < len(text):
+        number = numbers.get(i)
+        ch = text[i]
+        if number is not None:
+            decimals = number.decimals if number.kind == "decimal" and not number.percent else None
+            value = number.value / 100 if number.value is not None and number.percent else number.value
+            computed = number.kind in ("fraction", "division", "mixed", "scientific") or number.percent
+            tokens.append(_Token("num", number.text, number.start, number.end, value, computed, decimals))
+            i = max(number.end, i + 1)
+            continue
+        kind: Literal["op", "(", ")", "eq", "stop"] | None = None
+        if ch.isspace() or ch in "$€£":
+            i += 1
+            continue
+        if ch in "=≈":
+            kind = "eq"
+        elif ch in "+-*/^" or (ch in "xX" and _x_is_times(text, i)):
+            kind, ch = "op", "*" if ch in "xX" else ch
+        elif ch in "([":
+            kind = "("
+        elif ch in ")]":
+            kind = ")"
+        elif ch.isalpha():
+            end = i
+            while end < len(text) and text[end].isalpha():
+                end += 1
+            tokens.append(_Token("word", text[i:end], i, end, glued=i > 0 and text[i - 1].isdigit()))
+            i = end
+            continue
+        tokens.append(_Token(kind or "stop", ch, i, i + 1))
+        i += 1
+    return tokens
+
+
+class _NotArithmetic(Exception):
+    pass
+
+
+def _evaluate(tokens: Sequence[_Token]) -> Fraction:
+    """Exact value of numbers, + - * / ^ and brackets; ``2(3)`` and ``(2)(3)`` are products."""
+    pos = 0
+
+    def peek() -> _Token | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take() -> _Token:
+        nonlocal pos
+        if pos >= len(tokens):
+            raise _NotArithmetic
+        pos += 1
+        return tokens[pos - 1]
+
+    def expression() -> Fraction:
+        value = term()
+        while (tok := peek()) is not None and tok.kind == "op" and tok.text in "+-":
+            take()
+            value = value + term() if tok.text == "+" else value - term()
+        return value
+
+    def term() -> Fraction:
+        value = factor()
+        while (tok := peek()) is not None:
+            if tok.kind == "op" and tok.text in "*/":
+                take()
+                operand = factor()
+                if tok.text == "/" and operand == 0:
+                    raise _NotArithmetic
+                value = value * operand if tok.text == "*" else value / operand
+            elif tok.kind == "(" or (tok.kind == "num" and tokens[pos - 1].kind == ")"):
+                value *= factor()
+            else:
+                break
+        return value
+
+    def factor() -> Fraction:
+        base = unary()
+        tok = peek()
+        if tok is None or tok.kind != "op" or tok.text != "^":
+            return base
+        take()
+        exponent = factor()
+        if exponent.denominator != 1 or (base == 0 and exponent < 0):
+            raise _NotArithmetic
+        if max(abs(base.numerator), base.denominator).bit_length() * abs(exponent) > 3_000:
+            raise _NotArithmetic  # far beyond anything a reply or an answer writes
+        return base ** int(exponent)
+
+    def unary() -> Fraction:
+        tok = peek()
+        if tok is not None and tok.kind == "op" and tok.text in "+-":
+            take()
+            return -unary() if tok.text == "-" else unary()
+        tok = take()
+        if tok.kind == "num" and tok.value is not None:
+            return tok.value
+        if tok.kind == "(":
+            value = expression()
+            if take().kind != ")":
+                raise _NotArithmetic
+            return value
+        raise _NotArithmetic
+
+    value = expression()
+    if pos != len(tokens):
+        raise _NotArithmetic
+    return value
+
+
+# Words that make a number next to them part of a larger quantity ("half of 40 = 20",
+# "24 and 6 = 30", "= 2 dozen"): that side cannot be read on its own.
+_BINDS_BEFORE = frozenset((
+    "of", "times", "by", "plus", "minus", "over", "than", "per", "and", "from", "into", "with", "add", "adding",
+    "subtract", "subtracting", "multiply", "multiplying", "divide", "dividing", "double", "twice", "triple",
+    "half", "third", "quarter", "square", "cube", "root", "sqrt", "sin", "cos", "tan", "log", "ln", "exp", "abs",
+))  # fmt: skip
+_BINDS_AFTER = frozenset((
+    "times", "of", "dozen", "dozens", "hundred", "hundreds", "thousand", "thousands", "million", "millions",
+    "billion", "billions", "plus", "minus", "divided", "multiplied", "squared", "cubed", "over", "more",
+    "less", "fewer", "than", *DENOMINATORS,
+))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Side:
+    value: Fraction | None
+    computed: bool = False
+    decimals: int | None = None
+
+
+def _letter(word: _Token) -> bool:
+    """A single letter that is not the word "a" or "I": a variable (``y - 5 = 3``, ``= 5 y``)."""
+    return len(word.text) == 1 and word.text not in "aAI"
+
+
+def _side(tokens: list[_Token], before: _Token | None, after: _Token | None) -> _Side:
+    """One side of an equality. ``before``/``after``: the word or mark just outside the chain, when
+    this side is at its edge (None inside the chain)."""
+    # "(2 + 3 = 5)": the chain's own brackets are not part of its first and last sides.
+    while tokens and tokens[0].kind == "(" and sum(t.kind == "(" for t in tokens) > sum(t.kind == ")" for t in tokens):
+        tokens = tokens[1:]
+    while tokens and tokens[-1].kind == ")" and sum(t.kind == ")" for t in tokens) > sum(t.kind == "(" for t in tokens):
+        tokens = tokens[:-1]
+    if not tokens or any(t.kind == "var" for t in tokens):
+        return _Side(None)
+    if tokens[0].kind == "op" and tokens[0].text != "-":
+        return _Side(None)  # "2x + 5 = 11": the side goes on before the chain
+    if before is not None and before.kind == "word" and (before.text.lower() in _BINDS_BEFORE or _letter(before)):
+        return _Side(None)
+    if after is not None and after.kind == "word" and (
+        after.glued or after.text.lower() in _BINDS_AFTER or _letter(after)
+    ):
+        return _Side(None)
+    try:
+        value = _evaluate(tokens)
+    except (_NotArithmetic, ZeroDivisionError, OverflowError):
+        return _Side(None)
+    computed = any(t.kind == "op" or t.computed for t in tokens)
+    return _Side(value, computed, tokens[0].decimals if len(tokens) == 1 else None)
+
+
+def _terminates(value: Fraction) -> bool:
+    d = value.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    return d == 1
+
+
+def _agree(a: _Side, b: _Side, approximate: bool) -> bool:
+    """Equal, or one side is the other rounded to the decimals written (``10/3 = 3.33``; with ≈,
+    any rounding). After "=", a value whose decimals end must be written exactly."""
+    if a.value == b.value:
+        return True
+    for exact, written in ((a.value, b), (b.value, a)):
+        if exact is None or written.value is None or written.decimals is None:
+            continue
+        if not approximate and (written.decimals < 1 or _terminates(exact)):
+            continue
+        if abs(exact - written.value) <= Fraction(1, 2 * 10**written.decimals):
+            return True
+    return False
+
+
+def _is_variable(tokens: list[_Token], i: int) -> bool:
+    """A single letter right next to "=" (``x = 3``) stands for a value; any other word ends a chain."""
+    tok = tokens[i]
+    if tok.kind != "word" or len(tok.text) != 1 or tok.glued:
+        return False
+    after = tokens[i + 1] if i + 1 < len(tokens) else None
+    if after is not None and after.start == tok.end and after.kind == "num":
+        return False  # x2
+    before = tokens[i - 1] if i > 0 else None
+    return (before is not None and before.kind == "eq") or (after is not None and after.kind == "eq")
+
+
+def false_equalities(text: str, *, bare: bool = True) -> list[str]:
+    """The chains ``a = b = c`` in ``text`` that do not hold, as written (after ``normalise``).
+
+    A side is the arithmetic written right next to an ``=``, valued exactly: ``$25*4=$110`` compares
+    100 with 110, and ``7 = x = 5`` compares 7 with 5 (a lone variable is one value throughout).
+    Sides that are not arithmetic on their own (``2x``, ``half of 40``, ``2 dozen``, words) are left
+    out. ``bare``: compare plain numbers too (``6 = 5``); otherwise a chain counts only when a side
+    computes something (an operator, a fraction, a percentage, scientific notation).
+    """
+    text = normalise(text)
+    tokens = _tokens(text)
+    tokens = [_Token("var", t.text, t.start, t.end) if _is_variable(tokens, i) else t for i, t in enumerate(tokens)]
+    false: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i].kind in ("word", "stop"):
+            i += 1
+            continue
+        j = i
+        while j < len(tokens) and tokens[j].kind not in ("word", "stop"):
+            j += 1
+        segment = tokens[i:j]
+        before = tokens[i - 1] if i > 0 else None
+        after = tokens[j] if j < len(tokens) else None
+        i = j
+        groups: list[list[_Token]] = [[]]
+        for tok in segment:
+            if tok.kind == "eq":
+                groups.append([])
+            else:
+                groups[-1].append(tok)
+        if len(groups) < 2:
+            continue
+        sides = [
+            _side(group, before if k == 0 else None, after if k == len(groups) - 1 else None)
+            for k, group in enumerate(groups)
+        ]
+        valued = [s for s in sides if s.value is not None]
+        if len(valued) < 2 or not (bare or any(s.computed for s in valued)):
+            continue
+        approximate = any(t.text == "≈" for t in segment)
+        if not all(_agree(a, b, approximate) for k, a in enumerate(valued) for b in valued[k + 1 :]):
+            start = segment[0].start
+            while start > 0 and text[start - 1] in "$€£":
+                start -= 1
+            false.append(" ".join(text[start : segment[-1].end].split()))
+    return false

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tutor.checking.numbers import normalise, read_numbers
+from tutor.checking.numbers import false_equalities, normalise, read_numbers
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -102,3 +102,29 @@ def test_the_reader_loads_neither_sympy_nor_django() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["6 = 5", "7 = x = 5", "2+2 = 5", "$25*4=$110", "Madeline spends $220*12=$2540 a year", "2/3 = 0.66",
+     "(2 + 3 = 6)", "2\u00b3 = 9", r"$12 \times 2 = 25$", "50% = 0.6", "24 / 2 = 10", "1 000 + 1 = 1 000"],
+)
+def test_false_equalities_are_found(text: str) -> None:
+    assert false_equalities(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x = 5", "24 + 6 = 30", "Madeline spends $25*4=$100 on food", "$220*12=$2640", "1/3 = 0.33", "10/3 \u2248 3",
+     "2x + 5 = 11", "x - 5 = 3", "half of 40 = 20", "3 groups of 4 = 12", "24 and 6 = 30", "2 = 2 dozen",
+     "12 cm = 120 mm", "A = 1/2 x b x h", "If x equals three, 2(3) + 5 = 11.", "2^3 = 8", "1/4 + 1/4 = 2/4",
+     "3 x 8 = 24 and 24 - 4 = 20", "2.5 x 12 = 30.0", "1,000 + 500 = 1,500", "-7 + 12 = 5"],
+)
+def test_true_or_unreadable_equalities_are_not(text: str) -> None:
+    assert false_equalities(text) == [], text
+
+
+def test_plain_numbers_count_only_when_asked() -> None:
+    assert false_equalities("Day 2 = 48") == ["2 = 48"]
+    assert false_equalities("Day 2 = 48", bare=False) == []
+    assert false_equalities("25 x 4 = 110", bare=False) == ["25 x 4 = 110"]
