@@ -150,8 +150,8 @@ def _sanitise(raw: object) -> str | CheckResult:
         return _unreadable(MSG_CONTROL)
     if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
         return _unreadable(MSG_CONTROL)
-    # Superscripts first: NFKC would turn x² into x2.
-    text = unicodedata.normalize("NFKC", text.translate(_SUPERSCRIPTS)).translate(_SYMBOLS)
+    # Superscripts and vulgar fractions first: NFKC would turn x² into x2 and 3½ into 31 over 2.
+    text = unicodedata.normalize("NFKC", numbers.spell_fractions(text.translate(_SUPERSCRIPTS))).translate(_SYMBOLS)
     text = " ".join(text.split())
     if len(text) > MAX_INPUT_CHARS:
         return _unreadable(MSG_TOO_LONG)

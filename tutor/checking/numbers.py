@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-__all__ = ["DENOMINATORS", "NUMBER_WORDS", "Number", "false_equalities", "normalise", "read_numbers"]
+__all__ = ["DENOMINATORS", "NUMBER_WORDS", "Number", "false_equalities", "normalise", "read_numbers", "spell_fractions"]
 
 # Beyond these a number is not worth an exact value: a reply never states one, and a student's
 # 5000-digit "number" must not cost the reader (or raise: int() refuses 4300+ digits).
@@ -84,6 +84,11 @@ def normalise(text: str) -> str:
         text = pattern.sub(replacement, text)
     text = text.translate(_SYMBOLS)
     text = _SUPERSCRIPT.sub(lambda m: "^" + m.group(0).translate(_SUPERSCRIPT_DIGITS), text)
+    return spell_fractions(text)
+
+
+def spell_fractions(text: str) -> str:
+    """½ as 1/2 and 3½ as 3 1/2 (Unicode's NFKC would make 3½ into "31/2", read as 31 over 2)."""
     return _VULGAR_RE.sub(lambda m: (m[1] + " " if m[1] else "") + _VULGAR[m[2]], text)
 
 

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from tutor.checking import numbers
+
 __all__ = [
     "GuardVerdict",
     "Quantity",
@@ -35,47 +37,8 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------------------------------
-# Numbers in text: digits, decimals, thousands separators, fractions, LaTeX, number words.
-
-_LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}]+?)\s*\}")
-_LATEX_FRAC_SHORT = re.compile(r"\\[dt]?frac\s*(\d)\s*(\d)")
-_LATEX_TEXT = re.compile(r"\\(?:text|mathrm|textbf|mathbf|operatorname)\s*\{([^{}]*)\}")
-_LATEX_OPS = [
-    (re.compile(r"\\(?:times|cdot|ast)"), " x "),
-    (re.compile(r"\\div"), " / "),
-    (re.compile(r"\\(?:left|right|displaystyle|quad|qquad)"), " "),
-    (re.compile(r"\\[,;:! ]"), ""),
-    (re.compile(r"\{,\}"), ","),
-    (re.compile(r"\\%"), "%"),
-    (re.compile(r"\\\$"), "$"),
-    (re.compile(r"\\[()\[\]]"), " "),
-]
-
-_NUMBER = re.compile(
-    r"(?<![\w.])"
-    r"(?P<int>\d{1,3}(?:,\d{3})+(?![\d])|\d+)?"
-    r"(?:\.(?P<dec>\d+))?"
-    r"(?:\s*/\s*(?P<den>\d+)(?!\d|\.\d))?"
-    r"(?P<pct>\s*(?:%|percent\b|per cent\b))?"
-)
-_ORDINAL_SUFFIX = re.compile(r"(?:st|nd|rd|th)\b")
-
-_UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
-}  # fmt: skip
-_TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-    "ninety": 90,
-}  # fmt: skip
-_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
-_DENOMINATORS = {
-    "half": 2, "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4,
-    "fourths": 4, "fifth": 5, "fifths": 5, "sixth": 6, "sixths": 6, "seventh": 7, "sevenths": 7,
-    "eighth": 8, "eighths": 8, "ninth": 9, "ninths": 9, "tenth": 10, "tenths": 10,
-}  # fmt: skip
-_WORD = re.compile(r"[a-z]+")
+# Numbers in text, read by the checker's number reader (tutor.checking.numbers): the guard must see
+# an answer in every form the checker accepts as that answer.
 
 
 @dataclass(frozen=True)
@@ -97,132 +60,28 @@ class Quantity:
 
 
 def _normalise(text: str) -> str:
-    text = _LATEX_TEXT.sub(r" \1 ", text)
-    text = _LATEX_FRAC.sub(r"\1/\2", text)
-    text = _LATEX_FRAC_SHORT.sub(r"\1/\2", text)
-    for pattern, replacement in _LATEX_OPS:
-        text = pattern.sub(replacement, text)
-    text = text.replace("\u2212", "-").replace("\u00a0", " ").replace("\u2009", " ")
-    return text
+    # Curly apostrophes (U+2019) too; one character for one, so positions still agree.
+    return numbers.normalise(text).replace("\u2019", "'")
 
 
-def _digit_quantities(text: str) -> Iterator[Quantity]:
-    for match in _NUMBER.finditer(text):
-        whole, dec, den, pct = match["int"], match["dec"], match["den"], match["pct"]
-        if whole is None and dec is None:
-            continue
-        start, end = match.start(), match.end()
-        if _ORDINAL_SUFFIX.match(text, end) and not den and not dec:
-            continue  # "2nd", "4th": positions, not quantities
-        value = Fraction(whole.replace(",", "") if whole else "0")
-        if dec:
-            value += Fraction(int(dec), 10 ** len(dec))
-        # A minus sign right before the digits, not after an operand, makes the number negative.
-        before = text[:start].rstrip(" ")
-        if before.endswith("-") and not re.search(r"[\w)\]}]\s*-$", before):
-            value = -value
-            start = text.rfind("-", 0, start)
-        if den is not None:
-            raw = match.group(0)
-            slash = raw.index("/")
-            if re.search(r"\s/|/\s", raw) or dec:
-                # "12 / 2" is a division in a worked step: its operands, not a stated fraction.
-                yield Quantity(value, raw[:slash].strip(), start, match.start() + slash, len(dec or ""))
-                yield Quantity(Fraction(int(den)), den, end - len(den), end)
-                continue
-            yield Quantity(value, whole or "", start, start + len(whole or ""), part=True)
-            yield Quantity(Fraction(int(den)), den, end - len(den), end, part=True)
-            if int(den) == 0:
-                continue
-            value = value / int(den)
-            mixed = re.search(r"(?<![\d.,])(\d+)\s+$", text[:start])
-            if mixed:  # "2 1/2"
-                yield Quantity(int(mixed[1]) + value, text[mixed.start() : end], mixed.start(), end)
-        elif pct:
-            yield Quantity(value, match.group(0), start, end, decimals=len(dec or ""))
-            yield Quantity(value / 100, match.group(0), start, end, decimals=len(dec or "") + 2, alias=True)
-            continue
-        yield Quantity(value, text[start:end].strip(), start, end, decimals=len(dec or ""))
-
-
-def _parse_integer_words(words: list[tuple[str, int, int]], i: int) -> tuple[int, int] | None:
-    """Parse an integer written in words starting at ``words[i]``; returns (value, next index)."""
-    total, current, j, seen = 0, 0, i, False
-    while j < len(words):
-        word = words[j][0]
-        if word in _UNITS:
-            if seen and current % 100 and current % 10 == 0 and current % 100 >= 20 and _UNITS[word] < 10:
-                current += _UNITS[word]  # "twenty" + "four"
-            elif seen and current % 100:
-                break
-            else:
-                current += _UNITS[word]
-        elif word in _TENS:
-            if seen and current % 100:
-                break
-            current += _TENS[word]
-        elif word in _SCALES and (seen or word == "hundred"):
-            scale = _SCALES[word]
-            if not seen:
-                break
-            if scale == 100:
-                current = max(current, 1) * 100
-            else:
-                total += max(current, 1) * scale
-                current = 0
-        elif word == "and" and seen and j + 1 < len(words) and (words[j + 1][0] in _UNITS or words[j + 1][0] in _TENS):
-            # "one hundred and five", but not "two and a half" (handled by the caller)
-            if current % 100 == 0 and (current or total):
-                j += 1
-                continue
-            break
-        else:
-            break
-        seen = True
-        j += 1
-    if not seen:
-        return None
-    return total + current, j
-
-
-def _word_quantities(text: str) -> Iterator[Quantity]:
-    lowered = text.lower()
-    words = [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(lowered)]
-    i = 0
-    while i < len(words):
-        word, start, _ = words[i]
-        parsed = _parse_integer_words(words, i)
-        if parsed is None:
-            # "a half", "a quarter"
-            if word == "a" and i + 1 < len(words) and words[i + 1][0] in ("half", "third", "quarter"):
-                end = words[i + 1][2]
-                yield Quantity(Fraction(1, _DENOMINATORS[words[i + 1][0]]), text[start:end], start, end, word=True)
-                i += 2
-                continue
-            if word in ("half", "halves"):
-                yield Quantity(Fraction(1, 2), text[start : words[i][2]], start, words[i][2], word=True)
-            i += 1
-            continue
-        value, j = parsed
-        end = words[j - 1][2]
-        quantity = Fraction(value)
-        # "two thirds", "one half"
-        if j < len(words) and words[j][0] in _DENOMINATORS and value >= 1 and words[j][0] != "second":
-            denominator = _DENOMINATORS[words[j][0]]
-            plural_ok = value == 1 or words[j][0].endswith("s") or words[j][0] in ("half",)
-            if plural_ok:
-                quantity = Fraction(value, denominator)
-                end = words[j][2]
-                j += 1
-        # "two and a half", "two and one-half", "two and three quarters"
-        elif j + 2 < len(words) and words[j][0] == "and":
-            numerator: int | None = 1 if words[j + 1][0] == "a" else _UNITS.get(words[j + 1][0])
-            if numerator and words[j + 2][0] in _DENOMINATORS:
-                quantity = Fraction(value) + Fraction(numerator, _DENOMINATORS[words[j + 2][0]])
-                end = words[j + 2][2]
-                j += 3
-        yield Quantity(quantity, text[start:end], start, end, word=True)
-        i = j
+def _as_quantities(number: numbers.Number) -> Iterator[Quantity]:
+    """What a number states: a fraction its value (its numerator and denominator only as parts), a
+    division in a worked step ("12 / 2") its operands, a percentage its value and, as an alias,
+    that value as a fraction of one."""
+    if number.kind == "division":
+        for operand in number.parts:
+            if operand.value is not None:
+                yield Quantity(operand.value, operand.text, operand.start, operand.end, operand.decimals)
+        return
+    for part in number.parts:
+        if part.value is not None:
+            yield Quantity(part.value, part.text, part.start, part.end, part.decimals, part=True)
+    if number.value is None:
+        return
+    word = number.kind == "word"
+    yield Quantity(number.value, number.text, number.start, number.end, number.decimals, word=word)
+    if number.percent:
+        yield Quantity(number.value / 100, number.text, number.start, number.end, number.decimals + 2, alias=True)
 
 
 def extract_quantities(text: str) -> list[Quantity]:
@@ -234,12 +93,7 @@ def extract_quantities(text: str) -> list[Quantity]:
 # text: their numbers are read once. Quantities are immutable, so sharing them is safe.
 @functools.lru_cache(maxsize=4096)
 def _quantities(text: str) -> tuple[Quantity, ...]:
-    normalised = _normalise(text)
-    found = list(_digit_quantities(normalised)) + list(_word_quantities(normalised))
-    # "2 and a half": a digit followed by a word fraction
-    for match in re.finditer(r"(?<![\w.])(\d+)\s+and\s+(a|one)[\s-]+(half|third|quarter)\b", normalised, re.I):
-        value = Fraction(int(match[1])) + Fraction(1, _DENOMINATORS[match[3].lower()])
-        found.append(Quantity(value, match.group(0), match.start(), match.end(), word=True))
+    found = [q for number in numbers.read_numbers(_normalise(text)) for q in _as_quantities(number)]
     return tuple(sorted(found, key=lambda q: (q.start, -q.end)))
 
 
@@ -385,7 +239,7 @@ def _tokens(text: str) -> frozenset[str]:
     # Numbers count by value, so "half" and "1/2" or "6" and "six" are the same token.
     result = {f"#{q.value}" for q in _quantities(text) if not q.part and not q.alias}
     for word in re.findall(r"[a-z]+", _normalise(text).lower()):
-        if word in _STOPWORDS or len(word) < 3 or word in _UNITS or word in _TENS or word in _DENOMINATORS:
+        if word in _STOPWORDS or len(word) < 3 or word in numbers.NUMBER_WORDS:
             continue
         for suffix in ("ing", "ed", "es", "s"):
             if len(word) > len(suffix) + 2 and word.endswith(suffix):
