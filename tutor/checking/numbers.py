@@ -136,6 +136,7 @@ _DIGIT_RE = re.compile(
     r"|\s*[*xX]\s*10\s*\^\s*(?P<paren>\()?\s*(?P<exp10>[-+]?\d+)\s*(?(paren)\)))?"
     r")"
     r"(?P<pct>\s*(?:%|percent\b|per\s+cent\b))?"
+    r"(?![\d_])"  # 25_0 is a blank to fill in, not 25
 )
 _ORDINAL_SUFFIX = re.compile(r"(?:st|nd|rd|th)\b")
 
@@ -515,10 +516,12 @@ def _evaluate(tokens: Sequence[_Token]) -> Fraction:
 # Words that make a number next to them part of a larger quantity ("half of 40 = 20",
 # "24 and 6 = 30", "= 2 dozen"): that side cannot be read on its own.
 _BINDS_BEFORE = frozenset((
-    "of", "times", "by", "plus", "minus", "over", "than", "per", "and", "from", "into", "with", "add", "adding",
+    "of", "times", "by", "plus", "minus", "over", "than", "per", "into", "add", "adding",
     "subtract", "subtracting", "multiply", "multiplying", "divide", "dividing", "double", "twice", "triple",
     "half", "third", "quarter", "square", "cube", "root", "sqrt", "sin", "cos", "tan", "log", "ln", "exp", "abs",
 ))  # fmt: skip
+# ... and these only a lone number ("24 and 6 = 30", but "..., and 24 + 6 = 30").
+_JOINS_BEFORE = frozenset(("and", "from", "with"))
 _BINDS_AFTER = frozenset((
     "times", "of", "dozen", "dozens", "hundred", "hundreds", "thousand", "thousands", "million", "millions",
     "billion", "billions", "plus", "minus", "divided", "multiplied", "squared", "cubed", "over", "more",
@@ -550,8 +553,10 @@ def _side(tokens: list[_Token], before: _Token | None, after: _Token | None) -> 
         return _Side(None)
     if tokens[0].kind == "op" and tokens[0].text != "-":
         return _Side(None)  # "2x + 5 = 11": the side goes on before the chain
-    if before is not None and before.kind == "word" and (before.text.lower() in _BINDS_BEFORE or _letter(before)):
-        return _Side(None)
+    if before is not None and before.kind == "word":
+        word = before.text.lower()
+        if word in _BINDS_BEFORE or _letter(before) or (word in _JOINS_BEFORE and len(tokens) == 1):
+            return _Side(None)
     if after is not None and after.kind == "word" and (
         after.glued or after.text.lower() in _BINDS_AFTER or _letter(after)
     ):

@@ -7,7 +7,8 @@ deterministic:
 1. answer leak: the reply states the final answer (or an equivalent form: 24, 24.0, "twenty-four",
    $24$, 1/2 vs 0.5, \\frac{1}{2}, "x = 3") before the policy released it;
 2. hallucinated numbers: a number that neither the authored text, the problem statement, the
-   student's messages, nor one arithmetic step on those supports;
+   student's messages, nor one arithmetic step on those supports; false arithmetic: a chain like
+   ``25*4 = 110`` or ``$220*12=$2540`` that does not hold, checked exactly;
 3. ignoring the move: a probing move without a question, a hint that shares almost nothing with
    the authored hint;
 4. length.
@@ -385,6 +386,10 @@ def guard_check(
         unsupported.append(quantity.text)
     for number in dict.fromkeys(unsupported):
         reasons.append(f"states a number nothing supports: {number!r}")
+    # Every number in "25*4 = 110" may be supported and the claim still false.
+    false_arithmetic = numbers.false_equalities(text, bare=False)
+    for equation in dict.fromkeys(false_arithmetic):
+        reasons.append(f"states false arithmetic: {equation!r}")
 
     move_key = move.lower()
     overlap = token_overlap(text, authored_text)
@@ -406,7 +411,7 @@ def guard_check(
     if too_long:
         reasons.append(f"too long ({len(text)} > {max_chars} characters)")
 
-    if reveals:
+    if reveals or false_arithmetic:
         score = 0.0
     else:
         score = 1.0 - 0.3 * min(len(set(unsupported)), 2) - (0.35 if ignores_move else 0.0)

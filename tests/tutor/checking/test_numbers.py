@@ -66,6 +66,7 @@ def test_surface_forms(text: str, expected: list[str]) -> None:
         ("the 2nd step", []),
         ("6 cm^2", ["6"]),  # the exponent of a unit is not a quantity
         ("25x4", ["25", "4"]),
+        ("1800 + 720 = 25_0", ["1800", "720"]),  # a blank to fill in
     ],
 )
 def test_lists_pairs_ordinals_and_exponents_are_not_misread(text: str, expected: list[str]) -> None:
@@ -107,7 +108,8 @@ def test_the_reader_loads_neither_sympy_nor_django() -> None:
 @pytest.mark.parametrize(
     "text",
     ["6 = 5", "7 = x = 5", "2+2 = 5", "$25*4=$110", "Madeline spends $220*12=$2540 a year", "2/3 = 0.66",
-     "(2 + 3 = 6)", "2\u00b3 = 9", r"$12 \times 2 = 25$", "50% = 0.6", "24 / 2 = 10", "1 000 + 1 = 1 000"],
+     "(2 + 3 = 6)", "2\u00b3 = 9", r"$12 \times 2 = 25$", "50% = 0.6", "24 / 2 = 10", "1 000 + 1 = 1 000",
+     "Two dozens is 24, and 24 + 6 = 31"],
 )
 def test_false_equalities_are_found(text: str) -> None:
     assert false_equalities(text), text

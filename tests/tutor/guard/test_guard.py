@@ -250,3 +250,39 @@ def test_cli_reports_bad_json_by_line_number(tmp_path: Path) -> None:
     result = _cli("score", str(source))
     assert result.returncode == 2
     assert "line 2" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- false mathematics (issue 19) ------------------------------------------------------------
+
+DOG = "Madeline spends $25 a month on dog food, 4 times a month... She spends $220 a month. How much per year?"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Madeline spends $25*4=$110 on food for her dog per month.",
+        "She will spend $220*12=$2540 on her dog per year.",
+        "Half a dozen is 12 / 2 = 7 pens. What do you add it to?",
+        "Two dozens is 2 x 12 = 24, and 24 + 6 = 31. How many pens is that?",
+        r"So $2 \times 12 = 25$ pens. What next?",
+    ],
+)
+def test_false_arithmetic_is_rejected_even_with_supported_numbers(reply: str) -> None:
+    verdict = check(reply, allowed_numbers=[PENS, STUDENT, DOG, "7 25 31 2540 110"])
+    assert not verdict.passed and verdict.score == 0.0
+    assert any(reason.startswith("states false arithmetic") for reason in verdict.reasons), verdict.reasons
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Madeline spends $25*4=$100 on food for her dog per month. What about a year?",
+        "Half a dozen is 12 / 2 = 6 pens. How many pens do you get when you add that to two dozens?",
+        "Solve 2x + 5 = 11 by subtracting 5 first. How many pens are in half a dozen?",
+        "Half of 12 = 6, so half a dozen is 6 pens. Add that to two dozens?",
+        "One third is about 0.33, since 1/3 = 0.33 when rounded. How many pens are in half a dozen?",
+    ],
+)
+def test_true_or_algebraic_equations_are_not_called_false(reply: str) -> None:
+    verdict = check(reply, allowed_numbers=[PENS, STUDENT, DOG])
+    assert not any("false arithmetic" in reason for reason in verdict.reasons), verdict.reasons
