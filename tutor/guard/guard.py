@@ -5,7 +5,9 @@ prompt injection in the student's message cannot talk it out of its verdict. Che
 deterministic:
 
 1. answer leak: the reply states the final answer (or an equivalent form: 24, 24.0, "twenty-four",
-   $24$, 1/2 vs 0.5, \\frac{1}{2}, "x = 3") before the policy released it;
+   $24$, 1/2 vs 0.5, \\frac{1}{2}, "x = 3") before the policy released it, unless the student has
+   just given it; a wrong answer confirmed: praise or "that's correct" after an attempt the checker
+   marked wrong;
 2. hallucinated numbers: a number that neither the authored text, the problem statement, the
    student's messages, nor one arithmetic step on those supports; false arithmetic: a chain like
    ``25*4 = 110`` or ``$220*12=$2540`` that does not hold, checked exactly;
@@ -24,8 +26,12 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from tutor.checking import numbers
+
+if TYPE_CHECKING:
+    from tutor.checking import CheckResult
 
 __all__ = [
     "GuardVerdict",
@@ -221,6 +227,58 @@ def _reveals(candidate: str, forms: _AnswerForms, ambient: dict[Fraction, frozen
 
 
 # --------------------------------------------------------------------------------------------------
+# The student's last attempt: praise after a wrong answer confirms it; after a right one, the reply
+# may say the answer the student just gave.
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_CONFIRM_OPENING = re.compile(
+    r"^[\s\"'“(*]*(?:(?:yes|yeah|yep|yup)\b|(?:correct|right|exactly|precisely|perfect|excellent|great|good|awesome"
+    r"|brilliant|fantastic|wonderful|indeed|absolutely|bingo|nice)\s*(?:[!.,:;\u2014\u2013-]|$))",
+    re.I,
+)
+_CONFIRM = re.compile(
+    r"\b(?:(?:that|it|this|which|you|your\s+(?:answer|result|solution|work)|the\s+answer)\s*"
+    r"(?:'s|'re|\s+is|\s+are|\s+was|\s+were)\s+"
+    r"(?:(?:absolutely|exactly|completely|totally|quite|perfectly|entirely|so|100%)\s+)?(?:correct|right)\b"
+    r"(?!\s+(?:there|here|now|away|after|before|track|idea|direction|way|approach|start|side|hand)\b)"
+    r"|(?:well|nicely)\s+done\b|(?:good|great|nice|excellent)\s+(?:job|work)\b|spot\s+on\b"
+    r"|you(?:'ve|\s+have)?\s+got\s+it\b|you\s+nailed\s+it\b|that's\s+it\b|exactly\s+right\b"
+    r"|(?:is|are|was|that's|it's)\s+the\s+(?:correct|right)\s+answer\b)",
+    re.I,
+)
+_NEGATED = re.compile(r"\b(?:not|no|never|almost|nearly|if|whether|sure)\b|n't", re.I)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _confirms_wrong(text: str, last_attempt: CheckResult | None) -> str | None:
+    """The words with which ``text`` praises or confirms an attempt the checker marked wrong
+    ("That's correct", "Yes, it's 78", "Well done"), if it does. A question ("Is that right?") or a
+    negation ("not quite right") confirms nothing; a partly right attempt (right value, missing
+    units) may be called right."""
+    if last_attempt is None or last_attempt.status != "incorrect" or last_attempt.partial:
+        return None
+    for sentence in _sentences(_normalise(text)):
+        if sentence.rstrip().endswith("?"):
+            continue
+        opening = _CONFIRM_OPENING.match(sentence)
+        if opening:
+            return opening.group(0).strip(" \"'“(*!.,:;\u2014\u2013-")
+        for match in _CONFIRM.finditer(sentence):
+            if not _NEGATED.search(sentence[: match.start()]):
+                return match.group(0)
+    return None
+
+
+def _gave_the_answer(last_attempt: CheckResult | None, forms: _AnswerForms) -> bool:
+    """The student's last attempt was right and states the answer itself: saying it is no leak."""
+    return bool(last_attempt is not None and last_attempt.status == "correct"
+                and _reveals(last_attempt.parsed, forms, {}) is not None)
+
+
+# --------------------------------------------------------------------------------------------------
 # Grounding: does the reply follow the authored move?
 
 _STOPWORDS = frozenset((
@@ -319,16 +377,33 @@ def answer_leak(
     answer_forms: Sequence[str] = (),
     released: bool,
     allowed_numbers: Iterable[str] = (),
+    last_attempt: CheckResult | None = None,
 ) -> str | None:
-    """The surface form in which ``candidate`` states the answer before its release, else None.
+    """How ``candidate`` states an answer it must not: the step's answer before its release (unless
+    the student has just given it), or a confirmation of an attempt the checker marked wrong.
+    None if it does neither.
 
-    The first check of ``guard_check`` on its own: a streamed reply is checked for a leak at every
-    token batch and needs the rest of the verdict only once it is complete.
+    The first checks of ``guard_check`` on their own: a streamed reply is checked at every token
+    batch and needs the rest of the verdict only once it is complete.
     """
+    text = candidate.strip()
+    return _leak(text, answer, answer_forms, released, allowed_numbers, last_attempt) or _confirms_wrong(
+        text, last_attempt
+    )
+
+
+def _leak(
+    text: str,
+    answer: str | None,
+    answer_forms: Sequence[str],
+    released: bool,
+    allowed_numbers: Iterable[str],
+    last_attempt: CheckResult | None,
+) -> str | None:
     forms = _answer_forms(answer, answer_forms)
-    if not forms or released:
+    if not forms or released or _gave_the_answer(last_attempt, forms):
         return None
-    return _reveals(candidate.strip(), forms, _ambient(tuple(str(a) for a in allowed_numbers)))
+    return _reveals(text, forms, _ambient(tuple(str(a) for a in allowed_numbers)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -351,6 +426,7 @@ def guard_check(
     allowed_numbers: Iterable[str] = (),
     move: str,
     max_chars: int = 600,
+    last_attempt: CheckResult | None = None,
 ) -> GuardVerdict:
     """Check one candidate tutor reply against the answer, the authored move and the known numbers.
 
@@ -358,6 +434,9 @@ def guard_check(
     student's messages); numbers in ``authored_text`` are allowed automatically. A number in
     ``allowed_numbers`` that equals the answer counts as a leak only when stated as a result.
     ``answer``/``answer_forms``: the final answer and any equivalent forms ("x = 3", "0.5").
+    ``last_attempt``: the checker's verdict on the student's message this reply answers, if it was
+    an attempt. After a wrong attempt, praise or confirmation fails the reply; after a right one,
+    the reply may restate the answer the student gave.
     """
     reasons: list[str] = []
     text = candidate.strip()
@@ -367,13 +446,16 @@ def guard_check(
 
     forms = _answer_forms(answer, answer_forms)
     reveals = False
-    leaked = answer_leak(text, answer=answer, answer_forms=answer_forms, released=released, allowed_numbers=allowed)
+    leaked = _leak(text, answer, answer_forms, released, allowed, last_attempt)
     if leaked is not None:
         reveals = True
         reasons.append(f"reveals the answer ({leaked!r}) before it was released")
+    confirmed = _confirms_wrong(text, last_attempt)
+    if confirmed is not None:
+        reasons.append(f"confirms an answer the checker marked wrong ({confirmed!r})")
 
     supported = _supported_values(allowed, authored_text)
-    if released:
+    if released or _gave_the_answer(last_attempt, forms):
         supported.update(value for value, _ in forms.values)
     unsupported = []
     for quantity in _quantities(text):
@@ -411,7 +493,7 @@ def guard_check(
     if too_long:
         reasons.append(f"too long ({len(text)} > {max_chars} characters)")
 
-    if reveals or false_arithmetic:
+    if reveals or confirmed is not None or false_arithmetic:
         score = 0.0
     else:
         score = 1.0 - 0.3 * min(len(set(unsupported)), 2) - (0.35 if ignores_move else 0.0)
@@ -433,6 +515,7 @@ def choose_reply(
     move: str,
     max_chars: int = 600,
     fallback: str | None = None,
+    last_attempt: CheckResult | None = None,
 ) -> str:
     """The best-scoring candidate that passes the guard, else ``fallback`` (default: the authored text)."""
     allowed = list(allowed_numbers)
@@ -447,6 +530,7 @@ def choose_reply(
             allowed_numbers=allowed,
             move=move,
             max_chars=max_chars,
+            last_attempt=last_attempt,
         )
         if verdict.passed and (best is None or verdict.score > best[0]):
             best = (verdict.score, candidate.strip())

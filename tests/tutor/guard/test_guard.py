@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tutor.benchmarks.guard_eval import DEFAULT_CASES, evaluate_cases, final_answer
-from tutor.guard import choose_reply, extract_quantities, guard_check
+from tutor.checking import CheckResult
+from tutor.guard import answer_leak, choose_reply, extract_quantities, guard_check
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -286,3 +287,62 @@ def test_false_arithmetic_is_rejected_even_with_supported_numbers(reply: str) ->
 def test_true_or_algebraic_equations_are_not_called_false(reply: str) -> None:
     verdict = check(reply, allowed_numbers=[PENS, STUDENT, DOG])
     assert not any("false arithmetic" in reason for reason in verdict.reasons), verdict.reasons
+
+
+# --- the student's last attempt (issue 19) ---------------------------------------------------
+
+WRONG_78 = CheckResult(status="incorrect", parsed="78")
+GUESSED = [PENS, STUDENT, "Is it 78?"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "That's correct. Yes, it's 78",
+        "Yes, 78 pens. How many pens are in half a dozen?",
+        "Well done! How many pens are in half a dozen? Add that to two dozens.",
+        "You're right, add that to two dozens. How many pens are in half a dozen?",
+        "Exactly. How many pens are in half a dozen? Add that to two dozens.",
+        "That\u2019s right! How many pens are in half a dozen?",
+        "Your answer is correct. How many pens are in half a dozen?",
+    ],
+)
+def test_a_reply_that_confirms_a_wrong_attempt_is_rejected(reply: str) -> None:
+    verdict = check(reply, allowed_numbers=GUESSED, last_attempt=WRONG_78)
+    assert not verdict.passed and verdict.score == 0.0
+    assert any(reason.startswith("confirms an answer the checker marked wrong") for reason in verdict.reasons)
+    # The streamed reply is stopped by the same check.
+    assert answer_leak(reply, answer="30", released=False, allowed_numbers=GUESSED, last_attempt=WRONG_78)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Not quite right. How many pens are in half a dozen? Add that to two dozens.",
+        "Good try! How many pens are in half a dozen? Add that to two dozens.",
+        "You're on the right track. How many pens are in half a dozen? Add that to two dozens.",
+        "Is that right? How many pens are in half a dozen? Add that to two dozens.",
+        "Correct the half dozen first: how many pens are in half a dozen? Add that to two dozens.",
+    ],
+)
+def test_honest_replies_to_a_wrong_attempt_pass(reply: str) -> None:
+    verdict = check(reply, allowed_numbers=GUESSED, last_attempt=WRONG_78)
+    assert verdict.passed, verdict.reasons
+
+
+def test_praise_is_judged_by_the_attempt_it_answers() -> None:
+    praise = "Well done! How many pens are in half a dozen? Add that to two dozens."
+    assert check(praise).passed  # no attempt: nothing to confirm
+    assert check(praise, last_attempt=CheckResult(status="correct", parsed="6")).passed
+    units_missing = CheckResult(status="incorrect", parsed="30", partial=True, message="don't forget the units")
+    assert check(praise, last_attempt=units_missing).passed  # the value is right
+
+
+def test_the_answer_the_student_just_gave_may_be_said_back() -> None:
+    reply = "Yes, 30 pens is right. Well done!"
+    common: dict[str, Any] = {"authored_text": "Well done.", "move": "praise_advance"}
+    assert check(reply, **common).reveals_answer  # nobody gave it: a leak
+    said_back = check(reply, last_attempt=CheckResult(status="correct", parsed="30"), **common)
+    assert said_back.passed and not said_back.reveals_answer
+    # A right answer to a smaller question (24 pens in two dozens) does not unlock the final one.
+    assert check(reply, last_attempt=CheckResult(status="correct", parsed="24"), **common).reveals_answer
