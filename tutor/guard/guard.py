@@ -6,8 +6,9 @@ deterministic:
 
 1. answer leak: the reply states the final answer (or an equivalent form: 24, 24.0, "twenty-four",
    $24$, 1/2 vs 0.5, \\frac{1}{2}, "x = 3") before the policy released it, unless the student has
-   just given it; a wrong answer confirmed: praise or "that's correct" after an attempt the checker
-   marked wrong;
+   just given it; any other final answer asserted before release ("So the answer is 60.": human
+   judges count revealing a wrong answer as revealing too); a wrong answer confirmed: praise or
+   "that's correct" after an attempt the checker marked wrong;
 2. hallucinated numbers: a number that neither the authored text, the problem statement, the
    student's messages, nor one arithmetic step on those supports; false arithmetic: a chain like
    ``25*4 = 110`` or ``$220*12=$2540`` that does not hold, checked exactly;
@@ -272,6 +273,64 @@ def _confirms_wrong(text: str, last_attempt: CheckResult | None) -> str | None:
     return None
 
 
+# "The final answer is 159.", "So the answer is 60.", "\\boxed{60}", "60 is the answer": a value put
+# forward as the problem's answer, whichever value it is.
+_FINAL_BEFORE = re.compile(
+    r"(?:\b(?:(?:final|correct|right|actual|real)\s+)?(?:answer|solution)"
+    r"(?:\s+to\s+(?:the\s+)?(?:whole\s+|original\s+|main\s+)?problem)?"
+    r"\s*(?:is|was|=|:|would\s+be|will\s+be|should\s+be|must\s+be|has\s+to\s+be|comes\s+to|equals)"
+    r"(?:\s+(?:about|approximately|exactly|just|simply|actually|really|indeed|then))?"
+    r"|\\boxed\s*\{|####)"
+    r"[\s$(]*(?:[a-z]\s*=\s*[\s$(]*)?$",
+    re.I,
+)
+_FINAL_AFTER = re.compile(
+    r"^[\s$)]*(?:[a-z%]+\s+)?(?:is|was|would\s+be|will\s+be|must\s+be)\s+(?:the|our|my)\s+"
+    r"(?:(?:final|correct|right)\s+)?answer\b"
+    r"(?!\s+(?:to|for)\s+(?:the\s+)?(?:first|second|third|next|this|that|each|one|part|step)\b)",
+    re.I,
+)
+# Said about an answer, not asserting one: "if the answer were 60", "you said the answer is 42".
+_NOT_ASSERTING = re.compile(
+    r"\b(?:if|suppose|supposing|assume|assuming|whether|unless|check|checking|verify|instead)\b"
+    r"|\byou(?:'ve|'re|\s+have|\s+are)?(?:\s+(?:still|just|already|probably|maybe|first))?\s+(?:said|saying|wrote|written|write|think|thinking|thought|guess|guessed"
+    r"|guessing|claim|claimed|claiming|mentioned|answered|got|get|put|believe|believed|found|gave|given|chose"
+    r"|chosen|picked|say)\b",
+    re.I,
+)
+_SENTENCE_BREAK = re.compile(r"[.!?](?=\s|$)|\n")
+
+
+def _final_answer_asserted(text: str, forms: _AnswerForms, last_attempt: CheckResult | None) -> str | None:
+    """The value ``text`` puts forward as the problem's final answer, if any, other than the answer
+    itself (the leak check's business) and the value of a right last attempt. Questions ("Is the
+    answer 60?") and reported or hypothetical answers assert nothing."""
+    earned: set[Fraction] = set()
+    if last_attempt is not None and last_attempt.status == "correct":
+        earned = {q.value for q in _quantities(last_attempt.parsed) if not q.part}
+    normalised = _normalise(text)
+    for quantity in _quantities(text):
+        if quantity.part or quantity.alias or quantity.value in earned:
+            continue
+        if any(_same_number(quantity, value, decimals) for value, decimals in forms.values):
+            continue
+        breaks = [m.end() for m in _SENTENCE_BREAK.finditer(normalised, 0, quantity.start)]
+        start = breaks[-1] if breaks else 0
+        following = _SENTENCE_BREAK.search(normalised, quantity.end)
+        end = following.end() if following else len(normalised)
+        if normalised[start:end].rstrip().endswith("?"):
+            continue
+        before = normalised[start : quantity.start]
+        claim = _FINAL_BEFORE.search(before)
+        said = before[: claim.start()] if claim else before
+        if claim is None and not _FINAL_AFTER.match(normalised[quantity.end : end]):
+            continue
+        if _NOT_ASSERTING.search(said) or re.search(r"\byour\s+(?:\w+\s+)?$", said, re.I):
+            continue
+        return quantity.text
+    return None
+
+
 def _gave_the_answer(last_attempt: CheckResult | None, forms: _AnswerForms) -> bool:
     """The student's last attempt was right and states the answer itself: saying it is no leak."""
     return bool(last_attempt is not None and last_attempt.status == "correct"
@@ -380,16 +439,27 @@ def answer_leak(
     last_attempt: CheckResult | None = None,
 ) -> str | None:
     """How ``candidate`` states an answer it must not: the step's answer before its release (unless
-    the student has just given it), or a confirmation of an attempt the checker marked wrong.
-    None if it does neither.
+    the student has just given it), any other value put forward as the final answer before then
+    (revealing a wrong answer is revealing too), or a confirmation of an attempt the checker marked
+    wrong. None if it does none of these.
 
     The first checks of ``guard_check`` on their own: a streamed reply is checked at every token
     batch and needs the rest of the verdict only once it is complete.
     """
     text = candidate.strip()
-    return _leak(text, answer, answer_forms, released, allowed_numbers, last_attempt) or _confirms_wrong(
-        text, last_attempt
+    return (
+        _leak(text, answer, answer_forms, released, allowed_numbers, last_attempt)
+        or _asserts(text, answer, answer_forms, released, last_attempt)
+        or _confirms_wrong(text, last_attempt)
     )
+
+
+def _asserts(
+    text: str, answer: str | None, answer_forms: Sequence[str], released: bool, last_attempt: CheckResult | None
+) -> str | None:
+    if released:
+        return None
+    return _final_answer_asserted(text, _answer_forms(answer, answer_forms), last_attempt)
 
 
 def _leak(
@@ -450,6 +520,9 @@ def guard_check(
     if leaked is not None:
         reveals = True
         reasons.append(f"reveals the answer ({leaked!r}) before it was released")
+    asserted = _asserts(text, answer, answer_forms, released, last_attempt)
+    if asserted is not None:
+        reasons.append(f"asserts a final answer ({asserted!r}) before it was released")
     confirmed = _confirms_wrong(text, last_attempt)
     if confirmed is not None:
         reasons.append(f"confirms an answer the checker marked wrong ({confirmed!r})")
@@ -465,6 +538,8 @@ def guard_check(
             continue
         if reveals and any(_same_number(quantity, v, d) for v, d in forms.values):
             continue  # already reported as a leak
+        if asserted is not None and quantity.text == asserted:
+            continue  # already reported as an asserted answer
         unsupported.append(quantity.text)
     for number in dict.fromkeys(unsupported):
         reasons.append(f"states a number nothing supports: {number!r}")
@@ -493,7 +568,7 @@ def guard_check(
     if too_long:
         reasons.append(f"too long ({len(text)} > {max_chars} characters)")
 
-    if reveals or confirmed is not None or false_arithmetic:
+    if reveals or asserted is not None or confirmed is not None or false_arithmetic:
         score = 0.0
     else:
         score = 1.0 - 0.3 * min(len(set(unsupported)), 2) - (0.35 if ignores_move else 0.0)

@@ -346,3 +346,53 @@ def test_the_answer_the_student_just_gave_may_be_said_back() -> None:
     assert said_back.passed and not said_back.reveals_answer
     # A right answer to a smaller question (24 pens in two dozens) does not unlock the final one.
     assert check(reply, last_attempt=CheckResult(status="correct", parsed="24"), **common).reveals_answer
+
+
+# --- final answers asserted before release (issue 19) ----------------------------------------
+
+DOZENS = [PENS, STUDENT, "Is it 60? Or 159?"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "value"),
+    [
+        ("The final answer is 159.", "159"),
+        ("So the answer is 60.", "60"),
+        ("Half a dozen is 6 pens. The correct answer would be 42 pens.", "42"),
+        ("I think the answer is 42.", "42"),
+        ("42 is the answer.", "42"),
+        ("The answer is x = 42", "42"),
+        (r"So $\boxed{159}$", "159"),
+        ("The final answer: sixty", "sixty"),
+    ],
+)
+def test_any_final_answer_asserted_before_release_is_rejected(reply: str, value: str) -> None:
+    verdict = check(reply, allowed_numbers=DOZENS)
+    assert not verdict.passed and verdict.score == 0.0
+    assert f"asserts a final answer ({value!r}) before it was released" in verdict.reasons
+    assert answer_leak(reply, answer="30", released=False, allowed_numbers=DOZENS) == value  # stops a stream
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Is the answer 60? How many pens are in half a dozen? Add that to two dozens.",
+        "You said the answer is 42; how many pens are in half a dozen? Add that to two dozens.",
+        "You're still thinking that 42 is the correct answer. How many pens are in half a dozen?",
+        "Your answer is 42. How many pens are in half a dozen? Add that to two dozens.",
+        "If the answer is 42, how many pens are in half a dozen? Add that to two dozens.",
+        "42 is not the answer. How many pens are in half a dozen? Add that to two dozens.",
+        "The answer to the first part is 24. How many pens are in half a dozen? Add that to two dozens.",
+    ],
+)
+def test_answers_asked_about_reported_or_denied_are_not_asserted(reply: str) -> None:
+    verdict = check(reply, allowed_numbers=DOZENS)
+    assert not any(reason.startswith("asserts a final answer") for reason in verdict.reasons), verdict.reasons
+
+
+def test_a_final_answer_may_be_asserted_once_released_or_given() -> None:
+    reply = "So the answer is 24 pens for the two dozens."
+    assert not check(reply, released=True, move="tell").reasons
+    earned = check(reply, last_attempt=CheckResult(status="correct", parsed="24"), move="praise")
+    assert not any(reason.startswith("asserts") for reason in earned.reasons), earned.reasons
+    assert any(reason.startswith("asserts") for reason in check(reply, move="praise").reasons)
