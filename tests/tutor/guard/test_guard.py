@@ -217,6 +217,8 @@ def test_labelled_cases_meet_the_bar() -> None:
     report = evaluate_cases(DEFAULT_CASES)
     assert report["n"] >= 60
     assert report["precision"] >= 0.95 and report["recall"] >= 0.9, report
+    # Rejections too: false arithmetic, wrong final answers, confirmed wrong attempts (issue 19).
+    assert report["rejected"]["precision"] >= 0.95 and report["rejected"]["recall"] >= 0.95, report
 
 
 def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
