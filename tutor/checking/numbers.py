@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import pairwise
 from typing import Literal
 
 __all__ = ["DENOMINATORS", "NUMBER_WORDS", "Number", "false_equalities", "normalise", "read_numbers", "spell_fractions"]
@@ -139,6 +140,7 @@ _DIGIT_RE = re.compile(
     r"(?![\d_])"  # 25_0 is a blank to fill in, not 25
 )
 _ORDINAL_SUFFIX = re.compile(r"(?:st|nd|rd|th)\b")
+_LOOK_BACK = 40  # characters around a number that decide how it reads
 
 
 def _digits_value(text: str, decimals: str = "") -> Fraction | None:
@@ -159,13 +161,14 @@ def _simple(text: str, start: int, value: Fraction | None, decimals: int = 0) ->
 def _signed(number: Number, text: str) -> Number:
     """A minus sign right before the number makes it negative unless it follows an operand:
     ``5 - 3`` and ``x - 3`` subtract, ``= -3``, ``(-3)`` and ``is -3`` are negative."""
-    before = text[: number.start]
+    offset = max(0, number.start - _LOOK_BACK)  # a window, not the whole text: reading stays linear
+    before = text[offset : number.start]
     attached = before.endswith("-")
     before = before.rstrip(" ")
     if not before.endswith("-") or number.value is None:
         return number
-    start = len(before) - 1
-    operand = before[:start].rstrip()
+    start = offset + len(before) - 1
+    operand = before[: len(before) - 1].rstrip()
     if operand:
         last = operand[-1]
         if last.isdigit() or last in ")]}%":
@@ -180,10 +183,10 @@ def _signed(number: Number, text: str) -> Number:
 
 def _comma_is_decimal(text: str, start: int, end: int) -> bool:
     """3,5 is three and a half; 1,2,3 is a list and (3,5) a pair."""
-    before = text[:start]
+    before = text[max(0, start - _LOOK_BACK) : start]
     if re.search(r"\d\s*,\s*$", before):
         return False
-    return not (before.rstrip().endswith(("(", "[")) and text[end:].lstrip().startswith((")", "]")))
+    return not (before.rstrip().endswith(("(", "[")) and text[end : end + _LOOK_BACK].lstrip().startswith((")", "]")))
 
 
 def _digit_numbers(text: str) -> Iterator[Number]:
@@ -207,7 +210,7 @@ def _digit_numbers(text: str) -> Iterator[Number]:
         number = _number_from(m, text)
         if number is None:
             continue
-        if text[: m.start()].rstrip().endswith("^") and re.search(r"[a-zA-Z]\s*\^\s*$", text[: m.start()]):
+        if re.search(r"[a-zA-Z]\s*\^\s*$", text[max(0, m.start() - _LOOK_BACK) : m.start()]):
             continue  # cm^2, x^2: the exponent of a unit or a variable is not a quantity
         yield _signed(number, text)
 
@@ -396,8 +399,8 @@ class _Token:
 
 def _x_is_times(text: str, i: int) -> bool:
     """``x`` between two numbers (``2 x 12``, ``25x4``, ``(3) x (4)``) is a multiplication sign."""
-    before = text[:i].rstrip()
-    after = text[i + 1 :].lstrip()
+    before = text[max(0, i - _LOOK_BACK) : i].rstrip()
+    after = text[i + 1 : i + 1 + _LOOK_BACK].lstrip()
     return bool(before) and before[-1] in "0123456789)%" and bool(after) and after[0] in "0123456789($."
 
 
@@ -443,8 +446,21 @@ class _NotArithmetic(Exception):
     pass
 
 
+MAX_SIDE_TOKENS = 60  # longer sides are not arithmetic anyone writes in a sentence: left unread
+MAX_NESTING = 8
+
+
 def _evaluate(tokens: Sequence[_Token]) -> Fraction:
     """Exact value of numbers, + - * / ^ and brackets; ``2(3)`` and ``(2)(3)`` are products."""
+    if len(tokens) > MAX_SIDE_TOKENS:
+        raise _NotArithmetic
+    depth = 0
+    for tok in tokens:
+        depth += (tok.kind == "(") - (tok.kind == ")")
+        if depth > MAX_NESTING:
+            raise _NotArithmetic
+    if sum(t.text == "^" for t in tokens) > MAX_NESTING:
+        raise _NotArithmetic
     pos = 0
 
     def peek() -> _Token | None:
@@ -645,7 +661,9 @@ def false_equalities(text: str, *, bare: bool = True) -> list[str]:
         if len(valued) < 2 or not (bare or any(s.computed for s in valued)):
             continue
         approximate = any(t.text == "≈" for t in segment)
-        if not all(_agree(a, b, approximate) for k, a in enumerate(valued) for b in valued[k + 1 :]):
+        # Each side against its neighbour and against the first: linear in the chain's length.
+        pairs = [*pairwise(valued), *((valued[0], v) for v in valued[2:])]
+        if not all(_agree(a, b, approximate) for a, b in pairs):
             start = segment[0].start
             while start > 0 and text[start - 1] in "$€£":
                 start -= 1

@@ -67,6 +67,7 @@ class Quantity:
     alias: bool = False
 
 
+@functools.lru_cache(maxsize=1024)  # one check reads the same text several times
 def _normalise(text: str) -> str:
     # Curly apostrophes (U+2019) too; one character for one, so positions still agree.
     return numbers.normalise(text).replace("\u2019", "'")
@@ -299,12 +300,15 @@ _NOT_ASSERTING = re.compile(
     re.I,
 )
 _SENTENCE_BREAK = re.compile(r"[.!?](?=\s|$)|\n")
+_ANSWER_WORD = re.compile(r"answer|solution|boxed|####", re.I)
 
 
 def _final_answer_asserted(text: str, forms: _AnswerForms, last_attempt: CheckResult | None) -> str | None:
     """The value ``text`` puts forward as the problem's final answer, if any, other than the answer
     itself (the leak check's business) and the value of a right last attempt. Questions ("Is the
     answer 60?") and reported or hypothetical answers assert nothing."""
+    if not _ANSWER_WORD.search(text):
+        return None  # the common case, checked at every streamed token batch
     earned: set[Fraction] = set()
     if last_attempt is not None and last_attempt.status == "correct":
         earned = {q.value for q in _quantities(last_attempt.parsed) if not q.part}

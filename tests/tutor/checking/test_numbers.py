@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
+from tutor.checking import TIME_BOUND_SECONDS
 from tutor.checking.numbers import false_equalities, normalise, read_numbers
 
 REPO = Path(__file__).resolve().parents[3]
@@ -130,3 +132,16 @@ def test_plain_numbers_count_only_when_asked() -> None:
     assert false_equalities("Day 2 = 48") == ["2 = 48"]
     assert false_equalities("Day 2 = 48", bare=False) == []
     assert false_equalities("25 x 4 = 110", bare=False) == ["25 x 4 = 110"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2^" * 2000 + "2 = 4", "1=" * 2000, "-" * 2000 + "2 = 4", "(" * 2000 + "1" + ")" * 2000 + " = 1", "9 " * 2000,
+     "1 + " * 1000 + "1 = 2", "3,5," * 1000],
+    ids=lambda text: repr(text[:12]),
+)
+def test_hostile_text_is_read_quickly_and_never_raises(text: str) -> None:
+    started = time.perf_counter()
+    read_numbers(normalise(text))
+    false_equalities(text)
+    assert time.perf_counter() - started < TIME_BOUND_SECONDS
