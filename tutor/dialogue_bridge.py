@@ -12,7 +12,7 @@ from typing import Any
 from content.models import Item, Step, Subproblem
 from content.version import content_version
 from tutor import guard
-from tutor.checking import MisconceptionPattern, check_answer
+from tutor.checking import CheckResult, MisconceptionPattern, check_answer
 from tutor.dialogue import policy
 from tutor.dialogue.derive import with_derived_scaffold
 from tutor.dialogue.intent import Intent, classify
@@ -149,14 +149,16 @@ def _weak_kcs(session: TutoringSession, kc_ids: list[int]) -> list[int]:
     return sorted(predictions, key=lambda kc: predictions[kc].mastery)
 
 
-def _without_early_answer(text: str, *, step: Step, session: TutoringSession, released: bool) -> str:
+def _without_early_answer(text: str, *, step: Step, session: TutoringSession, released: bool,
+                          last_attempt: CheckResult | None = None) -> str:
     """Authored text is trusted, but a hint or concept note that happens to state this step's answer
-    would hand it over early: such text is replaced by a neutral scaffold and the author is told."""
+    would hand it over early: such text is replaced by a neutral scaffold and the author is told.
+    Once the student has given the answer (``last_attempt`` is right), stating it is no leak."""
     if released or not text:
         return text
     verdict = guard.guard_check(text, answer=step.answer, answer_forms=answer_forms(step), released=False,
                                    authored_text="", allowed_numbers=[session.item.statement, step.prompt],
-                                   move="hint", max_chars=100_000)
+                                   move="hint", max_chars=100_000, last_attempt=last_attempt)
     if not verdict.reveals_answer:
         return text
     log.warning("authored text for step %s states its answer before release; sent a neutral scaffold", step.pk)
@@ -181,8 +183,9 @@ def decide(*, session: TutoringSession, step: Step, text: str,
         step=view, progress=progress, intent=intent, check=check, main_check=main_check, message=text,
         settings=settings or policy.PolicySettings(), weak_kc_ids=_weak_kcs(session, list(dict.fromkeys(kc_ids))),
     )
+    answered = main_check if main_check is not None and main_check.correct else check
     authored = _without_early_answer(decision.authored_text, step=step, session=session,
-                                     released=decision.released_answer)
+                                     released=decision.released_answer, last_attempt=answered)
     subproblem = None
     if on_subproblem and progress.subproblem_index is not None:
         sub_id = view.subproblems[progress.subproblem_index].id

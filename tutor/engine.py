@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from content.models import Item, Step
 from tutor import dialogue_bridge
+from tutor.checking import CheckResult
 from tutor.courses import services as course_settings
 from tutor.dialogue import policy
 from tutor.models import Attempt, Turn, TutoringSession
@@ -70,6 +71,7 @@ class TurnPlan:
     llm_enabled: bool = True
     llm_backend: str = ""  # "" = the deployment's TUTOR_LLM
     extra: dict[str, Any] = field(default_factory=dict)
+    last_attempt: CheckResult | None = None  # the checker's verdict on the message this turn answers
 
 
 def _next_seq(session: TutoringSession) -> int:
@@ -135,6 +137,7 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
         messages=dialogue_bridge.prompt_messages(session=session, tutor_turn=tutor, outcome=outcome),
         finished_item=session.step is None, llm_enabled=tutor_settings.llm_enabled,
         llm_backend=tutor_settings.llm_backend, extra={"offer_similar": outcome.offer_similar},
+        last_attempt=outcome.check,
     )
     plan.opening_html = render_to_string(
         "tutor/partials/turn_open.html", {"student": student, "tutor": tutor}
@@ -216,15 +219,16 @@ def _guard(plan: TurnPlan, text: str, *, max_chars: int = 600) -> Any:
     return guard.guard_check(
         text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
         authored_text=plan.authored_text, allowed_numbers=plan.allowed_numbers, move=plan.move, max_chars=max_chars,
+        last_attempt=plan.last_attempt,
     )
 
 
 def _leak(plan: TurnPlan, text: str) -> str | None:
-    """How ``text`` states this plan's unreleased answer, if it does (the guard's first check)."""
+    """How ``text`` states an answer it must not, if it does (the guard's first checks)."""
     from tutor import guard
 
     return guard.answer_leak(text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
-                                allowed_numbers=plan.allowed_numbers)
+                                allowed_numbers=plan.allowed_numbers, last_attempt=plan.last_attempt)
 
 
 def _verdict(check: Any) -> dict[str, Any]:
