@@ -48,6 +48,9 @@ def test_roster_sync_enrols_active_learners_and_removes_those_gone(tool: Any, pl
         _member("s-mia", "Mia Mentor", MENTOR),
     ]
     browser, classroom = _teacher(platform)
+    # The class view links a class tied to an LMS course to its roster and grades page.
+    class_view = browser.http.get(f"{tool.url}/teach/classes/{classroom.pk}/", timeout=30)
+    assert f'href="/lti/classes/{classroom.pk}/">LMS roster and grades</a>' in class_view.text
     page = browser.http.get(f"{tool.url}/lti/classes/{classroom.pk}/", timeout=30)
     assert page.status_code == 200 and "Roster never synced" in page.text
     done = browser.submit(page, action="/roster/")
