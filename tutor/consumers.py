@@ -22,8 +22,8 @@ from tutor.models import TutoringSession
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = getattr(settings, "TUTOR_MAX_MESSAGE_CHARS", 2000)
-RATE_LIMIT = getattr(settings, "TUTOR_RATE_LIMIT", (8, 10.0))  # messages per seconds
+MAX_MESSAGE_CHARS: int = settings.TUTOR_MAX_MESSAGE_CHARS
+RATE_LIMIT: tuple[int, float] = settings.TUTOR_RATE_LIMIT  # messages per seconds
 
 
 class TutorConsumer(AsyncWebsocketConsumer):

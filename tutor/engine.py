@@ -37,8 +37,8 @@ from tutor.models import Attempt, Turn, TutoringSession
 
 log = logging.getLogger(__name__)
 
-LLM_TIMEOUT_S = float(getattr(settings, "TUTOR_LLM_TIMEOUT", 20.0))
-LLM_MAX_NEW_TOKENS = int(getattr(settings, "TUTOR_LLM_MAX_NEW_TOKENS", 80))
+LLM_TIMEOUT_S: float = settings.TUTOR_LLM_TIMEOUT
+LLM_MAX_NEW_TOKENS: int = settings.TUTOR_LLM_MAX_NEW_TOKENS
 _TRAILING_WORD = re.compile(r"[\w.,/^$\\-]+$")
 
 

@@ -20,12 +20,10 @@ from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 from rest_framework.throttling import BaseThrottle
 
-LOGIN_LIMIT: tuple[int, float] = getattr(settings, "TUTOR_LOGIN_RATE_LIMIT", (5, 300.0))  # failures per seconds
-LOGIN_IP_LIMIT: tuple[int, float] = getattr(settings, "TUTOR_LOGIN_IP_RATE_LIMIT", (50, 300.0))
+LOGIN_LIMIT: tuple[int, float] = settings.TUTOR_LOGIN_RATE_LIMIT  # failures per seconds
+LOGIN_IP_LIMIT: tuple[int, float] = settings.TUTOR_LOGIN_IP_RATE_LIMIT
 # DRF route name (or prefix ending in "-") → (requests, seconds) per user.
-ROUTE_LIMITS: dict[str, tuple[int, float]] = getattr(
-    settings, "TUTOR_API_RATE_LIMITS", {"research-": (30, 60.0), "api-session-message": (8, 10.0)}
-)
+ROUTE_LIMITS: dict[str, tuple[int, float]] = settings.TUTOR_API_RATE_LIMITS
 
 
 def _key(*parts: str) -> str:

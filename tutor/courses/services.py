@@ -64,7 +64,7 @@ def course_settings(course: Course) -> TutorSettings:
 
 def _draw(student_id: int, course_id: int, conditions: list[Condition]) -> Condition:
     """A weighted pick that is random across students but the same every time for one student."""
-    secret = getattr(django_settings, "TUTOR_CONDITION_SALT", "") or django_settings.SECRET_KEY
+    secret = django_settings.TUTOR_CONDITION_SALT or django_settings.SECRET_KEY
     digest = hmac.new(str(secret).encode(), f"condition:{course_id}:{student_id}".encode(), hashlib.sha256)
     u = int.from_bytes(digest.digest()[:8], "big") / 2**64
     total = sum(c.weight for c in conditions)
