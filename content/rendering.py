@@ -46,8 +46,3 @@ def render_markdown(text: str) -> str:
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
     )
-
-
-def render_plain(text: str) -> str:
-    """Escape text that should show as typed (student input), keeping its math renderable."""
-    return render_markdown(text)

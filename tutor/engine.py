@@ -129,7 +129,7 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
             session.progress = {**(session.progress or {}), SIMILAR_OFFER: {"turn": offer}}
         session.save()
     if attempt is not None and not getattr(outcome, "on_subproblem", False):
-        _trace(attempt)
+        _learner_model_record(attempt)
     plan = TurnPlan(
         session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=tutor.pk, move=outcome.move,
         authored_text=outcome.authored_text, released=outcome.released, answer=outcome.answer,
@@ -188,7 +188,7 @@ def _with_next_step(text: str, next_step: Step | None) -> str:
     return f"{text}\n\nNext: {next_step.prompt}"
 
 
-def _trace(attempt: Attempt) -> None:
+def _learner_model_record(attempt: Attempt) -> None:
     """Feed a checked answer to the learner model; tutoring never fails because tracing did."""
     try:
         from tracing import services as tracing_services
