@@ -80,7 +80,7 @@ def _frame_policy(dotted: str) -> Callable[[HttpRequest], list[str]]:
 
 def frame_ancestors(request: HttpRequest) -> list[str]:
     """Origins that may frame this request's page (none unless ``CSP_FRAME_POLICY`` names some)."""
-    dotted = getattr(settings, "CSP_FRAME_POLICY", "")
+    dotted = settings.CSP_FRAME_POLICY
     return list(_frame_policy(dotted)(request)) if dotted else []
 
 

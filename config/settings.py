@@ -336,9 +336,11 @@ LOGGING = {
 INSTALLED_APPS += ["lti_tool", "tutor.lti"]
 # Asked by config.csp for each response: the origins that may frame it (an LMS, after a launch from
 # it), which also makes its session and CSRF cookies SameSite=None; Secure over HTTPS.
-CSP_FRAME_POLICY = "tutor.lti.frames.frame_policy"
+CSP_FRAME_POLICY: str = "tutor.lti.frames.frame_policy"
 # Seconds to connect to and to read from an LMS (key set, token, roster and gradebook calls).
-TUTOR_LTI_HTTP_TIMEOUT = (float(os.environ.get("TUTOR_LTI_CONNECT_TIMEOUT", "5")),
-                          float(os.environ.get("TUTOR_LTI_READ_TIMEOUT", "15")))
+TUTOR_LTI_HTTP_TIMEOUT: tuple[float, float] = (
+    at_least("TUTOR_LTI_CONNECT_TIMEOUT", env.float("TUTOR_LTI_CONNECT_TIMEOUT", default=5.0), 0.1),
+    at_least("TUTOR_LTI_READ_TIMEOUT", env.float("TUTOR_LTI_READ_TIMEOUT", default=15.0), 0.1),
+)
 # A score the LMS did not take is retried after base * 2^(failures - 1) seconds, at most cap.
-TUTOR_LTI_GRADE_RETRY_SECONDS = (60.0, 6 * 3600.0)
+TUTOR_LTI_GRADE_RETRY_SECONDS: tuple[float, float] = (60.0, 6 * 3600.0)

@@ -96,6 +96,7 @@ def test_bad_debug_stops_start_up_with_a_clear_error(tmp_path):
 @pytest.mark.parametrize("env, message", [
     ({"TUTOR_LLM_TIMEOUT": "0"}, "TUTOR_LLM_TIMEOUT=0.0 must be at least 0.1"),
     ({"TUTOR_MAX_MESSAGE_CHARS": "lots"}, "TUTOR_MAX_MESSAGE_CHARS='lots' is not a whole number"),
+    ({"TUTOR_LTI_READ_TIMEOUT": "15s"}, "TUTOR_LTI_READ_TIMEOUT='15s' is not a number"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' must be one of: DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     ({"DATABASE_URL": "mongodb://db/tutor"}, "DATABASE_URL: "),
 ])
