@@ -210,7 +210,8 @@ class ResearchKCStateSerializer(_Pseudonymised, serializers.Serializer[Any]):
     from ``tracing.selectors``)."""
 
     id = serializers.IntegerField(read_only=True)
-    kc: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    # A plain serializer has no model for drf-spectacular to type a related field by: the KC's slug.
+    kc = serializers.CharField(source="kc.slug", read_only=True)
     mean = serializers.FloatField(read_only=True, help_text="Posterior mean of the state (logit).")
     sd = serializers.SerializerMethodField(help_text="Posterior standard deviation of the state.")
     practised_at = serializers.DateTimeField(read_only=True)
