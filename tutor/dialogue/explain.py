@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-MAX_PASSAGE_CHARS = 360
+MAX_PASSAGE_CHARS = 420
 MAX_PASSAGES = 8
 
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$]+\$", re.S)
@@ -18,8 +18,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(*_$])|\n\s*\n")
 _LATEX_COMMAND = re.compile(r"\\[a-zA-Z]+")
 _WORD = re.compile(r"[a-z]{3,}")
 _CAUSAL = re.compile(
-    r"\b(?:because|so\s+that|only|means?|same\s+as|since|reason|that\s+is\s+why|which\s+is\s+why|otherwise|never"
-    r"|must|need|so\s+you|this\s+is\s+why)\b",
+    r"\b(?:because|so\s+that|only|means?|same\s+as|since|reason|that\s+is\s+why|which\s+is\s+why|otherwise"
+    r"|so\s+you|this\s+is\s+why)\b",
     re.I,
 )
 _STOP = frozenset(re.findall(r"\S+", (
@@ -104,9 +104,12 @@ def words(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
-def passages(question: str, sources: Sequence[Source], *, context: str = "") -> list[Passage]:
+def passages(
+    question: str, sources: Sequence[Source], *, context: str = "", prefer: Sequence[str] = ()
+) -> list[Passage]:
     """Passages of one or two consecutive sentences from ``sources``, best answer to ``question``
-    first. ``context`` (what the tutor last asked) breaks ties and answers a bare "why?"."""
+    first. ``context`` (what the tutor last asked) breaks ties and answers a bare "why?", as do the
+    source kinds in ``prefer`` (after a problem, a bare "why?" asks why its answer is what it is)."""
     # The step's own numbers are everywhere in its content: only its words say what it is about.
     asked, around = words(question), frozenset(w for w in words(context) if not w.startswith("#"))
     is_why = bool(re.search(r"\b(?:why|how\s+come|reason|point)\b", question, re.I))
@@ -115,20 +118,31 @@ def passages(question: str, sources: Sequence[Source], *, context: str = "") -> 
     for source in sources:
         parts = sentences(source.text)
         named = 1.5 * len(asked & words(source.title))
+        own = [words(sentence) for sentence in parts]
+        scores = []
         for i, sentence in enumerate(parts):
-            own = words(sentence)
-            hits, near = len(asked & own), len(around & own)
+            hits, near = len(asked & own[i]), len(around & own[i])
             score = 2.0 * hits + 0.5 * near + named + _KIND_BONUS.get(source.kind, 0.0)
-            if is_why and _CAUSAL.search(sentence):
-                score += 1.0 if hits or near or not asked else 0.0
+            if is_why and _CAUSAL.search(sentence) and (hits or near or not asked):
+                score += 3.0 if hits else 1.0  # a "why" is answered by a reason
+            if not asked and source.kind in prefer:
+                score += 2.0
             if asked and not hits and not near and not named:
                 score -= 3.0  # shares nothing with the question or the step: a last resort
-            text = sentence
-            # The next sentence goes with it when it is about the question too (or nothing was asked).
-            if i + 1 < len(parts) and len(text) + len(parts[i + 1]) < MAX_PASSAGE_CHARS:
-                following = words(parts[i + 1])
-                if (not asked and not around) or asked & following or around & following:
-                    text = f"{text} {parts[i + 1]}"
+            scores.append(score)
+        for i, sentence in enumerate(parts):
+            # The next sentences go with it while they are about the question too (any, for a bare
+            # "why?" about a worked solution); a sentence leading into the best one is as good as it.
+            text, score, j = sentence, scores[i], i + 1
+            while j < len(parts) and len(text) + len(parts[j]) < MAX_PASSAGE_CHARS:
+                about = (not asked and (source.kind in prefer or not around)) or asked & own[j] or around & own[j]
+                if not about:
+                    break
+                # (the best sentence leading its passage wins a tie)
+                stop = "" if text[-1:] in ".!?:;" else "."  # a solution's lines often end without one
+                text, score, j = f"{text}{stop} {parts[j]}", max(score, scores[j] - 0.1 * (j - i)), j + 1
+                if asked or source.kind not in prefer:
+                    break  # one sentence more at most, unless it is the worked solution after a bare "why?"
             scored.append((score, order, Passage(text, source.kind, source.kc_id)))
             order += 1
     scored.sort(key=lambda entry: (-entry[0], entry[1]))

@@ -471,18 +471,21 @@ def _explanation_sources(step: StepView, *, answer_public: bool) -> list[explain
     sources += [explain.Source(c.description, "concept", c.kc_id, c.name) for c in step.concepts
                 if c.description.strip()]
     worked = step.worked_solution if answer_public else step.reasoning
-    sources += [explain.Source(paragraph, "reasoning") for paragraph in worked]
+    if worked:
+        sources.append(explain.Source("\n\n".join(worked), "reasoning"))
     hints = step.hints if answer_public else step.hints[:-1]
     sources += [explain.Source(hint, "hint") for hint in hints]
     return sources
 
 
 def explanation(
-    step: StepView, progress: StepProgress, message: str, *, answer_public: bool = False, context: str = ""
+    step: StepView, progress: StepProgress, message: str, *, answer_public: bool = False, context: str | None = None
 ) -> Decision:
-    """An explanation of what the student asked, from the course's own content."""
+    """An explanation of what the student asked, from the course's own content. Once the answer is
+    out, a bare "why?" is about the answer: the step's explanation and worked solution come first."""
     found = explain.passages(message, _explanation_sources(step, answer_public=answer_public),
-                             context=context or _focus(step, progress))
+                             context=_focus(step, progress) if context is None else context,
+                             prefer=("explanation", "reasoning") if answer_public else ())
     focus = _focus(step, progress)
     honest = _join("Good question. I can't explain that part without giving this step away — ask me again once "
                    "you've solved it.", "" if answer_public else f"For now: {focus}")
@@ -721,7 +724,7 @@ def after_item(step: StepView, *, intent: Intent, message: str, previous_pointer
     anything else is pointed at the next item."""
     done = StepProgress(solved=True)
     if intent == Intent.CONCEPT_QUESTION:
-        return explanation(step, done, message, answer_public=True, context=step.explanation or _question(step))
+        return explanation(step, done, message, answer_public=True, context="")
     thanks = re.search(r"\b(?:thanks?|thank\s+you|thx|ty|cheers)\b", message, re.I)
     pointers = _rotate(_NEXT_POINTERS, previous_pointers)
     texts = [f"You're welcome! {p}" for p in pointers] if thanks else list(pointers)
