@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -77,9 +77,15 @@ def _next_seq(session: TutoringSession) -> int:
     return (session.turns.aggregate(m=Max("seq"))["m"] or 0) + 1
 
 
-def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
+# The tutor settings a replay may set per conversation (``tutor_replay``'s "settings").
+POLICY_OVERRIDES = ("allow_telling", "max_attempts_before_bottom_out")
+
+
+def turn_take(*, session_id: int, text: str, client_id: str = "",
+              policy_overrides: dict[str, Any] | None = None) -> TurnPlan:
     """Store the student's message (once, even if re-sent), check it, decide and store the tutor's
-    move. Returns what the reply needs; nothing has been sent yet."""
+    move. Returns what the reply needs; nothing has been sent yet. ``policy_overrides`` (replays
+    only) replaces the course's ``POLICY_OVERRIDES`` settings for this turn."""
     with transaction.atomic():
         # Lock the session row only: PostgreSQL refuses FOR UPDATE on the nullable side of a join (step).
         session = (
@@ -92,6 +98,11 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
                 return _duplicate_plan(session, existing)
         step = session.step
         tutor_settings = course_settings.settings_effective(course=session.course, student=session.student)
+        if policy_overrides:
+            unknown = set(policy_overrides) - set(POLICY_OVERRIDES)
+            if unknown:
+                raise ValueError(f"unknown policy settings: {', '.join(sorted(unknown))}")
+            tutor_settings = replace(tutor_settings, **policy_overrides)
         student = Turn.objects.create(
             session=session, seq=_next_seq(session), role=Turn.Role.STUDENT, text=text, client_id=client_id,
             item=session.item, step=step,
