@@ -218,9 +218,11 @@ def _weak_kcs(session: TutoringSession, kc_ids: list[int]) -> list[int]:
     return sorted(predictions, key=lambda kc: predictions[kc].mastery)
 
 
+# A worked example set off from its sentence ("…, so $5 - (-2) = 7$", "…: $(-20) \div (-4) = 5$"): it can
+# go and leave the sentence whole. Maths inside the sentence's grammar cannot: that sentence goes.
 _EXAMPLE_MATH = re.compile(
-    r"(?:[,;:]?\s*(?:so|e\.g\.,?|for\s+example,?|for\s+instance,?|like|such\s+as|i\.e\.,?|but|and|or|while"
-    r"|whereas)\s*)?\$[^$]+\$", re.I)
+    r"(?:[,;]?\s*(?:so|e\.g\.,?|for\s+example,?|for\s+instance,?|like|such\s+as|i\.e\.,?|but|and|or|while"
+    r"|whereas)\s*|\s*:\s*)\$[^$]+\$(?=\s*(?:[.;,]|$|(?:but|and|or|while|whereas)\b))", re.I)
 _AGAIN = ("To put it once more:", "Here it is again:", "Once more:", "Remember:")
 NEUTRAL_SCAFFOLD = "Let's take it one piece at a time. What is the first thing you would work out?"
 

@@ -84,10 +84,25 @@ def test_why_is_answered_from_the_course_during_and_after_the_problem(demo, stud
 
 
 def test_a_fraction_why_gets_the_concept_not_the_scaffold(demo, student, backend):
-    session = start(student, demo, "add-half-third")
+    # The KC's description works an example whose answer is this step's (6): it used to be replaced
+    # whole by the generic scaffold.
+    session = start(student, demo, "clear-the-denominators")
     reply = say(session, "why do we need a common denominator?")
     assert reply.move == "explain_concept" and SCAFFOLD not in reply.text
-    assert "same size of piece" in reply.text or "common denominator" in reply.text
+    assert "least common denominator" in reply.text and "whole numbers" in reply.text
+
+
+def test_a_worked_example_stating_the_answer_is_left_out_not_the_explanation():
+    from tutor.dialogue_bridge import _unleaked
+
+    def leaks(text):
+        return "= 5" in text
+
+    text = ("Adding a negative moves left, so $3 + (-2) = 1$. Signs that agree give a positive result: "
+            "$(-20) \\div (-4) = 5$. For example $x = 5$ solves it.")
+    assert _unleaked(text, leaks) == ("Adding a negative moves left, so $3 + (-2) = 1$. Signs that agree give a "
+                                      "positive result.")
+    assert _unleaked("It is $2 + 3 = 5$ here.", leaks) == ""  # maths inside the sentence: the sentence goes
 
 
 def test_im_stuck_climbs_the_ladder_to_the_worked_answer_without_repeating(demo, student, backend):
