@@ -101,10 +101,6 @@ def opening(*, item: Item, step: Step | None) -> tuple[str, dict[str, Any]]:
     return first.text, _progress_dump(first.progress)
 
 
-def intro_text(*, item: Item, step: Step | None) -> str:
-    return opening(item=item, step=step)[0]
-
-
 def _last_step(session: TutoringSession) -> Step | None:
     return session.item.steps.order_by("-position", "-id").first()
 

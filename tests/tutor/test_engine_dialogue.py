@@ -83,6 +83,14 @@ def test_why_is_answered_from_the_course_during_and_after_the_problem(demo, stud
     assert len(texts) == len(set(texts)), texts  # nothing said twice
 
 
+def test_the_opening_keeps_a_prompt_that_gives_nothing_away(demo, student, backend):
+    # The statement writes $3 - (-8)$ itself: the step's prompt adds nothing, so it is the question.
+    assert start(student, demo, "int-subtract-negative").turns.get().text == (
+        "Let's work on this together. What is $3 - (-8)$?")
+    # A step of a longer problem keeps its own prompt.
+    assert "(a) Compute $(-6) \\times 4$" in start(student, demo, "int-diver-signs").turns.get().text
+
+
 def test_a_fraction_why_gets_the_concept_not_the_scaffold(demo, student, backend):
     # The KC's description works an example whose answer is this step's (6): it used to be replaced
     # whole by the generic scaffold.
