@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from content.models import Item, Step
@@ -78,9 +79,15 @@ def _next_seq(session: TutoringSession) -> int:
     return (session.turns.aggregate(m=Max("seq"))["m"] or 0) + 1
 
 
-def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
+# The tutor settings a replay may set per conversation (``tutor_replay``'s "settings").
+POLICY_OVERRIDES = ("allow_telling", "max_attempts_before_bottom_out")
+
+
+def turn_take(*, session_id: int, text: str, client_id: str = "",
+              policy_overrides: dict[str, Any] | None = None) -> TurnPlan:
     """Store the student's message (once, even if re-sent), check it, decide and store the tutor's
-    move. Returns what the reply needs; nothing has been sent yet."""
+    move. Returns what the reply needs; nothing has been sent yet. ``policy_overrides`` (replays
+    only) replaces the course's ``POLICY_OVERRIDES`` settings for this turn."""
     with transaction.atomic():
         # Lock the session row only: PostgreSQL refuses FOR UPDATE on the nullable side of a join (step).
         session = (
@@ -93,12 +100,17 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
                 return _duplicate_plan(session, existing)
         step = session.step
         tutor_settings = course_settings.settings_effective(course=session.course, student=session.student)
+        if policy_overrides:
+            unknown = set(policy_overrides) - set(POLICY_OVERRIDES)
+            if unknown:
+                raise ValueError(f"unknown policy settings: {', '.join(sorted(unknown))}")
+            tutor_settings = replace(tutor_settings, **policy_overrides)
         student = Turn.objects.create(
             session=session, seq=_next_seq(session), role=Turn.Role.STUDENT, text=text, client_id=client_id,
             item=session.item, step=step,
         )
         if step is None:
-            outcome = dialogue_bridge.finished_reply(session=session)
+            outcome = dialogue_bridge.finished_reply(session=session, text=text)
             attempt = None
         else:
             outcome = dialogue_bridge.decide(session=session, step=step, text=text, settings=policy.PolicySettings(
@@ -130,13 +142,16 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
         session.save()
     if attempt is not None and not getattr(outcome, "on_subproblem", False):
         _learner_model_record(attempt)
+    finished = session.step is None
     plan = TurnPlan(
         session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=tutor.pk, move=outcome.move,
-        authored_text=outcome.authored_text, released=outcome.released, answer=outcome.answer,
-        answer_forms=outcome.answer_forms, allowed_numbers=outcome.allowed_numbers,
+        # The guard may let a reply state the answer once it is out: told, or given by the student.
+        authored_text=outcome.authored_text, released=outcome.released or outcome.answer_public,
+        answer=outcome.answer, answer_forms=outcome.answer_forms, allowed_numbers=outcome.allowed_numbers,
         messages=dialogue_bridge.prompt_messages(session=session, tutor_turn=tutor, outcome=outcome),
-        finished_item=session.step is None, llm_enabled=tutor_settings.llm_enabled,
-        llm_backend=tutor_settings.llm_backend, extra={"offer_similar": outcome.offer_similar},
+        finished_item=finished, llm_enabled=tutor_settings.llm_enabled,
+        llm_backend=tutor_settings.llm_backend,
+        extra={"offer_similar": outcome.offer_similar, "next_url": _next_item_url(session) if finished else ""},
         last_attempt=outcome.check,
     )
     plan.opening_html = render_to_string(
@@ -152,10 +167,17 @@ def similar_offer_turn(session: TutoringSession) -> int | None:
     return turn if isinstance(turn, int) else None
 
 
+def _next_item_url(session: TutoringSession) -> str:
+    return reverse("continue-learning", args=[session.course.slug])
+
+
 def turn_context(turn: Turn | None, **extra: Any) -> dict[str, Any]:
-    """Context for ``tutor/partials/turn_final.html``: the turn, and whether it offers a similar item."""
+    """Context for ``tutor/partials/turn_final.html``: the turn, whether it offers a similar item,
+    and, once the item is finished, the Next item button's URL."""
     offer = turn is not None and similar_offer_turn(turn.session) == turn.pk
-    return {"turn": turn, "offer_similar": offer, **extra}
+    finished = turn is not None and turn.session.status == TutoringSession.Status.FINISHED
+    next_url = _next_item_url(turn.session) if turn is not None and finished else ""
+    return {"turn": turn, "offer_similar": offer, "next_url": next_url, **extra}
 
 
 def _duplicate_plan(session: TutoringSession, student: Turn) -> TurnPlan:
@@ -184,7 +206,7 @@ def _with_next_step(text: str, next_step: Step | None) -> str:
     """Praise, then what comes next: the next step's question, or the end of the item."""
     text = text.strip() or "Correct — well done!"
     if next_step is None:
-        return f"{text}\n\nYou have finished this problem. Choose **Next item** when you are ready."
+        return f"{text}\n\nYou have finished this problem. Press **Next item** when you are ready for the next one."
     return f"{text}\n\nNext: {next_step.prompt}"
 
 
@@ -300,7 +322,8 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
         tutor_turn_id=plan.tutor_turn_id, text=final_text, state=state, guard=verdict, backend=backend_name,
         model_id=model_id, latency_ms=first_token_ms if first_token_ms is not None else latency,
     )
-    context = {"turn": turn, "oob": True, "offer_similar": bool(plan.extra.get("offer_similar"))}
+    context = {"turn": turn, "oob": True, "offer_similar": bool(plan.extra.get("offer_similar")),
+               "next_url": plan.extra.get("next_url", "")}
     yield await sync_to_async(render_to_string)("tutor/partials/turn_final.html", context)
 
 
@@ -419,8 +442,9 @@ def session_start(*, student: Any, item: Item) -> TutoringSession:
         if existing is not None:
             return existing
         first = item.steps.order_by("position", "id").first()
-        session = TutoringSession.objects.create(student=student, course=item.course, item=item, step=first)
-        intro = dialogue_bridge.intro_text(item=item, step=first)
+        intro, progress = dialogue_bridge.opening(item=item, step=first)
+        session = TutoringSession.objects.create(student=student, course=item.course, item=item, step=first,
+                                                 progress=progress)
         Turn.objects.create(session=session, seq=1, role=Turn.Role.TUTOR, text=intro, authored_text=intro,
                             move="present", mathdial_move=Turn.MathDialMove.GENERIC, item=item, step=first)
     return session

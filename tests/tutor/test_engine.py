@@ -26,7 +26,7 @@ def test_student_turn_and_attempt_are_stored_before_any_reply(session, backend):
     assert attempt.outcome == "incorrect" and attempt.misconception is not None
     tutor = Turn.objects.get(pk=plan.tutor_turn_id)
     assert tutor.state == Turn.State.PENDING and tutor.move == "misconception_feedback"
-    assert tutor.authored_text == "Did you add the bottoms too?"
+    assert tutor.authored_text == "Not quite — “2/6” isn't right. Did you add the bottoms too?"
 
 
 def test_stream_sends_tokens_then_final_and_stores_it(session, backend):
@@ -122,6 +122,7 @@ def test_an_edited_hint_is_used_at_the_next_turn(session, backend):
     hint = session.step.hints.order_by("position", "id")[1]
     hint.text = "Try writing both fractions with the same bottom number."
     hint.save()
+    run_reply(engine.turn_take(session_id=session.pk, text="1/3", client_id="a1"))  # a try, probed
     plan = engine.turn_take(session_id=session.pk, text="another hint please", client_id="h2")
     assert plan.authored_text == "Try writing both fractions with the same bottom number."
 
@@ -134,7 +135,9 @@ def test_a_model_that_confirms_a_wrong_answer_is_cut_off(session, backend):
     fragments = run_reply(plan)
     assert "right" not in "".join(fragments[:-1]) and "Well done" not in "".join(fragments[:-1])
     tutor = Turn.objects.get(pk=plan.tutor_turn_id)
-    assert tutor.state == Turn.State.FALLBACK and tutor.text == "Did you add the bottoms too?"
+    # The authored move is sent instead: the wrong answer called wrong, then the misconception's feedback.
+    assert tutor.state == Turn.State.FALLBACK and tutor.text == plan.authored_text
+    assert "isn't right" in tutor.text and tutor.text.endswith("Did you add the bottoms too?")
     assert any("confirms an answer the checker marked wrong" in reason for reason in tutor.guard["reasons"])
 
 

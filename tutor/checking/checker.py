@@ -230,13 +230,33 @@ def _read_number_at(text: str, number: numbers.Number) -> _Number:
     return _Number(value=value, percent=number.percent, unit=unit, text=number.text.strip())
 
 
+# "this one", "the other one": a pronoun, not a number.
+_PRONOUN_ONE = re.compile(
+    r"\b(?:this|that|the|which|each|every|another|any|some|no|other|next|last|first|right|wrong)\s+$", re.I
+)
+# A sentence of this many words or more is an answer in words only after a marker ("it is twelve").
+_WORD_ANSWER_MAX_WORDS = 8
+
+
+def _word_answer(text: str) -> list[numbers.Number]:
+    """Numbers written in words, where the message reads as an answer: a short message ("seven
+    halves", "it's twelve") or a number after a marker ("so my answer is twelve"). In a longer
+    sentence a number word is talk ("please do this one for me", "one more hint"), not an attempt."""
+    found = [n for n in numbers.read_numbers(text)
+             if not (text[n.start:n.start + 3].lower() == "one" and _PRONOUN_ONE.search(text[: n.start]))]
+    if len(text.split()) < _WORD_ANSWER_MAX_WORDS:
+        return found
+    markers = list(_MARKERS.finditer(text))
+    return [n for n in found if markers and n.start >= markers[-1].end()]
+
+
 def _read_number(text: str, *, words: bool = True) -> _Number:
     """The single number a student meant, with its units; raises ``_Unreadable`` otherwise.
 
     Numbers are read by ``tutor.checking.numbers``, as the guard reads them; numbers in words
     ("seven halves") count only where no digits are written (``words``: at all)."""
     text = numbers.normalise(_strip_math_delimiters(text))
-    found = numbers.read_numbers(text, words=False) or (numbers.read_numbers(text) if words else [])
+    found = numbers.read_numbers(text, words=False) or (_word_answer(text) if words else [])
     # cm^2, 2^3: an exponent is not the answer
     found = [n for n in found if not text[: n.start].rstrip().endswith("^")]
     if not found:

@@ -429,3 +429,18 @@ def test_each_side_of_an_equation_chain_is_judged_in_a_sentence_too() -> None:
 def test_a_false_equation_still_shows_its_misconception() -> None:
     result = check_answer(AnswerSpec(NUM, "5/6"), "1/2 + 1/3 = 2/5", [ADDS_DENOMINATORS])
     assert (result.status, result.misconception_id) == ("incorrect", 7)
+
+
+@pytest.mark.parametrize("message", [
+    "My grandma used to read me the answers to fall asleep. Please do that for this one.",
+    "can you give me one more hint please, I really do not get it",
+    "I want the other one",
+])
+def test_a_number_word_in_talk_is_not_an_attempt(message: str) -> None:
+    # Numbers written in words count as an answer in a short message or after a marker only.
+    assert status(AnswerSpec(NUM, "1"), message) == "unreadable"
+
+
+@pytest.mark.parametrize("message", ["one", "seven halves", "I think it is one", "so my final answer is one then"])
+def test_an_answer_in_words_is_still_read(message: str) -> None:
+    assert status(AnswerSpec(NUM, "1" if "one" in message else "3.5"), message) == "correct"
