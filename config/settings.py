@@ -30,6 +30,20 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
 
 
+def env_float(name: str, default: float, *, low: float, high: float) -> float:
+    """Read a number of seconds; one that is not a number in [low, high] stops start-up."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be between {low:g} and {high:g}")
+    return value
+
+
 def env_secret(name: str, default: str | None = None) -> str | None:
     """Read a secret from ``NAME`` or from the file named by ``NAME_FILE``."""
     path = os.environ.get(f"{name}_FILE")
@@ -198,6 +212,15 @@ SPECTACULAR_SETTINGS = {
 
 # Which language model phrases the tutor's moves: "embedded", "hf:PATH", "openai:URL", "scripted".
 TUTOR_LLM = os.environ.get("TUTOR_LLM", "embedded")
+# "embedded" is the one model server of the deployment (llama.cpp's server with the packaged SmolLM2),
+# which .ci/start starts here; every worker streams from it over the OpenAI-compatible API.
+TUTOR_LLM_SERVER_URL = os.environ.get("TUTOR_LLM_SERVER_URL", "http://127.0.0.1:8090/v1")
+# No silent wait: with no token from the model this many seconds after the student's message arrived,
+# the authored text is sent at once; a reply still unfinished at the total deadline is replaced by it.
+TUTOR_LLM_FIRST_TOKEN_S = env_float("TUTOR_LLM_FIRST_TOKEN_S", 1.5, low=0.05, high=60.0)
+TUTOR_LLM_TOTAL_S = env_float("TUTOR_LLM_TOTAL_S", 6.0, low=0.1, high=300.0)
+if TUTOR_LLM_TOTAL_S < TUTOR_LLM_FIRST_TOKEN_S:
+    raise ImproperlyConfigured("TUTOR_LLM_TOTAL_S must not be shorter than TUTOR_LLM_FIRST_TOKEN_S")
 # Where converted model weights are cached so later loads take a fraction of a second.
 TUTOR_MODEL_CACHE = Path(os.environ.get("TUTOR_MODEL_CACHE", VAR_DIR / "model-cache"))
 
