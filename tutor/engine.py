@@ -476,8 +476,15 @@ def reply_generate(*, plan: TurnPlan, candidates: int = 2) -> Turn:
                             guard={"passed": True, "reasons": []}, backend=AUTHORED_ONLY, model_id="",
                             latency_ms=(time.perf_counter() - started) * 1000)
     # The whole call, candidates included, ends by the total deadline (generation stops at the next token).
-    cancel = threading.Event()
-    timer = threading.Timer(LLM_TOTAL_S, cancel.set)
+    expired = threading.Event()
+    generating: list[threading.Event] = []  # the cancel event of the candidate being generated
+
+    def expire() -> None:
+        expired.set()
+        for event in generating:
+            event.set()
+
+    timer = threading.Timer(LLM_TOTAL_S, expire)
     timer.daemon = True
     timer.start()
     failure = ""
@@ -485,9 +492,13 @@ def reply_generate(*, plan: TurnPlan, candidates: int = 2) -> Turn:
         backend = get_backend(plan.llm_backend or None)
         backend_name, model_id = backend.name, backend.model_id
         for i in range(max(1, candidates)):
+            cancel = threading.Event()
+            generating[:] = [cancel]
+            if expired.is_set():
+                cancel.set()
             text = backend.generate(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS,
                                     temperature=0.3 if i == 0 else 0.8, cancel=cancel).strip()
-            if cancel.is_set():
+            if expired.is_set():
                 failure = "total deadline"
                 break
             check = _guard(plan, text)

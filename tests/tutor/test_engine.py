@@ -161,3 +161,14 @@ def test_an_edited_hint_is_used_at_the_next_turn(session, backend):
     hint.save()
     plan = engine.turn_take(session_id=session.pk, text="another hint please", client_id="h2")
     assert plan.authored_text == "Try writing both fractions with the same bottom number."
+
+
+def test_reply_generate_ends_by_the_total_deadline(session, backend, monkeypatch):
+    monkeypatch.setattr(engine, "LLM_TOTAL_S", 0.3)
+    backend(ScriptedBackend(delay=0.2))  # the hint's seven words would take 1.4 s, per candidate
+    plan = engine.turn_take(session_id=session.pk, text="hint please")
+    started = time.perf_counter()
+    tutor = engine.reply_generate(plan=plan)
+    assert time.perf_counter() - started < 1.0
+    assert tutor.state == Turn.State.FALLBACK and tutor.backend == engine.AUTHORED_FALLBACK
+    assert tutor.guard["fallback"] == "total deadline" and tutor.text == tutor.authored_text
