@@ -58,9 +58,12 @@ def tutor_messages(i: int) -> list[dict[str, str]]:
     ]
 
 
+MODEL = {"name": "default"}  # what requests ask for (--model: a server pinned to another name)
+
+
 def stream_once(url: str, i: int, *, max_tokens: int, fixed_length: bool) -> dict[str, float]:
     """One streamed completion: seconds to the first token, to the end, and the tokens produced."""
-    payload: dict[str, Any] = {"model": "default", "messages": tutor_messages(i), "stream": True,
+    payload: dict[str, Any] = {"model": MODEL["name"], "messages": tutor_messages(i), "stream": True,
                                "max_tokens": max_tokens, "temperature": 0.3,
                                "stream_options": {"include_usage": True}}
     if fixed_length:
@@ -197,8 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.load.llm_server_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--engine", choices=model_server.ENGINES, help="start this engine with the embedded model")
     parser.add_argument("--url", help="or measure a server already running here")
+    parser.add_argument("--model", default="default", help="the model name requests ask for (with --url)")
     parser.add_argument("--parallel", type=int, default=8, help="slots of the started engine")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=model_server.ServerConfig.batch, help="prompt tokens per step")
     parser.add_argument("--streams", default="1,4,8", help="concurrent streams to measure")
     parser.add_argument("--max-tokens", type=int, default=60)
     parser.add_argument("--prompts", type=int, default=5, help="single-stream requests")
@@ -212,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--streams takes numbers separated by commas, e.g. 1,4,8")
     if any(s < 1 or s > 64 for s in streams):
         parser.error("--streams must be between 1 and 64")
-    report: dict[str, Any] = {"cores": os.cpu_count()}
+    MODEL["name"] = args.model
+    report: dict[str, Any] = {"cores": os.cpu_count(), "load_average_at_start": os.getloadavg()}
     gguf = model_server.embedded_gguf_path()
     report["weights"] = {"file": gguf.name, "bytes_per_token": gguf.stat().st_size}
     if not args.bandwidth_only:
@@ -227,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 s.bind(("127.0.0.1", 0))
                 port = int(s.getsockname()[1])
             config = model_server.ServerConfig(engine=args.engine, port=port, parallel=args.parallel,
+                                               batch=args.batch,
                                                threads=args.threads or model_server.default_threads())
             log = Path(tempfile.gettempdir()) / f"llm-bench-{args.engine}-{port}.log"
             server = model_server.ModelServer(config, log=log)
@@ -237,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"error: {exc}\n{server.log_tail()}", file=sys.stderr)
                 return 2
             report["engine"] = {"name": args.engine, "parallel": config.parallel, "threads": config.threads,
+                                "batch": config.batch,
                                 "start_and_warm_s": round(time.perf_counter() - started, 2)}
             url = config.base_url
         try:

