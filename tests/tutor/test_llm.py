@@ -280,6 +280,7 @@ class FakeServerState:
     die_after: int | None = None  # drop the connection after this many chunks, without [DONE]
     stall_after: int | None = None  # stop writing (but keep the socket open) after this many chunks
     raw_events: list[str] | None = None  # send these SSE data lines instead of the words
+    hold_headers: bool = False  # queue the request: answer nothing, not even headers, until released
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
@@ -304,6 +305,9 @@ def _make_handler(state: FakeServerState) -> type[BaseHTTPRequestHandler]:
             payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             state.requests.append(payload)
             state.headers.append(dict(self.headers))
+            if state.hold_headers:
+                state.release.wait(10)
+                return
             if len(state.requests) <= state.fail_first:
                 body = b'{"error": "overloaded"}'
                 self.send_response(503)
@@ -431,6 +435,21 @@ def test_openai_unreachable_server_fails_cleanly() -> None:
     backend = OpenAICompatBackend("http://127.0.0.1:9/v1", model="m", timeout=1, max_retries=1, backoff=0.01)
     with pytest.raises(BackendError, match="2 attempt"):
         backend.generate(_messages(), max_new_tokens=5, temperature=0)
+
+
+def test_openai_cancel_releases_a_request_the_server_has_not_answered_yet(
+        sse_server: tuple[str, FakeServerState]) -> None:
+    # llama.cpp's server sends its headers with the first token: a request waiting in its queue is
+    # silent, and giving up on it must close the connection (so the server drops it) at once.
+    url, state = sse_server
+    state.hold_headers = True
+    backend = OpenAICompatBackend(url, model="m", timeout=30, max_retries=0)
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    start = time.monotonic()
+    assert list(backend.stream(_messages(), max_new_tokens=50, temperature=0, cancel=cancel)) == []
+    assert time.monotonic() - start < 2, "well under the 30 s read timeout"
+    assert len(state.requests) == 1
 
 
 async def test_openai_astream_cancel_releases_a_stalled_request(sse_server: tuple[str, FakeServerState]) -> None:
