@@ -237,6 +237,23 @@ class Stack:
     def log_tail(self, chars: int = 3000) -> str:
         return "\n".join(p.read_text(errors="replace")[-chars:] for p in self.logs if p.exists())
 
+    def model_timings(self) -> dict[str, Any]:
+        """What llama.cpp's server logged of the requests it finished: prompt sizes and its own rates."""
+        if self.model_server is None or self.model_server.log is None or not self.model_server.log.exists():
+            return {}
+        text = self.model_server.log.read_text(errors="replace")
+        timing = r"eval time =\s*([\d.]+) ms /\s*(\d+) tokens"
+        prompts = [(float(ms), int(n)) for ms, n in re.findall("prompt " + timing, text)]
+        decodes = [(float(ms), int(n)) for ms, n in re.findall(r"\|\s+" + timing, text)]
+        return {
+            "finished": len(decodes), "cancelled": text.count("cancel task"),
+            "prompt_tokens_p50": statistics.median([n for _, n in prompts]) if prompts else None,
+            "prefill_tokens_per_s_p50": round(statistics.median([n / ms * 1000 for ms, n in prompts if ms]), 1)
+            if prompts else None,
+            "decode_tokens_per_s_p50": round(statistics.median([n / ms * 1000 for ms, n in decodes if ms and n]), 1)
+            if decodes else None,
+        }
+
     def close(self) -> None:
         self.stop_servers()
         if self.model_server is not None:
@@ -428,6 +445,7 @@ def run(opts: Options) -> dict[str, Any]:
         results, wall = asyncio.run(_drive(sessions[: opts.students], stack.ports, opts))
         stack.stop_servers()
         db = check_db(results)
+        model["timings"] = stack.model_timings()
     except BaseException:
         print(stack.log_tail(), file=sys.stderr)
         raise
