@@ -2,7 +2,7 @@
 
 Values come from the environment through django-environ's ``FileAwareEnv``, so any of them, secrets
 above all, can instead be read from the file named by ``NAME_FILE`` (``SECRET_KEY_FILE=/run/secrets/key``).
-A value that does not parse (``DEBUG=maybe``, ``TUTOR_LLM_TIMEOUT=soon``) or is out of range stops
+A value that does not parse (``DEBUG=maybe``, ``TUTOR_LLM_TOTAL_S=soon``) or is out of range stops
 start-up with an error naming the variable.
 
 Defaults are the embedded set-up (SQLite in ``var/``, in-memory channel layer, embedded LLM), so a
@@ -282,8 +282,20 @@ TUTOR_LLM: str = env.str("TUTOR_LLM", default="embedded")
 TUTOR_LLM_BACKENDS: list[str] = env.list("TUTOR_LLM_BACKENDS", default=[])
 # The model name sent to an "openai:URL" backend (unset: the server's default model).
 TUTOR_LLM_MODEL: str | None = env.str("TUTOR_LLM_MODEL", default="") or None
-# Seconds a reply may take before the authored text is sent instead, and its length in tokens.
-TUTOR_LLM_TIMEOUT: float = at_least("TUTOR_LLM_TIMEOUT", env.float("TUTOR_LLM_TIMEOUT", default=20.0), 0.1)
+# "embedded" is the one model server of the deployment (llama.cpp's server with the packaged SmolLM2),
+# which .ci/start starts here; every worker streams from it over the OpenAI-compatible API.
+TUTOR_LLM_SERVER_URL: str = env.str("TUTOR_LLM_SERVER_URL", default="http://127.0.0.1:8090/v1")
+# No silent wait: with no token from the model this many seconds after the student's message arrived,
+# the authored text is sent at once; a reply still unfinished at the total deadline is replaced by it.
+TUTOR_LLM_FIRST_TOKEN_S: float = env.float("TUTOR_LLM_FIRST_TOKEN_S", default=1.5)
+TUTOR_LLM_TOTAL_S: float = env.float("TUTOR_LLM_TOTAL_S", default=6.0)
+if not 0.05 <= TUTOR_LLM_FIRST_TOKEN_S <= 60.0:
+    raise ImproperlyConfigured(f"TUTOR_LLM_FIRST_TOKEN_S={TUTOR_LLM_FIRST_TOKEN_S!r} must be between 0.05 and 60")
+if not 0.1 <= TUTOR_LLM_TOTAL_S <= 300.0:
+    raise ImproperlyConfigured(f"TUTOR_LLM_TOTAL_S={TUTOR_LLM_TOTAL_S!r} must be between 0.1 and 300")
+if TUTOR_LLM_TOTAL_S < TUTOR_LLM_FIRST_TOKEN_S:
+    raise ImproperlyConfigured("TUTOR_LLM_TOTAL_S must not be shorter than TUTOR_LLM_FIRST_TOKEN_S")
+# The reply's length in tokens.
 TUTOR_LLM_MAX_NEW_TOKENS: int = at_least("TUTOR_LLM_MAX_NEW_TOKENS", env.int("TUTOR_LLM_MAX_NEW_TOKENS", default=80), 1)
 # Where converted model weights are cached so later loads take a fraction of a second.
 TUTOR_MODEL_CACHE = Path(env.str("TUTOR_MODEL_CACHE", default=str(VAR_DIR / "model-cache")))

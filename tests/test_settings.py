@@ -53,6 +53,14 @@ def test_lists_are_stripped(monkeypatch):
     assert Env().list("X_HOSTS", default=[]) == ["a.org", "b.org"]
 
 
+def test_a_total_deadline_shorter_than_the_first_token_deadline_stops_start_up(tmp_path):
+    env = {"TUTOR_VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "TUTOR_LLM_FIRST_TOKEN_S": "3",
+           "TUTOR_LLM_TOTAL_S": "2"}
+    proc = subprocess.run([sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0 and "TUTOR_LLM_TOTAL_S" in proc.stderr
+
+
 def test_secret_from_file(monkeypatch, tmp_path):
     f = tmp_path / "s"
     f.write_text("from-a-file\n")
@@ -94,7 +102,8 @@ def test_bad_debug_stops_start_up_with_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("env, message", [
-    ({"TUTOR_LLM_TIMEOUT": "0"}, "TUTOR_LLM_TIMEOUT=0.0 must be at least 0.1"),
+    ({"TUTOR_LLM_FIRST_TOKEN_S": "0"}, "TUTOR_LLM_FIRST_TOKEN_S=0.0 must be between 0.05 and 60"),
+    ({"TUTOR_LLM_TOTAL_S": "soon"}, "TUTOR_LLM_TOTAL_S='soon' is not a number"),
     ({"TUTOR_MAX_MESSAGE_CHARS": "lots"}, "TUTOR_MAX_MESSAGE_CHARS='lots' is not a whole number"),
     ({"TUTOR_LTI_READ_TIMEOUT": "15s"}, "TUTOR_LTI_READ_TIMEOUT='15s' is not a number"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' must be one of: DEBUG, INFO, WARNING, ERROR, CRITICAL"),
@@ -108,7 +117,8 @@ def test_bad_values_stop_start_up_naming_the_setting(tmp_path, env, message):
 
 def test_defaults_are_the_embedded_set_up(tmp_path):
     proc = settings_in_subprocess({"TUTOR_VAR_DIR": str(tmp_path)}, "DEBUG", "DATABASES", "CHANNEL_LAYERS",
-                                  "TUTOR_LLM", "TUTOR_LLM_BACKENDS", "TUTOR_MODEL_CACHE", "TUTOR_LLM_TIMEOUT")
+                                  "TUTOR_LLM", "TUTOR_LLM_BACKENDS", "TUTOR_MODEL_CACHE", "TUTOR_LLM_FIRST_TOKEN_S",
+                                  "TUTOR_LLM_TOTAL_S")
     assert proc.returncode == 0, proc.stderr
     values = json.loads(proc.stdout)
     assert values["DEBUG"] == "True"
@@ -116,7 +126,7 @@ def test_defaults_are_the_embedded_set_up(tmp_path):
     assert "InMemoryChannelLayer" in values["CHANNEL_LAYERS"]
     assert values["TUTOR_LLM"] == "'embedded'" and values["TUTOR_LLM_BACKENDS"] == "[]"
     assert values["TUTOR_MODEL_CACHE"] == repr(tmp_path / "model-cache")
-    assert values["TUTOR_LLM_TIMEOUT"] == "20.0"
+    assert values["TUTOR_LLM_FIRST_TOKEN_S"] == "1.5" and values["TUTOR_LLM_TOTAL_S"] == "6.0"
 
 
 def test_production_settings_pass_check_deploy(tmp_path):

@@ -4,7 +4,10 @@
 dialogue policy for the next teacher move and stores the tutor's turn (with the authored text it is
 grounded on) before anything is sent. ``reply_stream`` then asks the language model to phrase that
 move, passes every token through the pedagogical guard as it streams, and stores the final wording.
-If the model fails, stalls, or says something the guard rejects, the authored text is sent instead.
+If the model fails, says something the guard rejects, sends no token within the first-token deadline
+(``TUTOR_LLM_FIRST_TOKEN_S``) or has not finished by the total deadline (``TUTOR_LLM_TOTAL_S``), the
+authored text is sent instead, and the turn records it as such: ``state=fallback``,
+``backend="authored-fallback"`` and, in ``guard``, why (``fallback``) and which model was tried.
 """
 
 from __future__ import annotations
@@ -38,13 +41,18 @@ from tutor.models import Attempt, Turn, TutoringSession
 
 log = logging.getLogger(__name__)
 
-LLM_TIMEOUT_S: float = settings.TUTOR_LLM_TIMEOUT
+# Both count from the moment the student's message arrived, as the student waits.
+LLM_FIRST_TOKEN_S: float = settings.TUTOR_LLM_FIRST_TOKEN_S
+LLM_TOTAL_S: float = settings.TUTOR_LLM_TOTAL_S
 LLM_MAX_NEW_TOKENS: int = settings.TUTOR_LLM_MAX_NEW_TOKENS
 _TRAILING_WORD = re.compile(r"[\w.,/^$\\-]+$")
 
 
 # The backend recorded for a turn phrased with the authored text because the course turned the model off.
 AUTHORED_ONLY = "authored"
+# The backend recorded for a turn whose sent text is the authored fallback because the model failed, was
+# too slow or was rejected by the guard (the model that was tried is kept in the turn's ``guard``).
+AUTHORED_FALLBACK = "authored-fallback"
 # Key in the session's progress naming the tutor turn that offered a similar item (after the worked
 # answer was shown). Kept across later turns and steps, so the offer survives a reload.
 SIMILAR_OFFER = "similar_offer"
@@ -52,6 +60,31 @@ SIMILAR_OFFER = "similar_offer"
 
 class _AuthoredOnly(Exception):
     pass
+
+
+class FirstTokenLate(TimeoutError):
+    """The model sent nothing within the first-token deadline."""
+
+
+class ReplyTooSlow(TimeoutError):
+    """The model had not finished its reply by the total deadline."""
+
+
+def fallback_reason(exc: BaseException) -> str:
+    """A short, stable name for why the authored text was sent (grouped in reports)."""
+    if isinstance(exc, FirstTokenLate):
+        return "first-token deadline"
+    if isinstance(exc, ReplyTooSlow):
+        return "total deadline"
+    return f"model error: {type(exc).__name__}"
+
+
+def guard_reason(reasons: list[str]) -> str:
+    """The guard's first reason without its specifics (quoted text, figures), for grouping."""
+    if not reasons:
+        return "guard: empty reply"
+    general = re.sub(r"\s*\([^)]*\)|\s*'[^']*'|\s*\"[^\"]*\"|:\s*$", "", str(reasons[0]))
+    return "guard: " + general.strip()
 
 
 @dataclass
@@ -279,15 +312,23 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
     verdict: dict[str, Any] = {}
     final_text = plan.authored_text
     state = Turn.State.FALLBACK
+    now, waited = time.monotonic(), time.perf_counter() - started
+    first_deadline = now + max(0.0, LLM_FIRST_TOKEN_S - waited)
+    total_deadline = now + max(0.0, LLM_TOTAL_S - waited)
     try:
         if not plan.llm_enabled:
             raise _AuthoredOnly
-        backend = await sync_to_async(get_backend, thread_sensitive=False)(plan.llm_backend or None)
+        try:
+            backend = await asyncio.wait_for(
+                sync_to_async(get_backend, thread_sensitive=False)(plan.llm_backend or None),
+                timeout=max(0.0, first_deadline - time.monotonic()),
+            )
+        except TimeoutError:  # a backend still loading (in its own thread) is ready for the next turn
+            raise FirstTokenLate("the language model was still loading") from None
         backend_name, model_id = backend.name, backend.model_id
         stream = backend.astream(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS, temperature=0.3, cancel=cancel)
-        deadline = time.monotonic() + LLM_TIMEOUT_S
         rejected = False
-        async for batch in _batches(_with_deadline(stream, deadline)):
+        async for batch in _batches(_with_deadlines(stream, first_deadline, total_deadline)):
             produced += "".join(batch)
             held = _TRAILING_WORD.search(produced)
             safe = produced[: held.start()] if held else produced
@@ -303,18 +344,26 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
                 for piece in _split_like(safe[len(shown):], batch):
                     yield _fragment_token(plan.tutor_turn_id, piece)
                 shown = safe
+        model_id = backend.model_id  # a server's own name for its model is known once it has answered
         if not rejected:
             final = _guard(plan, produced.strip())
             verdict = _verdict(final)
             if final.passed and produced.strip():
                 final_text = produced.strip()
                 state = Turn.State.COMPLETE
+        if state != Turn.State.COMPLETE:
+            verdict["fallback"] = guard_reason(verdict.get("reasons") or [])
     except _AuthoredOnly:  # the teacher turned the model off: the authored text is the reply
         state, backend_name, verdict = Turn.State.COMPLETE, AUTHORED_ONLY, {"passed": True, "reasons": []}
-    except Exception as exc:  # a dead or stalled model: the authored text is the reply
-        log.warning("LLM reply failed (%s); sending the authored text", exc)
-        verdict = {"passed": False, "reasons": [f"backend error: {type(exc).__name__}"]}
+    except Exception as exc:  # a dead, stalled or too slow model: the authored text is the reply
+        log.warning("LLM reply failed (%s: %s); sending the authored text", type(exc).__name__, exc)
+        verdict = {"passed": False, "reasons": [f"backend error: {type(exc).__name__}: {exc}"[:300]],
+                   "fallback": fallback_reason(exc)}
         cancel.set()
+    if state == Turn.State.FALLBACK:
+        # Honest records: the authored text was sent, whichever model was asked (kept in the verdict).
+        verdict["tried"] = {"backend": backend_name, "model_id": model_id}
+        backend_name, model_id = AUTHORED_FALLBACK, ""
     latency = (time.perf_counter() - started) * 1000
     # database_sync_to_async closes the worker thread's connection when it is old or broken, as every
     # other database call of the chat does.
@@ -379,17 +428,25 @@ def _split_like(text: str, chunks: list[str]) -> list[str]:
     return [p for p in pieces if p]
 
 
-async def _with_deadline(stream: AsyncIterator[str], deadline: float) -> AsyncIterator[str]:
+async def _with_deadlines(stream: AsyncIterator[str], first: float, total: float) -> AsyncIterator[str]:
+    """``stream``, failing with ``FirstTokenLate`` when no chunk came by ``first`` and with
+    ``ReplyTooSlow`` when it has not ended by ``total`` (``time.monotonic()`` instants)."""
     iterator = stream.__aiter__()
+    started = False
     try:
         while True:
+            deadline, late = (total, ReplyTooSlow) if started else (min(first, total), FirstTokenLate)
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the language model took too long")
             try:
+                if remaining <= 0:
+                    raise TimeoutError
                 chunk = await asyncio.wait_for(iterator.__anext__(), timeout=remaining)
             except StopAsyncIteration:
                 return
+            except TimeoutError:
+                what = "reply did not finish" if started else "first token did not come"
+                raise late(f"the language model's {what} in time") from None
+            started = True
             yield chunk
     finally:
         aclose = getattr(iterator, "aclose", None)
@@ -427,8 +484,9 @@ def pending_replies_finish(*, session_id: int) -> list[str]:
     out: list[str] = []
     for turn in Turn.objects.filter(session_id=session_id, role=Turn.Role.TUTOR, state=Turn.State.PENDING):
         turn = reply_finish(tutor_turn_id=turn.pk, text=turn.authored_text, state=Turn.State.FALLBACK,
-                            guard={"reasons": ["connection dropped before the reply finished"]}, backend="",
-                            model_id="", latency_ms=0.0)
+                            guard={"reasons": ["connection dropped before the reply finished"],
+                                   "fallback": "connection dropped"},
+                            backend=AUTHORED_FALLBACK, model_id="", latency_ms=0.0)
         out.append(render_to_string("tutor/partials/turn_final.html", turn_context(turn, oob=True)))
     return out
 
@@ -463,12 +521,32 @@ def reply_generate(*, plan: TurnPlan, candidates: int = 2) -> Turn:
         return reply_finish(tutor_turn_id=plan.tutor_turn_id, text=plan.authored_text, state=Turn.State.COMPLETE,
                             guard={"passed": True, "reasons": []}, backend=AUTHORED_ONLY, model_id="",
                             latency_ms=(time.perf_counter() - started) * 1000)
+    # The whole call, candidates included, ends by the total deadline (generation stops at the next token).
+    expired = threading.Event()
+    generating: list[threading.Event] = []  # the cancel event of the candidate being generated
+
+    def expire() -> None:
+        expired.set()
+        for event in generating:
+            event.set()
+
+    timer = threading.Timer(LLM_TOTAL_S, expire)
+    timer.daemon = True
+    timer.start()
+    failure = ""
     try:
         backend = get_backend(plan.llm_backend or None)
         backend_name, model_id = backend.name, backend.model_id
         for i in range(max(1, candidates)):
+            cancel = threading.Event()
+            generating[:] = [cancel]
+            if expired.is_set():
+                cancel.set()
             text = backend.generate(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS,
-                                    temperature=0.3 if i == 0 else 0.8).strip()
+                                    temperature=0.3 if i == 0 else 0.8, cancel=cancel).strip()
+            if expired.is_set():
+                failure = "total deadline"
+                break
             check = _guard(plan, text)
             verdict = _verdict(check)
             verdicts.append(verdict)
@@ -479,11 +557,17 @@ def reply_generate(*, plan: TurnPlan, candidates: int = 2) -> Turn:
     except Exception as exc:
         log.warning("LLM reply failed (%s); sending the authored text", exc)
         verdicts.append({"passed": False, "reasons": [f"backend error: {type(exc).__name__}"]})
+        failure = fallback_reason(exc)
+    finally:
+        timer.cancel()
     latency = (time.perf_counter() - started) * 1000
     if best is not None:
         return reply_finish(tutor_turn_id=plan.tutor_turn_id, text=best[1], state=Turn.State.COMPLETE,
                             guard={**best[2], "candidates": verdicts}, backend=backend_name, model_id=model_id,
                             latency_ms=latency)
+    if not failure:
+        failure = guard_reason((verdicts[-1].get("reasons") if verdicts else None) or [])
     return reply_finish(tutor_turn_id=plan.tutor_turn_id, text=plan.authored_text, state=Turn.State.FALLBACK,
-                        guard={"passed": False, "candidates": verdicts}, backend=backend_name, model_id=model_id,
-                        latency_ms=latency)
+                        guard={"passed": False, "candidates": verdicts, "fallback": failure,
+                               "tried": {"backend": backend_name, "model_id": model_id}},
+                        backend=AUTHORED_FALLBACK, model_id="", latency_ms=latency)

@@ -64,7 +64,7 @@ async def test_model_error_sends_the_authored_text(session, student, use_backend
 
 
 async def test_model_that_stalls_times_out_to_the_authored_text(session, student, use_backend, monkeypatch):
-    monkeypatch.setattr(engine, "LLM_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(engine, "LLM_TOTAL_S", 0.5)
     use_backend(ScriptedBackend(stall_after=2))
     comm, connected = await connect(student, session.pk)
     assert connected
@@ -75,7 +75,7 @@ async def test_model_that_stalls_times_out_to_the_authored_text(session, student
     assert 0.4 < elapsed < 3.0, elapsed
     assert HINT in frames[-1]
     reply = assert_one_exchange(await turns(session.pk), Turn.State.FALLBACK)
-    assert "TimeoutError" in " ".join(reply.guard["reasons"])
+    assert "ReplyTooSlow" in " ".join(reply.guard["reasons"]) and reply.guard["fallback"] == "total deadline"
 
 
 async def test_model_that_cannot_be_loaded_still_gets_a_reply(session, student, monkeypatch):

@@ -1,15 +1,22 @@
 """Websocket load driver: N students chat with the real ASGI server at once, M turns each.
 
     python -m tests.load [--students 200] [--turns 20] [--workers 2] [--server uvicorn] [--json OUT]
+                         [--llm scripted|embedded|openai:URL]
 
 It creates a scratch PostgreSQL database (``--database-url``, default the local server), migrates it,
 loads the demo course, creates the students and their sessions, starts ``--workers`` ASGI server
 processes (``--server``: uvicorn with uvloop and httptools, the production set-up, or daphne;
-production settings: ``DEBUG=0``, persistent database connections, the Redis channel layer,
-``TUTOR_LLM=scripted``) on loopback ports and spreads the students over them as a proxy would.
+production settings: ``DEBUG=0``, persistent database connections, the Redis channel layer) on
+loopback ports and spreads the students over them as a proxy would. ``--llm`` picks the language model:
+``scripted`` (the default: it echoes the authored text, so the figures are the app's own), ``embedded``
+(the real model: the driver starts the model server, as ``.ci/start`` does, and stops it at the end) or
+``openai:URL`` (a model server already running). With a real model the report adds ``model_share`` (the
+share of replies whose sent text came from the model and passed the guard), ``first_token_ms`` (send →
+first streamed token, over the replies that streamed one), ``first_text_ms`` (send → the first text of
+the reply, a token or the authored fallback) and the fallbacks by reason, read from the stored turns.
 Each student opens one websocket and sends ``--turns`` messages, waiting for the tutor's final reply
 to each (and a think time between, which also keeps under the chat's 8-messages-per-10-s limit).
-Latency is send → final tutor message. Afterwards the database is checked: every message sent is
+Latency (``final_reply_ms``) is send → final tutor message. Afterwards the database is checked: every message sent is
 stored exactly once and has a finished tutor reply. Everything is bounded: per-turn timeout, a
 global deadline, and the servers are stopped and the scratch database dropped at the end.
 """
@@ -43,6 +50,8 @@ MESSAGES = ["can I have a hint?", "2/6", "I don't know", "what does denominator 
             "is it 1/3?", "another hint please", "0", "3/4"]
 FINAL = re.compile(r'id="turn-(\d+)"[^>]*hx-swap-oob="outerHTML"')
 OPENED = re.compile(r'class="turn turn-tutor pending" id="turn-(\d+)"')
+TOKEN = re.compile(r'hx-swap-oob="beforeend:#turn-(\d+)-stream"')
+LLM_CHOICES = "scripted, embedded or openai:URL"
 
 
 @dataclass
@@ -59,6 +68,18 @@ class Options:
     redis_url: str = DEFAULT_REDIS
     keep_db: bool = False
     seed: int = 1
+    llm: str = "scripted"  # or "embedded" (starts the model server) or "openai:URL"
+    llm_parallel: int = 8  # slots of the model server the driver starts
+
+
+def llm_spec(value: str) -> str:
+    """A ``--llm`` value, checked: ``scripted``, ``embedded`` or ``openai:http(s)://...``."""
+    value = value.strip()
+    if value in ("scripted", "embedded"):
+        return value
+    if value.startswith("openai:") and value[7:].startswith(("http://", "https://")):
+        return value
+    raise ValueError(f"--llm must be {LLM_CHOICES}, not {value!r}")
 
 
 @dataclass
@@ -67,6 +88,8 @@ class StudentResult:
     sent: list[str] = field(default_factory=list)  # client ids
     answered: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    first_token_ms: list[float] = field(default_factory=list)  # replies that streamed a model token
+    first_text_ms: list[float] = field(default_factory=list)  # every reply: a token or the final text
     errors: list[str] = field(default_factory=list)
 
 
@@ -102,7 +125,8 @@ def services_available(database_url: str = DEFAULT_PG, redis_url: str = DEFAULT_
     return None
 
 
-def server_env(db_url: str, redis_url: str, var_dir: Path) -> dict[str, str]:
+def server_env(db_url: str, redis_url: str, var_dir: Path, llm: str = "scripted",
+               llm_server_url: str = "") -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -114,11 +138,13 @@ def server_env(db_url: str, redis_url: str, var_dir: Path) -> dict[str, str]:
         "DB_CONN_MAX_AGE": "60",
         "REDIS_URL": redis_url,
         "CACHE_KEY_PREFIX": f"load-{uuid.uuid4().hex[:8]}",
-        "TUTOR_LLM": "scripted",
+        "TUTOR_LLM": llm,
         "TUTOR_VAR_DIR": str(var_dir),
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     })
+    if llm_server_url:
+        env["TUTOR_LLM_SERVER_URL"] = llm_server_url
     return env
 
 
@@ -143,7 +169,8 @@ class Stack:
         self.db_name = f"tutor_load_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         self.db_url = _db_url(opts.database_url, self.db_name)
         self.workdir = tempfile.TemporaryDirectory(prefix="tutor-load-")
-        self.env = server_env(self.db_url, opts.redis_url, Path(self.workdir.name))
+        self.model_server: Any = None  # tutor.llm.model_server.ModelServer when the driver starts one
+        self.env = server_env(self.db_url, opts.redis_url, Path(self.workdir.name), opts.llm)
         self.processes: list[subprocess.Popen[bytes]] = []
         self.ports: list[int] = []
         self.logs: list[Path] = []
@@ -155,6 +182,24 @@ class Stack:
             conn.execute(f'CREATE DATABASE "{self.db_name}"')
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env,
                        check=True, capture_output=True, timeout=300)
+
+    def start_model(self) -> dict[str, Any]:
+        """Start the model server (``--llm embedded``) or check the given one; returns what was started."""
+        from tutor.llm import model_server
+
+        if self.opts.llm == "embedded":
+            config = model_server.ServerConfig(port=_free_port(), parallel=self.opts.llm_parallel)
+            self.model_server = model_server.ModelServer(config, log=Path(self.workdir.name) / "model-server.log")
+            started = time.perf_counter()
+            self.model_server.start(timeout=300)
+            self.env["TUTOR_LLM_SERVER_URL"] = config.base_url
+            return {"engine": config.engine, "parallel": config.parallel, "threads": config.threads,
+                    "url": config.base_url, "start_and_warm_s": round(time.perf_counter() - started, 1)}
+        if self.opts.llm.startswith("openai:"):
+            url = self.opts.llm.partition(":")[2]
+            model_server.wait_ready(url, timeout=60, warm_up=False)
+            return {"url": url}
+        return {}
 
     def start(self, timeout: float = 60.0) -> None:
         for i in range(self.opts.workers):
@@ -192,8 +237,27 @@ class Stack:
     def log_tail(self, chars: int = 3000) -> str:
         return "\n".join(p.read_text(errors="replace")[-chars:] for p in self.logs if p.exists())
 
+    def model_timings(self) -> dict[str, Any]:
+        """What llama.cpp's server logged of the requests it finished: prompt sizes and its own rates."""
+        if self.model_server is None or self.model_server.log is None or not self.model_server.log.exists():
+            return {}
+        text = self.model_server.log.read_text(errors="replace")
+        timing = r"eval time =\s*([\d.]+) ms /\s*(\d+) tokens"
+        prompts = [(float(ms), int(n)) for ms, n in re.findall("prompt " + timing, text)]
+        decodes = [(float(ms), int(n)) for ms, n in re.findall(r"\|\s+" + timing, text)]
+        return {
+            "finished": len(decodes), "cancelled": text.count("cancel task"),
+            "prompt_tokens_p50": statistics.median([n for _, n in prompts]) if prompts else None,
+            "prefill_tokens_per_s_p50": round(statistics.median([n / ms * 1000 for ms, n in prompts if ms]), 1)
+            if prompts else None,
+            "decode_tokens_per_s_p50": round(statistics.median([n / ms * 1000 for ms, n in decodes if ms and n]), 1)
+            if decodes else None,
+        }
+
     def close(self) -> None:
         self.stop_servers()
+        if self.model_server is not None:
+            self.model_server.stop()
         if not self.opts.keep_db:
             try:
                 import psycopg
@@ -211,6 +275,7 @@ def django_setup(env: dict[str, str]) -> None:
     """Configure Django in this process against the scratch database (to seed and to check)."""
     for key in ("DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SECURE_SSL_REDIRECT",
                 "DATABASE_URL", "REDIS_URL", "TUTOR_LLM", "TUTOR_VAR_DIR", "CACHE_KEY_PREFIX"):
+        # (the seeding and checking in this process never phrase a reply, so the model is not needed here)
         os.environ[key] = env[key]
     import django
 
@@ -269,6 +334,7 @@ async def student(index: int, session_id: int, cookie: str, port: int, opts: Opt
                 await ws.send(json.dumps({"message": text, "client_id": client_id}))
                 result.sent.append(client_id)
                 tutor_id: str | None = None
+                first_token: float | None = None
                 try:
                     async with asyncio.timeout(opts.turn_timeout):
                         while True:
@@ -279,6 +345,10 @@ async def student(index: int, session_id: int, cookie: str, port: int, opts: Opt
                                     tutor_id = opened.group(1)
                                 elif "#notice" in frame and re.search(r'role="alert">\s*\S', frame):
                                     raise RuntimeError(f"notice: {re.sub(r'<[^>]+>', '', frame).strip()}")
+                            if first_token is None and tutor_id is not None:
+                                token = TOKEN.search(frame)
+                                if token and token.group(1) == tutor_id:
+                                    first_token = (time.perf_counter() - started) * 1000
                             final = FINAL.search(frame)
                             if final and final.group(1) == tutor_id:
                                 break
@@ -288,7 +358,11 @@ async def student(index: int, session_id: int, cookie: str, port: int, opts: Opt
                 except RuntimeError as exc:
                     result.errors.append(f"turn {turn}: {exc}")
                     continue
-                result.latencies_ms.append((time.perf_counter() - started) * 1000)
+                final_ms = (time.perf_counter() - started) * 1000
+                result.latencies_ms.append(final_ms)
+                if first_token is not None:
+                    result.first_token_ms.append(first_token)
+                result.first_text_ms.append(first_token if first_token is not None else final_ms)
                 result.answered += 1
                 if turn < opts.turns - 1:
                     await asyncio.sleep(opts.think * rng.uniform(0.5, 1.5))
@@ -314,10 +388,21 @@ def check_db(results: list[StudentResult]) -> dict[str, Any]:
         .exclude(reply__state__in=[Turn.State.COMPLETE, Turn.State.FALLBACK], reply__text__gt="")
         .values_list("client_id", flat=True)
     )
-    states = dict(Turn.objects.filter(role=Turn.Role.TUTOR, reply_to__client_id__in=sent)
-                  .values_list("state").annotate(n=Count("id")).values_list("state", "n"))
+    replies = Turn.objects.filter(role=Turn.Role.TUTOR, reply_to__client_id__in=sent)
+    states = dict(replies.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
+    backends = dict(replies.values_list("backend").annotate(n=Count("id")).values_list("backend", "n"))
+    fallbacks: dict[str, int] = {}
+    for guard in replies.filter(state=Turn.State.FALLBACK).values_list("guard", flat=True):
+        reason = str((guard or {}).get("fallback") or "unrecorded")
+        fallbacks[reason] = fallbacks.get(reason, 0) + 1
+    # Model-phrased: the sent text came from the model and passed the guard (not authored, not a fallback).
+    phrased = replies.filter(state=Turn.State.COMPLETE).exclude(backend__in=["", "authored", "authored-fallback"])
+    total = replies.count()
     return {"sent": len(sent), "stored": sum(stored.values()), "lost": len(lost), "duplicated": len(duplicated),
             "unexpected": len(unexpected), "unanswered": len(unanswered), "reply_states": states,
+            "reply_backends": backends, "fallbacks_by_reason": dict(sorted(fallbacks.items(), key=lambda kv: -kv[1])),
+            "model_phrased": phrased.count(), "replies": total,
+            "model_share": round(phrased.count() / total, 3) if total else None,
             "examples": {"lost": lost[:5], "duplicated": duplicated[:5], "unanswered": unanswered[:5]}}
 
 
@@ -343,6 +428,7 @@ async def _drive(sessions: list[tuple[int, str]], ports: list[int], opts: Option
 def run(opts: Options) -> dict[str, Any]:
     """Set up, drive, check, tear down; returns the report."""
     stack = Stack(opts)
+    model: dict[str, Any] = {}
     try:
         stack.create_db()
         django_setup(stack.env)
@@ -350,6 +436,7 @@ def run(opts: Options) -> dict[str, Any]:
         from django.db import connections
 
         connections.close_all()
+        model = stack.start_model()
         stack.start()
         # One warm-up student per worker (first imports, first queries); not measured.
         warm = [(sid, cookie) for sid, cookie in sessions[opts.students:]]
@@ -358,6 +445,7 @@ def run(opts: Options) -> dict[str, Any]:
         results, wall = asyncio.run(_drive(sessions[: opts.students], stack.ports, opts))
         stack.stop_servers()
         db = check_db(results)
+        model["timings"] = stack.model_timings()
     except BaseException:
         print(stack.log_tail(), file=sys.stderr)
         raise
@@ -365,19 +453,36 @@ def run(opts: Options) -> dict[str, Any]:
         server_log = stack.log_tail(2000)
         stack.close()
     latencies = [ms for r in results for ms in r.latencies_ms]
+    first_tokens = [ms for r in results for ms in r.first_token_ms]
+    first_texts = [ms for r in results for ms in r.first_text_ms]
     errors = [e for r in results for e in r.errors]
+    llm = opts.llm if opts.llm != "embedded" else f"embedded ({model.get('engine')}, {model.get('parallel')} slots)"
+    latency = {"p50": _pct(latencies, 50), "p95": _pct(latencies, 95), "p99": _pct(latencies, 99),
+               "max": round(max(latencies), 1) if latencies else None,
+               "mean": round(statistics.fmean(latencies), 1) if latencies else None}
     return {
         "students": opts.students, "turns_per_student": opts.turns, "workers": opts.workers,
-        "server": f"{opts.workers} x {opts.server} (DEBUG=0, PostgreSQL, Redis channel layer, TUTOR_LLM=scripted)",
+        "server": f"{opts.workers} x {opts.server} (DEBUG=0, PostgreSQL, Redis channel layer, TUTOR_LLM={opts.llm})",
+        "llm": llm, "model_server": model,
+        "deadlines_s": {"first_token": _env_float("TUTOR_LLM_FIRST_TOKEN_S"), "total": _env_float("TUTOR_LLM_TOTAL_S")},
         "think_s": opts.think, "wall_s": round(wall, 1),
         "turns_sent": sum(len(r.sent) for r in results), "turns_answered": sum(r.answered for r in results),
         "turns_per_s": round(sum(r.answered for r in results) / wall, 1) if wall else None,
-        "latency_ms": {"p50": _pct(latencies, 50), "p95": _pct(latencies, 95), "p99": _pct(latencies, 99),
-                       "max": round(max(latencies), 1) if latencies else None,
-                       "mean": round(statistics.fmean(latencies), 1) if latencies else None},
+        "model_share": db["model_share"], "fallbacks_by_reason": db["fallbacks_by_reason"],
+        "first_token_ms": {"p50": _pct(first_tokens, 50), "p95": _pct(first_tokens, 95), "n": len(first_tokens)},
+        "first_text_ms": {"p50": _pct(first_texts, 50), "p95": _pct(first_texts, 95)},
+        "final_reply_ms": {"p50": latency["p50"], "p95": latency["p95"]},
+        "latency_ms": latency,
         "errors": len(errors), "error_examples": errors[:10], "db": db,
         "server_log_tail": server_log if errors or db["lost"] or db["unanswered"] else "",
     }
+
+
+def _env_float(name: str) -> float | None:
+    """The deadline the workers ran with (the environment's, else the settings' default)."""
+    from django.conf import settings
+
+    return float(getattr(settings, name)) if hasattr(settings, name) else None
 
 
 async def _drive_warm(sessions: list[tuple[int, str]], ports: list[int], opts: Options) -> None:
@@ -407,12 +512,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="PostgreSQL server (a scratch database is created on it)")
     parser.add_argument("--redis-url", default=os.environ.get("TEST_REDIS_URL", d.redis_url))
     parser.add_argument("--keep-db", action="store_true")
-    parser.add_argument("--p95-ms", type=float, default=250.0, help="fail when p95 latency is above this")
+    parser.add_argument("--llm", default=d.llm, help=f"the language model: {LLM_CHOICES} (default: scripted)")
+    parser.add_argument("--llm-parallel", type=int, default=d.llm_parallel,
+                        help="slots of the model server started for --llm embedded")
+    parser.add_argument("--p95-ms", type=float, default=None,
+                        help="fail when p95 latency is above this (default: 250 scripted, 4000 with a real model)")
     parser.add_argument("--json", dest="json_out", help="write the report here")
     args = parser.parse_args(argv)
+    try:
+        llm = llm_spec(args.llm)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not 1 <= args.llm_parallel <= 64:
+        parser.error("--llm-parallel must be between 1 and 64")
+    if args.p95_ms is None:
+        args.p95_ms = 250.0 if llm == "scripted" else 4000.0
     opts = Options(students=args.students, turns=args.turns, workers=args.workers, server=args.server, think=args.think,
                    ramp=args.ramp, turn_timeout=args.turn_timeout, deadline=args.deadline,
-                   database_url=args.database_url, redis_url=args.redis_url, keep_db=args.keep_db)
+                   database_url=args.database_url, redis_url=args.redis_url, keep_db=args.keep_db, llm=llm,
+                   llm_parallel=args.llm_parallel)
     why = services_available(opts.database_url, opts.redis_url)
     if why:
         print(f"PostgreSQL and Redis are needed: {why}", file=sys.stderr)
@@ -421,6 +539,11 @@ def main(argv: list[str] | None = None) -> int:
     report["p95_target_ms"] = args.p95_ms
     ok = passed(report) and (report["latency_ms"]["p95"] or 0) <= args.p95_ms
     report["passed"] = ok
+    if llm != "scripted":  # the classroom targets of the model server (reported, not part of `passed`)
+        share, first, final = report["model_share"], report["first_token_ms"]["p95"], report["final_reply_ms"]["p95"]
+        report["targets"] = {"model_share >= 0.9": share is not None and share >= 0.9,
+                             "first_token_ms p95 <= 1500": first is not None and first <= 1500,
+                             "final_reply_ms p95 <= 4000": final is not None and final <= 4000}
     text = json.dumps(report, indent=2)
     if args.json_out:
         Path(args.json_out).write_text(text + "\n", encoding="utf-8")

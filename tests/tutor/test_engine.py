@@ -1,4 +1,5 @@
 import asyncio
+import time
 
 import pytest
 from django.core.management import call_command
@@ -61,15 +62,50 @@ def test_leaking_model_is_cut_off_and_authored_text_sent(session, backend):
     assert tutor.guard["reveals_answer"] is True
 
 
-@pytest.mark.parametrize("faulty", [ScriptedBackend(fail_after=2), ScriptedBackend(stall_after=1)])
-def test_dead_or_stalled_model_falls_back_to_authored_text(session, backend, faulty, settings, monkeypatch):
-    monkeypatch.setattr(engine, "LLM_TIMEOUT_S", 0.5)
+@pytest.mark.parametrize(("faulty", "reason"), [
+    (ScriptedBackend(fail_after=2), "model error: ScriptedFault"),
+    (ScriptedBackend(stall_after=0), "first-token deadline"),  # says nothing at all
+    (ScriptedBackend(stall_after=1), "total deadline"),  # starts, then hangs
+])
+def test_dead_or_stalled_model_falls_back_to_authored_text(session, backend, faulty, reason, monkeypatch):
+    monkeypatch.setattr(engine, "LLM_FIRST_TOKEN_S", 0.3)
+    monkeypatch.setattr(engine, "LLM_TOTAL_S", 0.6)
     backend(faulty)
     plan = engine.turn_take(session_id=session.pk, text="hint please")
+    started = time.perf_counter()
     run_reply(plan)
+    elapsed = time.perf_counter() - started
     tutor = Turn.objects.get(pk=plan.tutor_turn_id)
     assert tutor.state == Turn.State.FALLBACK
     assert tutor.text == "What denominator could both fractions share?"
+    # Recorded as the authored fallback, with why and which model was tried.
+    assert tutor.backend == engine.AUTHORED_FALLBACK and tutor.model_id == ""
+    assert tutor.guard["fallback"] == reason and tutor.guard["tried"]["backend"] == "scripted"
+    assert elapsed < (0.3 if reason == "first-token deadline" else 0.6) + 0.5, elapsed
+
+
+def test_first_token_deadline_counts_from_when_the_message_arrived(session, backend, monkeypatch):
+    monkeypatch.setattr(engine, "LLM_FIRST_TOKEN_S", 0.4)
+    backend(ScriptedBackend(delay=0.25))
+    plan = engine.turn_take(session_id=session.pk, text="hint please")
+
+    async def collect():
+        # The message arrived 0.3 s ago: 0.1 s are left, less than the model's first 0.25 s.
+        return [f async for f in engine.reply_stream(plan=plan, started=time.perf_counter() - 0.3)]
+
+    fragments = asyncio.run(collect())
+    assert len(fragments) == 1
+    tutor = Turn.objects.get(pk=plan.tutor_turn_id)
+    assert tutor.state == Turn.State.FALLBACK and tutor.guard["fallback"] == "first-token deadline"
+
+
+def test_guard_rejection_is_recorded_as_the_authored_fallback(session, backend):
+    backend(ScriptedBackend(["Lovely weather today."]))
+    plan = engine.turn_take(session_id=session.pk, text="hint please")
+    run_reply(plan)
+    tutor = Turn.objects.get(pk=plan.tutor_turn_id)
+    assert tutor.state == Turn.State.FALLBACK and tutor.backend == engine.AUTHORED_FALLBACK
+    assert tutor.guard["fallback"].startswith("guard: ") and "'" not in tutor.guard["fallback"]
 
 
 def test_correct_answer_advances_and_finishes(session, backend):
@@ -85,7 +121,8 @@ def test_pending_reply_after_drop_is_completed_with_authored_text(session, backe
     plan = engine.turn_take(session_id=session.pk, text="hint")
     fragments = engine.pending_replies_finish(session_id=session.pk)
     assert len(fragments) == 1
-    assert Turn.objects.get(pk=plan.tutor_turn_id).state == Turn.State.FALLBACK
+    tutor = Turn.objects.get(pk=plan.tutor_turn_id)
+    assert tutor.state == Turn.State.FALLBACK and tutor.backend == engine.AUTHORED_FALLBACK
 
 
 def test_answer_is_never_released_by_begging(session, backend):
@@ -152,3 +189,14 @@ def test_praise_may_repeat_the_answer_the_student_just_gave(session, backend):
     tutor = Turn.objects.get(pk=plan.tutor_turn_id)
     assert tutor.state == Turn.State.COMPLETE, tutor.guard
     assert tutor.text.startswith("Yes, 3/4 is right")
+
+
+def test_reply_generate_ends_by_the_total_deadline(session, backend, monkeypatch):
+    monkeypatch.setattr(engine, "LLM_TOTAL_S", 0.3)
+    backend(ScriptedBackend(delay=0.2))  # the hint's seven words would take 1.4 s, per candidate
+    plan = engine.turn_take(session_id=session.pk, text="hint please")
+    started = time.perf_counter()
+    tutor = engine.reply_generate(plan=plan)
+    assert time.perf_counter() - started < 1.0
+    assert tutor.state == Turn.State.FALLBACK and tutor.backend == engine.AUTHORED_FALLBACK
+    assert tutor.guard["fallback"] == "total deadline" and tutor.text == tutor.authored_text

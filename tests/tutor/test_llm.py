@@ -17,7 +17,16 @@ from typing import Any
 
 import pytest
 
-from tutor.llm import BackendError, build_backend, clear_backends, extract_grounding, get_backend, grounded, registry
+from tutor.llm import (
+    BackendError,
+    build_backend,
+    clear_backends,
+    extract_grounding,
+    get_backend,
+    grounded,
+    model_server,
+    registry,
+)
 from tutor.llm.base import StopFilter
 from tutor.llm.openai_compat import OpenAICompatBackend
 from tutor.llm.scripted import ScriptedBackend, ScriptedFault
@@ -179,7 +188,7 @@ def fresh_registry() -> Iterator[None]:
 
 def test_unknown_spec_names_the_valid_forms(fresh_registry: None) -> None:
     for spec in ("gpt5", "hf:", "openai:", "embedded:x", ""):
-        with pytest.raises(ValueError, match=r"'embedded', 'hf:PATH'.*'openai:URL'.*'scripted'"):
+        with pytest.raises(ValueError, match=r"'embedded'.*'hf:PATH'.*'openai:URL'.*'scripted'"):
             get_backend(spec)
 
 
@@ -191,6 +200,37 @@ def test_specs_are_cached_per_process(fresh_registry: None) -> None:
 def test_default_spec_comes_from_the_setting(fresh_registry: None, settings: Any) -> None:
     settings.TUTOR_LLM = "scripted"
     assert get_backend().name == "scripted"
+
+
+def test_embedded_is_the_model_server_of_the_deployment(fresh_registry: None, settings: Any) -> None:
+    settings.TUTOR_LLM_SERVER_URL = "http://127.0.0.1:9/v1"  # nothing listens: building must not ask
+    backend = get_backend("embedded")
+    assert isinstance(backend, OpenAICompatBackend) and backend.name == "embedded"
+    assert backend.url == "http://127.0.0.1:9/v1/chat/completions"
+    start = time.monotonic()
+    assert backend.model_id == model_server.EMBEDDED_MODEL_ID  # read on the event loop: no network
+    assert time.monotonic() - start < 0.05
+
+
+def test_model_server_config_rejects_bad_values() -> None:
+    for bad in ({"engine": "vllm"}, {"port": 0}, {"parallel": 0}, {"ctx_per_slot": 10}, {"threads": 0}):
+        with pytest.raises(ValueError):
+            model_server.ServerConfig(**bad)
+    config = model_server.ServerConfig(engine="llama-cpp-python", port=8123, parallel=4, ctx_per_slot=512)
+    assert config.base_url == "http://127.0.0.1:8123/v1"
+    command = config.command()
+    assert command[1:3] == ["-m", "llama_cpp.server"] and "--interrupt_requests" in command
+    assert command[command.index("--model") + 1].endswith(model_server.EMBEDDED_GGUF)
+
+
+def test_model_server_wait_fails_clearly_when_nothing_answers() -> None:
+    started = time.monotonic()
+    with pytest.raises(model_server.ModelServerError, match="not healthy within"):
+        model_server.wait_ready("http://127.0.0.1:9/v1", timeout=0.5)
+    assert time.monotonic() - started < 5
+    result = subprocess.run([sys.executable, "-m", "tutor.llm.model_server", "wait", "http://127.0.0.1:9/v1",
+                             "--timeout", "0.3"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "not healthy within" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_hf_spec_rejects_a_directory_without_a_model(fresh_registry: None, tmp_path: Path) -> None:
@@ -219,7 +259,8 @@ def test_concurrent_first_calls_construct_once(fresh_registry: None, monkeypatch
 
 def test_importing_the_layer_loads_neither_django_nor_torch() -> None:
     code = (
-        "import sys, tutor.llm, tutor.guard, tutor.llm.openai_compat, tutor.llm.transformers_backend;"
+        "import sys, tutor.llm, tutor.guard, tutor.llm.openai_compat, tutor.llm.transformers_backend,"
+        " tutor.llm.model_server;"
         "bad = [m for m in ('django', 'torch', 'transformers') if m in sys.modules];"
         "print(*bad); sys.exit(1 if bad else 0)"
     )
@@ -238,6 +279,8 @@ class FakeServerState:
     fail_first: int = 0  # answer this many requests with 503 first
     die_after: int | None = None  # drop the connection after this many chunks, without [DONE]
     stall_after: int | None = None  # stop writing (but keep the socket open) after this many chunks
+    raw_events: list[str] | None = None  # send these SSE data lines instead of the words
+    hold_headers: bool = False  # queue the request: answer nothing, not even headers, until released
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
@@ -262,6 +305,9 @@ def _make_handler(state: FakeServerState) -> type[BaseHTTPRequestHandler]:
             payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             state.requests.append(payload)
             state.headers.append(dict(self.headers))
+            if state.hold_headers:
+                state.release.wait(10)
+                return
             if len(state.requests) <= state.fail_first:
                 body = b'{"error": "overloaded"}'
                 self.send_response(503)
@@ -273,6 +319,12 @@ def _make_handler(state: FakeServerState) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")
             self.end_headers()
+            if state.raw_events is not None:
+                for event in state.raw_events:
+                    self.wfile.write(f"data: {event}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                return
             for index, word in enumerate(state.words[: payload["max_tokens"]]):
                 if state.die_after is not None and index >= state.die_after:
                     self.close_connection = True
@@ -357,10 +409,47 @@ def test_openai_silent_server_times_out(sse_server: tuple[str, FakeServerState])
     assert time.monotonic() - start < 3
 
 
+@pytest.mark.parametrize("event", [
+    '{"choices": "not a list"}',
+    "[1, 2, 3]",
+    '{"choices": [{"delta": "text"}]}',
+    '{"choices": [{"delta": {"content": 42}}]}',
+    '{"error": {"message": "model crashed"}}',
+])
+def test_openai_chunks_of_the_wrong_shape_are_backend_errors(sse_server: tuple[str, FakeServerState],
+                                                             event: str) -> None:
+    url, state = sse_server
+    state.raw_events = [event]
+    backend = OpenAICompatBackend(url, model="m", max_retries=0)
+    with pytest.raises(BackendError):
+        backend.generate(_messages(), max_new_tokens=50, temperature=0)
+
+
+def test_openai_model_id_never_blocks_and_names_the_server_until_known() -> None:
+    backend = OpenAICompatBackend("http://127.0.0.1:9/v1")
+    assert backend.model_id == "http://127.0.0.1:9/v1/chat/completions"
+    assert OpenAICompatBackend("http://127.0.0.1:9/v1", model="m").model_id == "m"
+
+
 def test_openai_unreachable_server_fails_cleanly() -> None:
     backend = OpenAICompatBackend("http://127.0.0.1:9/v1", model="m", timeout=1, max_retries=1, backoff=0.01)
     with pytest.raises(BackendError, match="2 attempt"):
         backend.generate(_messages(), max_new_tokens=5, temperature=0)
+
+
+def test_openai_cancel_releases_a_request_the_server_has_not_answered_yet(
+        sse_server: tuple[str, FakeServerState]) -> None:
+    # llama.cpp's server sends its headers with the first token: a request waiting in its queue is
+    # silent, and giving up on it must close the connection (so the server drops it) at once.
+    url, state = sse_server
+    state.hold_headers = True
+    backend = OpenAICompatBackend(url, model="m", timeout=30, max_retries=0)
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    start = time.monotonic()
+    assert list(backend.stream(_messages(), max_new_tokens=50, temperature=0, cancel=cancel)) == []
+    assert time.monotonic() - start < 2, "well under the 30 s read timeout"
+    assert len(state.requests) == 1
 
 
 async def test_openai_astream_cancel_releases_a_stalled_request(sse_server: tuple[str, FakeServerState]) -> None:

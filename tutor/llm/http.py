@@ -23,39 +23,56 @@ class HTTPError(OSError):
         self.body = body
 
 
+class _Canceller:
+    """Shuts a socket down as soon as ``cancel`` is set, so a read blocked on a silent server wakes.
+
+    Watching starts before the request is sent: a server that queues the request answers nothing,
+    not even its headers, until the reply's first token, and a caller that gives up then must not
+    leave the request (and the server's work on it) behind.
+    """
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self._cancel = cancel
+        self._done = threading.Event()
+        self._sock: socket.socket | None = None
+
+    def watch(self, sock: socket.socket | None) -> None:
+        self._sock = sock
+        threading.Thread(target=self._run, daemon=True, name="llm-http-cancel").start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            if self._cancel.wait(0.05):
+                self.shutdown()
+                return
+
+    def shutdown(self) -> None:
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def done(self) -> None:
+        self._done.set()
+
+
 class StreamingResponse:
     """An open response read line by line. Closing it (or setting ``cancel``) releases the socket."""
 
     def __init__(
         self,
         connection: http.client.HTTPConnection,
-        sock: socket.socket | None,
         response: http.client.HTTPResponse,
-        cancel: threading.Event | None,
+        canceller: _Canceller | None,
+        sock: socket.socket | None,
     ) -> None:
         self._connection = connection
         # Kept here because http.client hands the socket over to the response (connection.sock
         # becomes None) when the server says it will close the connection.
         self._sock = sock
         self._response = response
-        self._done = threading.Event()
+        self._canceller = canceller
         self.status = response.status
-        if cancel is not None:
-            # A read blocked on a silent server only wakes when its socket is shut down; the watcher
-            # does that as soon as the caller cancels.
-            threading.Thread(target=self._watch, args=(cancel,), daemon=True, name="llm-http-cancel").start()
-
-    def _watch(self, cancel: threading.Event) -> None:
-        while not self._done.is_set():
-            if cancel.wait(0.05):
-                self._shutdown()
-                return
-
-    def _shutdown(self) -> None:
-        sock = self._sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
     def iter_lines(self) -> Iterator[str]:
         while True:
@@ -65,8 +82,11 @@ class StreamingResponse:
             yield line.decode("utf-8", errors="replace").rstrip("\r\n")
 
     def close(self) -> None:
-        self._done.set()
-        self._shutdown()
+        if self._canceller is not None:
+            self._canceller.done()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
         self._response.close()
         self._connection.close()
 
@@ -98,20 +118,28 @@ def open_stream(
     connection, path = _connect(url, timeout)
     body = json.dumps(payload).encode("utf-8")
     request_headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **(headers or {})}
+    canceller = _Canceller(cancel) if cancel is not None else None
     try:
-        connection.request("POST", path, body=body, headers=request_headers)
+        connection.connect()
         sock = connection.sock
+        if canceller is not None:
+            canceller.watch(sock)
+        connection.request("POST", path, body=body, headers=request_headers)
         response = connection.getresponse()
     except BaseException:
+        if canceller is not None:
+            canceller.done()
         connection.close()
         raise
     if not 200 <= response.status < 300:
         try:
             text = response.read().decode("utf-8", errors="replace")
         finally:
+            if canceller is not None:
+                canceller.done()
             connection.close()
         raise HTTPError(response.status, text)
-    return StreamingResponse(connection, sock, response, cancel)
+    return StreamingResponse(connection, response, canceller, sock)
 
 
 def get_json(url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> object:

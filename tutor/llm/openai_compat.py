@@ -44,6 +44,8 @@ class OpenAICompatBackend(Backend):
         timeout: float = 30.0,
         max_retries: int = 2,
         backoff: float = 0.25,
+        name: str | None = None,
+        model_id: str | None = None,
     ) -> None:
         self.url = chat_completions_url(base_url)
         self._models_url = self.url.rsplit("/chat/completions", 1)[0] + "/models"
@@ -53,29 +55,38 @@ class OpenAICompatBackend(Backend):
         self.max_retries = max_retries
         self.backoff = backoff
         self._model_lock = threading.Lock()
+        if name:
+            self.name = name
+        self._model_id = model_id
 
     @property
     def model_id(self) -> str:  # type: ignore[override]
-        return self._resolve_model()
+        # Read on the event loop when a turn is recorded: never asks the server (that happens in the
+        # generating thread); a model not yet named there is recorded by its server's URL.
+        return self._model_id or self._model or self.url
 
     def __repr__(self) -> str:  # without asking the server for its model name
-        return f"<OpenAICompatBackend url={self.url!r} model={self._model!r}>"
+        return f"<OpenAICompatBackend name={self.name!r} url={self.url!r} model={self._model!r}>"
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
     def _resolve_model(self) -> str:
-        # Servers that host one model (llama.cpp, vLLM) name it at /models; ask once, lazily.
+        # Servers that host one model (llama.cpp, vLLM) name it at /models; ask once, lazily. A server
+        # that cannot say is asked again next time rather than remembered as 'default'.
         with self._model_lock:
-            if self._model is None:
-                try:
-                    listing = http.get_json(self._models_url, headers=self._headers(), timeout=self.timeout)
-                    data = listing.get("data") if isinstance(listing, dict) else None
-                    self._model = str(data[0]["id"]) if data else "default"
-                except (OSError, ValueError, KeyError, TypeError) as exc:
-                    logger.warning("could not list models at %s (%s); using 'default'", self._models_url, exc)
-                    self._model = "default"
-            return self._model
+            if self._model is not None:
+                return self._model
+            try:
+                listing = http.get_json(self._models_url, headers=self._headers(), timeout=min(self.timeout, 5.0))
+                data = listing.get("data") if isinstance(listing, dict) else None
+                if data and isinstance(data, list) and isinstance(data[0], dict) and data[0].get("id"):
+                    self._model = str(data[0]["id"])
+                    return self._model
+                logger.warning("%s lists no model; asking for 'default'", self._models_url)
+            except (OSError, ValueError) as exc:
+                logger.warning("could not list models at %s (%s); asking for 'default'", self._models_url, exc)
+            return "default"
 
     def _raw_stream(
         self,
@@ -130,7 +141,8 @@ class OpenAICompatBackend(Backend):
 
 
 def _parse_sse(lines: Iterator[str]) -> Iterator[str]:
-    """Text deltas from an SSE chat-completions stream; a stream without ``[DONE]`` is an error."""
+    """Text deltas from an SSE chat-completions stream; a stream without ``[DONE]`` is an error, and so
+    is an event that is not a chat-completion chunk (``ValueError``)."""
     data: list[str] = []
     for line in lines:
         if line.startswith(":"):
@@ -145,11 +157,27 @@ def _parse_sse(lines: Iterator[str]) -> Iterator[str]:
             return
         chunk = json.loads(event)
         if isinstance(chunk, dict) and "error" in chunk:
-            raise BackendError(f"server reported an error: {chunk['error']}")
-        for choice in chunk.get("choices", []):
-            content = (choice.get("delta") or {}).get("content")
-            if content:
-                yield content
+            raise BackendError(f"server reported an error: {str(chunk['error'])[:300]}")
+        yield from _deltas(chunk)
     if data and "\n".join(data).strip() == "[DONE]":
         return
     raise ConnectionError("stream ended before [DONE]")
+
+
+def _deltas(chunk: object) -> Iterator[str]:
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    if not isinstance(choices, list):
+        raise ValueError(f"not a chat-completion chunk: {str(chunk)[:200]}")
+    for choice in choices:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if delta is None:
+            continue  # e.g. the closing chunk that only carries usage or finish_reason
+        if not isinstance(delta, dict):
+            raise ValueError(f"not a chat-completion delta: {str(delta)[:200]}")
+        content = delta.get("content")
+        if content is None:
+            continue
+        if not isinstance(content, str):
+            raise ValueError(f"delta content is not text: {str(content)[:200]}")
+        if content:
+            yield content

@@ -1,6 +1,8 @@
 """Which backend a spec names, built lazily once per process per spec.
 
-Specs: ``embedded`` (default), ``hf:PATH``, ``openai:URL``, ``scripted``.
+Specs: ``embedded`` (default: the deployment's model server at ``TUTOR_LLM_SERVER_URL``, which
+``.ci/start`` starts; see ``tutor.llm.model_server``), ``hf:PATH`` (a local transformers model loaded
+in this process), ``openai:URL`` (any OpenAI-compatible server), ``scripted`` (tests).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from typing import Any
 from tutor.llm.base import Backend
 
 VALID_SPECS = (
-    "'embedded', 'hf:PATH' (a local Hugging Face model directory), "
+    "'embedded' (the model server at TUTOR_LLM_SERVER_URL), 'hf:PATH' (a local Hugging Face model directory), "
     "'openai:URL' (an OpenAI-compatible server), 'scripted'"
 )
 DEFAULT_MODEL_CACHE = Path("var") / "model-cache"
+DEFAULT_SERVER_URL = "http://127.0.0.1:8090/v1"
 
 _backends: dict[str, Backend] = {}
 _spec_locks: dict[str, threading.Lock] = {}
@@ -31,15 +34,23 @@ def _settings() -> Any:
 
 
 def build_backend(
-    spec: str, *, cache_dir: str | Path | None = None, model: str | None = None, api_key: str | None = None
+    spec: str,
+    *,
+    cache_dir: str | Path | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    server_url: str | None = None,
 ) -> Backend:
     """Construct a new backend for ``spec`` (uncached; ``get_backend`` caches)."""
     kind, _, arg = spec.strip().partition(":")
     kind = kind.lower()
     if kind == "embedded" and not arg:
-        from tutor.llm.transformers_backend import TransformersBackend
+        # One model server for the whole deployment (not a copy of the model per worker).
+        from tutor.llm.model_server import EMBEDDED_ALIAS, EMBEDDED_MODEL_ID
+        from tutor.llm.openai_compat import OpenAICompatBackend
 
-        return TransformersBackend.embedded(cache_dir if cache_dir is not None else DEFAULT_MODEL_CACHE)
+        return OpenAICompatBackend(server_url or DEFAULT_SERVER_URL, model=EMBEDDED_ALIAS, name="embedded",
+                                   model_id=EMBEDDED_MODEL_ID)
     if kind == "hf" and arg:
         from tutor.llm.transformers_backend import TransformersBackend
 
@@ -75,6 +86,7 @@ def get_backend(spec: str | None = None) -> Backend:
                 cache_dir=settings.TUTOR_MODEL_CACHE,
                 model=settings.TUTOR_LLM_MODEL,
                 api_key=settings.TUTOR_LLM_API_KEY,
+                server_url=settings.TUTOR_LLM_SERVER_URL,
             )
             _backends[spec] = backend
     return backend

@@ -7,8 +7,8 @@ from tutor.llm import BackendError, get_backend
 
 
 class Command(BaseCommand):
-    help = ("Load the configured language model once (the embedded model is converted and cached on first "
-            "use, ~25 s), so the first student does not wait for it.")
+    help = ("Ask the configured language model for one short reply (for the embedded default: the model "
+            "server that .ci/start started), so the first student does not wait for it.")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         started = time.perf_counter()
