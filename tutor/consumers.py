@@ -18,7 +18,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from tutor import engine
-from tutor.models import TutoringSession
+from tutor.models import Turn, TutoringSession
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,15 @@ class TutorConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
             payload = json.loads(text_data or "{}")
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # not JSON, or nested too deeply to read
+            payload = None
+        # The chat form sends an object with a text message; anything else is refused, not a crash.
+        if not isinstance(payload, dict) or not isinstance(payload.get("message", ""), str):
             await self._notice("That message could not be read. Please try again.")
             return
-        message = str(payload.get("message", "")).strip()
-        client_id = str(payload.get("client_id", ""))[:64]
+        # PostgreSQL cannot store NUL characters, and they are nothing a student can see.
+        message = payload.get("message", "").replace("\x00", "").strip()
+        client_id = str(payload.get("client_id", "")).replace("\x00", "")[:64]
         if not message:
             return
         if len(message) > MAX_MESSAGE_CHARS:
@@ -75,9 +79,13 @@ class TutorConsumer(AsyncWebsocketConsumer):
             plan = await database_sync_to_async(engine.turn_take)(
                 session_id=self.session_id, text=message, client_id=client_id
             )
-        except Exception:  # the database is unreachable for a moment: nothing was stored, say so
+        except Exception:  # the database is unreachable for a moment: say whether the message was stored
             log.exception("could not store a turn of session %s", self.session_id)
-            await self._notice("Your message could not be saved just now. Please send it again in a moment.")
+            if await self._stored(client_id):
+                await self._notice("Your message was saved, but the reply could not be shown just now. "
+                                   "Reload the page to see it.")
+            else:
+                await self._notice("Your message could not be saved just now. Please send it again in a moment.")
             return
         await self.send(text_data=plan.opening_html)
         if plan.duplicate:
@@ -99,6 +107,17 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 log.exception("could not finish pending replies of session %s", self.session_id)
                 await self._notice("The tutor's reply could not be shown just now; it will appear when you "
                                    "reload the page.")
+
+    async def _stored(self, client_id: str) -> bool:
+        """Whether the message with this id is in the database (False when that cannot be known)."""
+        if not client_id:
+            return False
+        try:
+            return await database_sync_to_async(
+                Turn.objects.filter(session_id=self.session_id, client_id=client_id).exists
+            )()
+        except Exception:
+            return False
 
     async def _notice(self, text: str) -> None:
         await self.send(text_data=render_to_string("tutor/partials/notice.html", {"text": text}))
