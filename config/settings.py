@@ -8,6 +8,7 @@ fresh clone runs with no configuration. Production sets ``DEBUG=0``, ``SECRET_KE
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -78,6 +79,7 @@ INSTALLED_APPS = [
     "tutor",
     "tutor.teaching",
     "tutor.research",
+    "axes",  # websec: sign-in lockout
 ]
 
 MIDDLEWARE = [
@@ -89,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # websec: answers a locked-out sign-in (last, as axes requires)
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -137,7 +140,7 @@ if REDIS_URL:
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}]},
         }
     }
-    # Rate-limit counters (tutor/ratelimit.py) must be shared by every worker process.
+    # Throttle counters (tutor/ratelimit.py) must be shared by every worker process.
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -148,12 +151,24 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# The first backend only refuses sign-ins while too many recent ones failed (tutor/ratelimit.py).
-AUTHENTICATION_BACKENDS = ["tutor.ratelimit.LoginRateLimitBackend", "django.contrib.auth.backends.ModelBackend"]
-TUTOR_LOGIN_RATE_LIMIT = (5, 300.0)  # failed sign-ins per client address and username, per seconds
-TUTOR_LOGIN_IP_RATE_LIMIT = (50, 300.0)  # failed sign-ins per client address, per seconds
-# Per user, by DRF route name (a name ending in "-" is a prefix): requests per seconds.
-TUTOR_API_RATE_LIMITS = {"research-": (30, 60.0), "api-session-message": (8, 10.0)}
+# --- websec (issue 19, defects 8-10): sign-in lockout (django-axes), client address -----------------
+# See tutor/ratelimit.py. Addresses or networks of the reverse proxies whose X-Forwarded-For is
+# believed (e.g. "127.0.0.1" for nginx on the same machine); nobody else's is. Comma-separated.
+TUTOR_TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+# The first backend checks no password: it refuses every attempt while the client is locked out.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "tutor.ratelimit.LoginLockoutHandler"
+AXES_CLIENT_IP_CALLABLE = "tutor.ratelimit.client_address"
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"], "ip_address"]
+TUTOR_LOGIN_FAILURE_LIMITS = (5, 50)  # failures per entry of AXES_LOCKOUT_PARAMETERS, within the cool-off
+AXES_FAILURE_LIMIT = TUTOR_LOGIN_FAILURE_LIMITS[0]
+AXES_COOLOFF_TIME = timedelta(minutes=5)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "tutor.ratelimit.lockout_response"
+AXES_VERBOSE = False
+AXES_ENABLE_ADMIN = False  # lockouts are cleared with `manage.py axes_reset`; no admin pages to guard
+AXES_DISABLE_ACCESS_LOG = True  # keep failures only, not a log of every sign-in
+# --- end websec -----------------------------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -191,7 +206,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": ["tutor.ratelimit.RouteThrottle"],
+    # websec (issue 19, defects 8 and 10): DRF's ScopedRateThrottle on views naming a throttle_scope
+    # (tutor/ratelimit.py); "tutor-message" is shared by the API's messages and the chat socket.
+    "DEFAULT_THROTTLE_CLASSES": ["tutor.ratelimit.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"research": "30/m", "tutor-message": "8/10s"},
     # websec (issue 19, defect 6): DRF's JSON parser, but a deeply nested document is a 400, not a 500.
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.JSONParser",

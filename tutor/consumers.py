@@ -12,23 +12,22 @@ import logging
 import time
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from tutor import engine
+from tutor import engine, ratelimit
 from tutor.models import Turn, TutoringSession
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = getattr(settings, "TUTOR_MAX_MESSAGE_CHARS", 2000)
-RATE_LIMIT = getattr(settings, "TUTOR_RATE_LIMIT", (8, 10.0))  # messages per seconds
 
 
 class TutorConsumer(AsyncWebsocketConsumer):
     session_id: int
-    sent_times: list[float]
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -42,7 +41,6 @@ class TutorConsumer(AsyncWebsocketConsumer):
         if not owned:
             await self.close(code=4403)
             return
-        self.sent_times = []
         await self.accept()
         # A tutor turn left pending by a dropped connection is finished now, so nothing is lost.
         for fragment in await database_sync_to_async(engine.pending_replies_finish)(session_id=self.session_id):
@@ -66,13 +64,10 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self._notice(f"That message is too long ({len(message)} characters). "
                                f"Please keep it under {MAX_MESSAGE_CHARS}.")
             return
-        now = time.monotonic()
-        limit, window = RATE_LIMIT
-        self.sent_times = [t for t in self.sent_times if now - t < window]
-        if len(self.sent_times) >= limit:
+        # Per user across every socket and worker, together with the API's messages (tutor.ratelimit).
+        if not await sync_to_async(ratelimit.tutor_message_allowed, thread_sensitive=False)(user=self.scope["user"]):
             await self._notice("You are sending messages very quickly — take a moment to think, then try again.")
             return
-        self.sent_times.append(now)
 
         started = time.perf_counter()
         try:
