@@ -234,6 +234,10 @@ TUTOR_LLM_BACKENDS = [spec.strip() for spec in os.environ.get("TUTOR_LLM_BACKEND
 # Where converted model weights are cached so later loads take a fraction of a second.
 TUTOR_MODEL_CACHE = Path(os.environ.get("TUTOR_MODEL_CACHE", VAR_DIR / "model-cache"))
 
+# websec (issue 19, defect 11): regions whose phone numbers non-identifiable research exports redact
+# (tutor/research/redaction.py); numbers written with a +country code are found whatever the region.
+TUTOR_REDACTION_PHONE_REGIONS = env_list("REDACTION_PHONE_REGIONS", ["US", "GB"])
+
 # Secrets come from the environment (or NAME_FILE) only; unset salts are derived from SECRET_KEY.
 TUTOR_LLM_API_KEY = env_secret("TUTOR_LLM_API_KEY")
 RESEARCH_PSEUDONYM_SALT = env_secret("RESEARCH_PSEUDONYM_SALT", "") or ""

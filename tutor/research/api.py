@@ -111,6 +111,7 @@ def _context(course: Course, query: dict[str, Any], student_ids: Iterable[int]) 
         "identifiable": identifiable,
         "usernames": dict(users.values_list("pk", "username")) if users is not None else {},
         "kc_slugs": dict(KnowledgeComponent.objects.filter(course=course).values_list("pk", "slug")),
+        "redaction": exports.Redaction(course, identifiable=identifiable),
     }
 
 
