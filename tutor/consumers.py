@@ -62,11 +62,12 @@ class TutorConsumer(AsyncWebsocketConsumer):
             return
         if len(message) > MAX_MESSAGE_CHARS:
             await self._notice(f"That message is too long ({len(message)} characters). "
-                               f"Please keep it under {MAX_MESSAGE_CHARS}.")
+                               f"Please keep it under {MAX_MESSAGE_CHARS}.", refused=client_id)
             return
         # Per user across every socket and worker, together with the API's messages (tutor.ratelimit).
         if not await sync_to_async(ratelimit.tutor_message_allowed, thread_sensitive=False)(user=self.scope["user"]):
-            await self._notice("You are sending messages very quickly — take a moment to think, then try again.")
+            await self._notice("You are sending messages very quickly — take a moment to think, then try again.",
+                               refused=client_id)
             return
 
         started = time.perf_counter()
@@ -78,9 +79,10 @@ class TutorConsumer(AsyncWebsocketConsumer):
             log.exception("could not store a turn of session %s", self.session_id)
             if await self._stored(client_id):
                 await self._notice("Your message was saved, but the reply could not be shown just now. "
-                                   "Reload the page to see it.")
+                                   "Reload the page to see it.", stored=client_id)
             else:
-                await self._notice("Your message could not be saved just now. Please send it again in a moment.")
+                await self._notice("Your message could not be saved just now. Please send it again in a moment.",
+                                   refused=client_id)
             return
         await self.send(text_data=plan.opening_html)
         if plan.duplicate:
@@ -114,8 +116,10 @@ class TutorConsumer(AsyncWebsocketConsumer):
         except Exception:
             return False
 
-    async def _notice(self, text: str) -> None:
-        await self.send(text_data=render_to_string("tutor/partials/notice.html", {"text": text}))
+    async def _notice(self, text: str, *, refused: str = "", stored: str = "") -> None:
+        """A notice; ``refused`` / ``stored`` name the message it answers, so the page stops re-sending it."""
+        context = {"text": text, "refused": refused, "stored": stored}
+        await self.send(text_data=render_to_string("tutor/partials/notice.html", context))
 
 
 def as_json(data: dict[str, Any]) -> str:

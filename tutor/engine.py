@@ -157,7 +157,9 @@ def turn_context(turn: Turn | None, **extra: Any) -> dict[str, Any]:
 
 def _duplicate_plan(session: TutoringSession, student: Turn) -> TurnPlan:
     reply = Turn.objects.filter(reply_to=student).select_related("session").first()
-    html_out = render_to_string("tutor/partials/turn_final.html", turn_context(reply)) if reply else ""
+    # Both bubbles again: a page whose socket died before it saw them has neither (the page keeps one
+    # of each turn it already shows), and the student's bubble acknowledges the message.
+    html_out = render_to_string("tutor/partials/turn_open.html", {"student": student, "tutor": reply})
     return TurnPlan(
         session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=reply.pk if reply else 0, move="",
         authored_text="", released=False, answer="", answer_forms=[], allowed_numbers=[], messages=[],
