@@ -12,6 +12,7 @@ fresh clone runs with no configuration. Production sets ``DEBUG=0``, ``SECRET_KE
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,7 @@ INSTALLED_APPS = [
     "tutor",
     "tutor.teaching",
     "tutor.research",
+    "axes",  # websec: sign-in lockout
 ]
 
 MIDDLEWARE = [
@@ -155,6 +157,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # websec: answers a locked-out sign-in (last, as axes requires)
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -207,7 +210,7 @@ if REDIS_URL:
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}]},
         }
     }
-    # Rate-limit counters (tutor/ratelimit.py) must be shared by every worker process.
+    # Throttle counters (tutor/ratelimit.py) must be shared by every worker process.
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -218,15 +221,24 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# The first backend only refuses sign-ins while too many recent ones failed (tutor/ratelimit.py).
-AUTHENTICATION_BACKENDS = ["tutor.ratelimit.LoginRateLimitBackend", "django.contrib.auth.backends.ModelBackend"]
-# Rate limits (security controls, set here rather than in the environment): (events, per seconds).
-TUTOR_LOGIN_RATE_LIMIT: tuple[int, float] = (5, 300.0)  # failed sign-ins per client address and username
-TUTOR_LOGIN_IP_RATE_LIMIT: tuple[int, float] = (50, 300.0)  # failed sign-ins per client address
-# Per user, by DRF route name (a name ending in "-" is a prefix).
-TUTOR_API_RATE_LIMITS: dict[str, tuple[int, float]] = {"research-": (30, 60.0), "api-session-message": (8, 10.0)}
-# Chat messages per websocket connection (tutor/consumers.py).
-TUTOR_RATE_LIMIT: tuple[int, float] = (8, 10.0)
+# --- websec (issue 19, defects 8-10): sign-in lockout (django-axes), client address -----------------
+# See tutor/ratelimit.py. Addresses or networks of the reverse proxies whose X-Forwarded-For is
+# believed (e.g. "127.0.0.1" for nginx on the same machine); nobody else's is. Comma-separated.
+TUTOR_TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", default=[])
+# The first backend checks no password: it refuses every attempt while the client is locked out.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "tutor.ratelimit.LoginLockoutHandler"
+AXES_CLIENT_IP_CALLABLE = "tutor.ratelimit.client_address"
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"], "ip_address"]
+TUTOR_LOGIN_FAILURE_LIMITS = (5, 50)  # failures per entry of AXES_LOCKOUT_PARAMETERS, within the cool-off
+AXES_FAILURE_LIMIT = TUTOR_LOGIN_FAILURE_LIMITS[0]
+AXES_COOLOFF_TIME = timedelta(minutes=5)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "tutor.ratelimit.lockout_response"
+AXES_VERBOSE = False
+AXES_ENABLE_ADMIN = False  # lockouts are cleared with `manage.py axes_reset`; no admin pages to guard
+AXES_DISABLE_ACCESS_LOG = True  # keep failures only, not a log of every sign-in
+# --- end websec -----------------------------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -264,7 +276,16 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": ["tutor.ratelimit.RouteThrottle"],
+    # websec (issue 19, defects 8 and 10): DRF's ScopedRateThrottle on views naming a throttle_scope
+    # (tutor/ratelimit.py); "tutor-message" is shared by the API's messages and the chat socket.
+    "DEFAULT_THROTTLE_CLASSES": ["tutor.ratelimit.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"research": "30/m", "tutor-message": "8/10s"},
+    # websec (issue 19, defect 6): DRF's JSON parser, but a deeply nested document is a 400, not a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -301,6 +322,10 @@ TUTOR_LLM_MAX_NEW_TOKENS: int = at_least("TUTOR_LLM_MAX_NEW_TOKENS", env.int("TU
 TUTOR_MODEL_CACHE = Path(env.str("TUTOR_MODEL_CACHE", default=str(VAR_DIR / "model-cache")))
 # The longest chat message a student may send, in characters.
 TUTOR_MAX_MESSAGE_CHARS: int = at_least("TUTOR_MAX_MESSAGE_CHARS", env.int("TUTOR_MAX_MESSAGE_CHARS", default=2000), 1)
+
+# websec (issue 19, defect 11): regions whose phone numbers non-identifiable research exports redact
+# (tutor/research/redaction.py); numbers written with a +country code are found whatever the region.
+TUTOR_REDACTION_PHONE_REGIONS: list[str] = env.list("REDACTION_PHONE_REGIONS", default=["US", "GB"])
 
 # Secrets come from the environment (or NAME_FILE) only; unset salts are derived from SECRET_KEY.
 TUTOR_LLM_API_KEY: str | None = env.secret("TUTOR_LLM_API_KEY") or None

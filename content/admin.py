@@ -208,19 +208,13 @@ class CourseAdmin(CourseScopedAdmin):
         errors: list[str] = []
         form = PackUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            raw = form.cleaned_data["pack"].read()
             try:
-                data = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                errors = [f"$: not valid JSON ({exc})"]
+                course = packs.import_pack(packs.pack_parse(form.cleaned_data["pack"].read()), owner=request.user)
+            except packs.PackError as exc:
+                errors = exc.problems
             else:
-                try:
-                    course = packs.import_pack(data, owner=request.user)
-                except packs.PackError as exc:
-                    errors = exc.problems
-                else:
-                    self.message_user(request, f"Imported course “{course.title}”.", messages.SUCCESS)
-                    return HttpResponseRedirect(reverse("admin:content_course_change", args=[course.pk]))
+                self.message_user(request, f"Imported course “{course.title}”.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:content_course_change", args=[course.pk]))
         context = {**self.admin_site.each_context(request), "form": form, "errors": errors,
                    "title": "Import a course pack", "opts": self.model._meta}
         return render(request, "admin/content/course/import.html", context)

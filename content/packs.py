@@ -32,6 +32,9 @@ from content.models import (
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "course_pack.schema.json"
 FORMAT = "tutor-course-pack"
 VERSION = 1
+# A pack nests about six levels (course → items → steps → subproblems → answer → choices); a deeper
+# document is refused before validation, whose recursion (and error messages) it would overflow.
+MAX_DEPTH = 32
 
 
 class PackError(Exception):
@@ -61,8 +64,35 @@ def _spec(answer: dict[str, Any]) -> AnswerSpec:
     )
 
 
+def _too_deep(data: Any) -> bool:
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            stack.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
+def pack_parse(raw: bytes | str) -> Any:
+    """The JSON document in ``raw``; ``PackError`` if it is not UTF-8 JSON or nests too deeply."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        data = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise PackError([f"$: not UTF-8 text ({exc})"]) from exc
+    except json.JSONDecodeError as exc:
+        raise PackError([f"$: not valid JSON ({exc})"]) from exc
+    except RecursionError as exc:
+        raise PackError([f"$: nested more than {MAX_DEPTH} levels deep"]) from exc
+    return data
+
+
 def validate_pack(data: Any) -> list[str]:
     """Every problem in ``data``, each prefixed with its JSON path; empty when the pack is valid."""
+    if _too_deep(data):
+        return [f"$: nested more than {MAX_DEPTH} levels deep"]
     problems = [
         f"{error.json_path}: {error.message}"
         for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))

@@ -3,13 +3,14 @@
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, throttle_scope
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from content.models import Item
 from tutor import engine, selectors
+from tutor.ratelimit import TUTOR_MESSAGE_SCOPE
 from tutor.serializers import MessageSerializer, SessionStartSerializer, TranscriptSerializer
 
 
@@ -41,6 +42,7 @@ def session_create(request: Request) -> Response:
 
 @extend_schema(request=MessageSerializer, responses={200: TranscriptSerializer})
 @api_view(["POST"])
+@throttle_scope(TUTOR_MESSAGE_SCOPE)  # shared with the chat socket, per user
 def session_message(request: Request, session_id: int) -> Response:
     session = selectors.session_for_student(student=request.user, session_id=session_id)
     if session is None:

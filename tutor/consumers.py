@@ -12,23 +12,22 @@ import logging
 import time
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from tutor import engine
-from tutor.models import TutoringSession
+from tutor import engine, ratelimit
+from tutor.models import Turn, TutoringSession
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS: int = settings.TUTOR_MAX_MESSAGE_CHARS
-RATE_LIMIT: tuple[int, float] = settings.TUTOR_RATE_LIMIT  # messages per seconds
 
 
 class TutorConsumer(AsyncWebsocketConsumer):
     session_id: int
-    sent_times: list[float]
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -42,7 +41,6 @@ class TutorConsumer(AsyncWebsocketConsumer):
         if not owned:
             await self.close(code=4403)
             return
-        self.sent_times = []
         await self.accept()
         # A tutor turn left pending by a dropped connection is finished now, so nothing is lost.
         for fragment in await database_sync_to_async(engine.pending_replies_finish)(session_id=self.session_id):
@@ -51,37 +49,46 @@ class TutorConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
             payload = json.loads(text_data or "{}")
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # not JSON, or nested too deeply to read
+            payload = None
+        # The chat form sends an object with a text message; anything else is refused, not a crash.
+        if not isinstance(payload, dict) or not isinstance(payload.get("message", ""), str):
             await self._notice("That message could not be read. Please try again.")
             return
-        message = str(payload.get("message", "")).strip()
-        client_id = str(payload.get("client_id", ""))[:64]
+        # PostgreSQL cannot store NUL characters, and they are nothing a student can see.
+        message = payload.get("message", "").replace("\x00", "").strip()
+        client_id = str(payload.get("client_id", "")).replace("\x00", "")[:64]
         if not message:
             return
         if len(message) > MAX_MESSAGE_CHARS:
             await self._notice(f"That message is too long ({len(message)} characters). "
-                               f"Please keep it under {MAX_MESSAGE_CHARS}.")
+                               f"Please keep it under {MAX_MESSAGE_CHARS}.", refused=client_id)
             return
-        now = time.monotonic()
-        limit, window = RATE_LIMIT
-        self.sent_times = [t for t in self.sent_times if now - t < window]
-        if len(self.sent_times) >= limit:
-            await self._notice("You are sending messages very quickly — take a moment to think, then try again.")
+        # Per user across every socket and worker, together with the API's messages (tutor.ratelimit).
+        if not await sync_to_async(ratelimit.tutor_message_allowed, thread_sensitive=False)(user=self.scope["user"]):
+            await self._notice("You are sending messages very quickly — take a moment to think, then try again.",
+                               refused=client_id)
             return
-        self.sent_times.append(now)
 
         started = time.perf_counter()
         try:
             plan = await database_sync_to_async(engine.turn_take)(
                 session_id=self.session_id, text=message, client_id=client_id
             )
-        except Exception:  # the database is unreachable for a moment: nothing was stored, say so
+        except Exception:  # the database is unreachable for a moment: say whether the message was stored
             log.exception("could not store a turn of session %s", self.session_id)
-            await self._notice("Your message could not be saved just now. Please send it again in a moment.")
+            if await self._stored(client_id):
+                await self._notice("Your message was saved, but the reply could not be shown just now. "
+                                   "Reload the page to see it.", stored=client_id)
+            else:
+                await self._notice("Your message could not be saved just now. Please send it again in a moment.",
+                                   refused=client_id)
             return
         if plan.duplicate:
-            # Re-sent after a failure: the stored reply is sent again (finished with its authored
-            # text if it never finished), so a re-send is always answered.
+            # Re-sent after a failure: both bubbles, then the stored reply again (finished with its
+            # authored text if it never finished), so a re-send is always answered.
+            if plan.opening_html:
+                await self.send(text_data=plan.opening_html)
             await self._resend(plan.tutor_turn_id)
             return
         await self.send(text_data=plan.opening_html)
@@ -102,8 +109,21 @@ class TutorConsumer(AsyncWebsocketConsumer):
         if fragment:
             await self.send(text_data=fragment)
 
-    async def _notice(self, text: str) -> None:
-        await self.send(text_data=render_to_string("tutor/partials/notice.html", {"text": text}))
+    async def _stored(self, client_id: str) -> bool:
+        """Whether the message with this id is in the database (False when that cannot be known)."""
+        if not client_id:
+            return False
+        try:
+            return await database_sync_to_async(
+                Turn.objects.filter(session_id=self.session_id, client_id=client_id).exists
+            )()
+        except Exception:
+            return False
+
+    async def _notice(self, text: str, *, refused: str = "", stored: str = "") -> None:
+        """A notice; ``refused`` / ``stored`` name the message it answers, so the page stops re-sending it."""
+        context = {"text": text, "refused": refused, "stored": stored}
+        await self.send(text_data=render_to_string("tutor/partials/notice.html", context))
 
 
 def as_json(data: dict[str, Any]) -> str:

@@ -214,12 +214,16 @@ def turn_context(turn: Turn | None, **extra: Any) -> dict[str, Any]:
 
 
 def _duplicate_plan(session: TutoringSession, student: Turn) -> TurnPlan:
-    """A re-sent message: nothing new is stored; the consumer sends its reply again (``reply_resend``)."""
-    reply = Turn.objects.filter(reply_to=student).only("pk").first()
+    """A re-sent message: nothing new is stored. Both bubbles are sent again (a page whose socket died
+    before it saw them has neither; the page keeps one of each turn it already shows), then the
+    consumer sends the stored reply again (``reply_resend``)."""
+    reply = Turn.objects.filter(reply_to=student).select_related("session").first()
+    html_out = render_to_string("tutor/partials/turn_open.html", {"student": student, "tutor": reply}) \
+        if reply else ""
     return TurnPlan(
         session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=reply.pk if reply else 0, move="",
         authored_text="", released=False, answer="", answer_forms=[], allowed_numbers=[], messages=[],
-        duplicate=True, opening_html="",
+        duplicate=True, opening_html=html_out,
     )
 
 

@@ -1,5 +1,4 @@
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
-from django.core.exceptions import ValidationError
+from django.contrib.auth.forms import UserCreationForm
 
 
 class SignupForm(UserCreationForm):
@@ -7,19 +6,3 @@ class SignupForm(UserCreationForm):
 
     class Meta(UserCreationForm.Meta):
         fields = ("username",)
-
-
-class LoginForm(AuthenticationForm):
-    """Sign-in that says so when the rate limit (``tutor.ratelimit``) refused the attempt."""
-
-    @property
-    def rate_limited(self) -> bool:
-        return bool(getattr(self.request, "login_rate_limited", False))
-
-    def get_invalid_login_error(self) -> ValidationError:
-        if self.rate_limited:
-            return ValidationError(
-                "Too many failed sign-in attempts. Please wait a few minutes before trying again.",
-                code="rate_limited",
-            )
-        return super().get_invalid_login_error()

@@ -1,133 +1,162 @@
-"""Rate limits that hold across worker processes: fixed-window counters in Django's cache (Redis in
-production, so every worker counts together).
+"""Rate limits, kept in shared storage so every worker process counts together, and the client
+address they count by.
 
-- sign-in: failed logins per client address and username, and per address alone (password
-  spraying), enforced by ``LoginRateLimitBackend`` before any password is checked;
-- the tutoring API's messages and the research exports: ``RouteThrottle`` (DRF) per user.
-  The websocket chat has its own per-connection limit in ``tutor.consumers``.
+- Sign-in: django-axes (``AXES_*`` settings, database handler) refuses every attempt, the right
+  password included, while an address+username has ``TUTOR_LOGIN_FAILURE_LIMITS[0]`` recent failures
+  or an address ``[1]`` (password spraying); ``LoginLockoutHandler`` gives each lockout parameter set
+  its own limit, which axes alone cannot.
+- The API: DRF's ``ScopedRateThrottle`` on the views that name a ``throttle_scope``, per user (per
+  client address before sign-in), rates in ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``; a refused
+  request is not counted. The cache is Redis when ``REDIS_URL`` is set.
+- The chat socket: the same throttle and scope as the API's messages (``tutor_message_allowed``), per
+  user, so ten sockets or two workers share one limit.
+
+The client address is the connection's peer (``REMOTE_ADDR``); ``X-Forwarded-For`` is believed only
+when that peer is one of ``TUTOR_TRUSTED_PROXIES``, and then only the entries those proxies added: a
+client cannot name its own address. Serve without the ASGI server's own proxy-header handling
+(uvicorn ``--no-proxy-headers``), which by default believes any header that arrives from 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
+import functools
+import ipaddress
+import re
+from types import SimpleNamespace
 from typing import Any
 
+from axes.handlers.database import AxesDatabaseHandler
 from django.conf import settings
-from django.contrib.auth.signals import user_logged_in, user_login_failed
-from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
-from django.dispatch import receiver
-from rest_framework.throttling import BaseThrottle
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from rest_framework import throttling
 
-LOGIN_LIMIT: tuple[int, float] = settings.TUTOR_LOGIN_RATE_LIMIT  # failures per seconds
-LOGIN_IP_LIMIT: tuple[int, float] = settings.TUTOR_LOGIN_IP_RATE_LIMIT
-# DRF route name (or prefix ending in "-") → (requests, seconds) per user.
-ROUTE_LIMITS: dict[str, tuple[int, float]] = settings.TUTOR_API_RATE_LIMITS
+# The scope shared by the API's message endpoint and the chat socket.
+TUTOR_MESSAGE_SCOPE = "tutor-message"
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _key(*parts: str) -> str:
-    return "rl:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
+@functools.cache
+def _proxy_networks(proxies: tuple[str, ...]) -> tuple[_Network, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
 
 
-def _window(key: str, seconds: float, at: float | None = None) -> str:
-    return f"{key}:{int((time.time() if at is None else at) // seconds)}"
-
-
-def count(key: str, seconds: float) -> int:
-    """Events in the current and the previous window: every event of the last ``seconds`` counts, so
-    a burst cannot slip through at a window boundary (an event may count for up to twice as long)."""
-    now = time.time()
-    windows = [_window(key, seconds, now), _window(key, seconds, now - seconds)]
-    return sum(int(v) for v in cache.get_many(windows).values())
-
-
-def hit(key: str, seconds: float) -> int:
-    """Count one event in the current window; returns the count including it."""
-    window = _window(key, seconds)
-    if cache.add(window, 1, timeout=int(2 * seconds) + 1):
-        return 1
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return int(cache.incr(window))
-    except ValueError:  # expired between add and incr
-        cache.add(window, 1, timeout=int(2 * seconds) + 1)
-        return 1
-
-
-def client_address(request: Any) -> str:
-    """The client's address as the ASGI/WSGI server saw it (run daphne with --proxy-headers behind a proxy)."""
-    meta = getattr(request, "META", None) or {}
-    return str(meta.get("REMOTE_ADDR") or "unknown")
-
-
-def _login_keys(request: Any, username: str) -> tuple[str, str]:
-    address = client_address(request)
-    return _key("login", address, username.strip().lower()), _key("login-ip", address)
-
-
-def login_blocked(request: Any, username: str) -> bool:
-    user_key, ip_key = _login_keys(request, username)
-    return count(user_key, LOGIN_LIMIT[1]) >= LOGIN_LIMIT[0] or count(ip_key, LOGIN_IP_LIMIT[1]) >= LOGIN_IP_LIMIT[0]
-
-
-class LoginRateLimitBackend:
-    """First in ``AUTHENTICATION_BACKENDS``: checks no password itself; refuses every attempt (even with
-    the right password) while the address+username or the address has too many recent failures."""
-
-    def authenticate(self, request: Any, username: str | None = None, password: str | None = None,
-                     **kwargs: Any) -> None:
-        if request is not None and username is not None and login_blocked(request, username):
-            request.login_rate_limited = True
-            raise PermissionDenied("too many failed sign-in attempts")
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
         return None
 
-    def get_user(self, user_id: Any) -> Any:
-        # Sessions started with this backend's path (``force_login`` picks the first backend) still load.
-        from django.contrib.auth.backends import ModelBackend
 
-        return ModelBackend().get_user(user_id)
-
-
-@receiver(user_login_failed, dispatch_uid="tutor-ratelimit-login-failed")
-def _count_failure(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
-    if request is None or getattr(request, "login_rate_limited", False):
-        return
-    user_key, ip_key = _login_keys(request, str(credentials.get("username", "")))
-    hit(user_key, LOGIN_LIMIT[1])
-    hit(ip_key, LOGIN_IP_LIMIT[1])
+def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    networks = _proxy_networks(tuple(getattr(settings, "TUTOR_TRUSTED_PROXIES", ())))
+    return any(address in network for network in networks)
 
 
-@receiver(user_logged_in, dispatch_uid="tutor-ratelimit-logged-in")
-def _forget_failures(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
-    if request is not None and user is not None:
-        user_key, _ = _login_keys(request, user.get_username())
-        now, seconds = time.time(), LOGIN_LIMIT[1]
-        cache.delete_many([_window(user_key, seconds, now), _window(user_key, seconds, now - seconds)])
+def client_address(request: Any) -> str | None:
+    """The client's IP address: the peer, or behind trusted proxies the last address they were
+    given that is not one of theirs (see the module docstring). None when the peer is unknown."""
+    meta = getattr(request, "META", None) or {}
+    peer = _address(str(meta.get("REMOTE_ADDR") or ""))
+    if peer is None:
+        return None
+    if not _trusted(peer):
+        return str(peer)
+    forwarded = [_address(part) for part in str(meta.get("HTTP_X_FORWARDED_FOR", "")).split(",")]
+    for hop in reversed(forwarded):
+        if hop is None:  # a proxy we trust passed on something that is not an address: stop there
+            break
+        if not _trusted(hop):
+            return str(hop)
+    return str(peer)
 
 
-class RouteThrottle(BaseThrottle):
-    """DRF throttle for the routes named in ``TUTOR_API_RATE_LIMITS``; other routes are not limited."""
+# ---------------------------------------------------------------------------------------------
+# Sign-in lockout (django-axes)
 
-    def allow_request(self, request: Any, view: Any) -> bool:
-        match = getattr(request, "resolver_match", None)
-        name = (getattr(match, "url_name", None) or "") if match is not None else ""
-        rule = next(((prefix, limit) for prefix, limit in ROUTE_LIMITS.items()
-                     if name == prefix or (prefix.endswith("-") and name.startswith(prefix))), None)
-        if rule is None:
-            return True
-        prefix, (limit, seconds) = rule
-        user = request.user
-        if getattr(user, "is_authenticated", False):
-            # The account's creation time keeps a re-used id (a recreated database, tests) apart.
+
+class LoginLockoutHandler(AxesDatabaseHandler):
+    """axes' database handler with one failure limit per entry of ``AXES_LOCKOUT_PARAMETERS``
+    (``TUTOR_LOGIN_FAILURE_LIMITS``, in the same order).
+
+    axes compares the largest failure count of all parameter sets with one ``AXES_FAILURE_LIMIT``;
+    here each set's count is scaled to that limit first, so an address+username locks after 5
+    failures and an address after 50 while both share axes' records, lockout and cool-off.
+    """
+
+    def get_failures(self, request: Any, credentials: dict[str, Any] | None = None) -> int:
+        base = int(settings.AXES_FAILURE_LIMIT)
+        counts = [sum(qs.values_list("failures_since_start", flat=True))
+                  for qs in self.get_user_attempts(request, credentials)]
+        limits = list(settings.TUTOR_LOGIN_FAILURE_LIMITS)
+        return max((n * base // limit for n, limit in zip(counts, limits, strict=True)), default=0)
+
+    def reset_user_attempts(self, request: Any, credentials: dict[str, Any] | None = None) -> int:
+        # A sign-in forgets that user's failures from this address only: one valid account must not
+        # wipe the address's count of failures with other names (password spraying).
+        own = self.filter_user_attempts(request, credentials)[0]
+        return int(own.delete()[0])
+
+
+LOCKED_OUT = "Too many failed sign-in attempts. Please wait a few minutes before trying again."
+
+
+def lockout_response(request: HttpRequest, original_response: HttpResponse | None = None,
+                     credentials: dict[str, Any] | None = None) -> HttpResponse:
+    """axes' answer to a locked-out sign-in: JSON for the API, the sign-in page otherwise (429)."""
+    retry_after = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse({"detail": LOCKED_OUT}, status=429)
+    else:
+        response = render(request, "registration/locked_out.html", {"message": LOCKED_OUT}, status=429)
+    response["Retry-After"] = retry_after
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Throttles (DRF)
+
+
+class ScopedRateThrottle(throttling.ScopedRateThrottle):
+    """DRF's scoped throttle with three changes: rates over several units (``8/10s``), anonymous
+    clients counted by ``client_address`` (DRF's own ``get_ident`` believes any X-Forwarded-For),
+    and users by id and join time (a re-used id, in a recreated database, is another user)."""
+
+    _RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])[a-z]*\s*")
+
+    def timer(self) -> float:  # type: ignore[override]
+        # DRF binds time.time once, at import; read the clock at each call instead.
+        import time
+
+        return time.time()
+
+    def parse_rate(self, rate: str | None) -> tuple[int | None, int | None]:
+        if rate is None:
+            return (None, None)
+        match = self._RATE.fullmatch(rate)
+        if match is None:
+            raise ValueError(f"not a throttle rate: {rate!r} (use e.g. 30/m or 8/10s)")
+        count, units, unit = match.groups()
+        return int(count), int(units or 1) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+    def get_ident(self, request: Any) -> str:
+        return client_address(request) or "unknown"
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
             joined = getattr(user, "date_joined", None)
-            who = f"{user.pk}:{joined.timestamp() if joined else ''}"
+            ident = f"user-{user.pk}-{joined.timestamp() if joined else ''}"
         else:
-            who = client_address(request)
-        self._seconds = seconds
-        key = _key("api", prefix, who)
-        hit(key, seconds)
-        return count(key, seconds) <= limit
+            ident = f"addr-{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
-    def wait(self) -> float | None:
-        seconds = getattr(self, "_seconds", None)
-        return None if seconds is None else seconds - (time.time() % seconds)
+
+def tutor_message_allowed(*, user: Any) -> bool:
+    """Count one chat message of ``user`` against the same per-user limit as the API's messages;
+    False (and not counted) when the user is over it."""
+    # The throttle reads only ``request.user`` and ``view.throttle_scope`` of a request and its view.
+    request: Any = SimpleNamespace(user=user, META={})
+    view: Any = SimpleNamespace(throttle_scope=TUTOR_MESSAGE_SCOPE)
+    return ScopedRateThrottle().allow_request(request, view)

@@ -2,11 +2,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from tutor import api, progress, views
-from tutor.forms import LoginForm
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", views.signup, name="signup"),
     path("courses/<slug:slug>/continue/", views.continue_learning, name="continue-learning"),

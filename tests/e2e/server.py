@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +35,12 @@ class Server:
     process: subprocess.Popen[bytes]
     workdir: tempfile.TemporaryDirectory[str]
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """A new server process on the same port and database (after the old one was killed)."""
+        self.process = _daphne(self.env, int(self.url.rsplit(":", 1)[1]), self.log_path)
+        _wait_ready(self, timeout)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -81,24 +87,32 @@ def server_start(timeout: float = 30.0, llm: str = "scripted") -> Server:
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
     port = _free_port()
     log_path = var_dir / "daphne.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
+    server = Server(f"http://127.0.0.1:{port}", _daphne(env, port, log_path), workdir, log_path, env)
+    _wait_ready(server, timeout)
+    return server
+
+
+def _daphne(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tests.e2e.asgi_static:application"],
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", process, workdir, log_path)
+
+
+def _wait_ready(server: Server, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
             with urllib.request.urlopen(server.url + "/accounts/login/", timeout=2) as r:
                 if r.status == 200:
-                    return server
+                    return
         except OSError:
             pass
-        if process.poll() is not None or time.monotonic() > deadline:
+        if server.process.poll() is not None or time.monotonic() > deadline:
             out = server.log()
             server.stop()
             raise RuntimeError(f"daphne did not start:\n{out}")

@@ -153,7 +153,8 @@ def server_command(server: str, port: int) -> list[str]:
     if server == "uvicorn":
         return [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
                 "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--no-access-log",
-                "--log-level", "warning"]
+                # The application reads X-Forwarded-For itself, only from TRUSTED_PROXIES (tutor.ratelimit).
+                "--no-proxy-headers", "--log-level", "warning"]
     if server == "daphne":
         # A proxy in front would hold a connecting socket longer than daphne's 5 s default.
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),

@@ -231,7 +231,7 @@ async def _ws_connect(user: Any, path: str) -> tuple[Any, bool]:
 
     from config.asgi import application
 
-    headers = [(b"origin", b"http://127.0.0.1")]
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     if user is not None:
         store = SessionStore()
         store[SESSION_KEY] = str(user.pk)

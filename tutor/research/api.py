@@ -28,8 +28,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
-from rest_framework.decorators import api_view, authentication_classes, permission_classes
-from rest_framework.exceptions import NotFound, PermissionDenied, Throttled, ValidationError
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_scope
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -111,6 +111,7 @@ def _context(course: Course, query: dict[str, Any], student_ids: Iterable[int]) 
         "identifiable": identifiable,
         "usernames": dict(users.values_list("pk", "username")) if users is not None else {},
         "kc_slugs": dict(KnowledgeComponent.objects.filter(course=course).values_list("pk", "slug")),
+        "redaction": exports.Redaction(course, identifiable=identifiable),
     }
 
 
@@ -152,6 +153,7 @@ def _list(
 
 @extend_schema(request=TokenRequestSerializer, responses={200: TokenSerializer}, auth=[])
 @api_view(["POST"])
+@throttle_scope("research")
 @authentication_classes([])
 @permission_classes([AllowAny])
 def token_obtain(request: Request) -> Response:
@@ -159,10 +161,9 @@ def token_obtain(request: Request) -> Response:
     header ``Authorization: Token <token>``."""
     form = TokenRequestSerializer(data=request.data)
     form.is_valid(raise_exception=True)
+    # A locked-out address or name (django-axes) gets None here; axes' middleware answers 429.
     user = authenticate(request._request, username=form.validated_data["username"],
                         password=form.validated_data["password"])
-    if getattr(request._request, "login_rate_limited", False):
-        raise Throttled(detail="Too many failed sign-in attempts; try again later.")
     if user is None:
         raise ValidationError({"detail": "Wrong username or password."})
     if not roles.is_researcher(user):
@@ -173,6 +174,7 @@ def token_obtain(request: Request) -> Response:
 
 @extend_schema(responses={200: GrantedCourseSerializer(many=True)})
 @api_view(["GET"])
+@throttle_scope("research")
 def courses_granted(request: Request) -> Response:
     """The courses you are granted, with whether each grant includes identities."""
     _require_researcher(request)
@@ -215,6 +217,7 @@ def _kc_states(course: Course) -> QuerySet[Any]:
 @extend_schema(parameters=PAGE_PARAMETERS,
                responses={200: _paginated("PaginatedResearchSessionList", ResearchSessionSerializer)})
 @api_view(["GET"])
+@throttle_scope("research")
 def course_sessions(request: Request, slug: str) -> Response:
     """Tutoring sessions, filtered by their start time."""
     return _list(request, slug, rows=_sessions, date_field="created", serializer=ResearchSessionSerializer,
@@ -224,6 +227,7 @@ def course_sessions(request: Request, slug: str) -> Response:
 @extend_schema(parameters=PAGE_PARAMETERS,
                responses={200: _paginated("PaginatedResearchTurnList", ResearchTurnSerializer)})
 @api_view(["GET"])
+@throttle_scope("research")
 def course_turns(request: Request, slug: str) -> Response:
     """Every turn of the dialogue (student and tutor), filtered by time."""
     return _list(request, slug, rows=_turns, date_field="created", serializer=ResearchTurnSerializer,
@@ -233,6 +237,7 @@ def course_turns(request: Request, slug: str) -> Response:
 @extend_schema(parameters=PAGE_PARAMETERS,
                responses={200: _paginated("PaginatedResearchAttemptList", ResearchAttemptSerializer)})
 @api_view(["GET"])
+@throttle_scope("research")
 def course_attempts(request: Request, slug: str) -> Response:
     """Checked answers, filtered by time."""
     return _list(request, slug, rows=_attempts, date_field="created", serializer=ResearchAttemptSerializer,
@@ -242,6 +247,7 @@ def course_attempts(request: Request, slug: str) -> Response:
 @extend_schema(parameters=PAGE_PARAMETERS,
                responses={200: _paginated("PaginatedResearchObservationList", ResearchObservationSerializer)})
 @api_view(["GET"])
+@throttle_scope("research")
 def course_observations(request: Request, slug: str) -> Response:
     """The learner model's training data (tutor answers and imported logs), filtered by answer time."""
     return _list(request, slug, rows=_observations, date_field="at", serializer=ResearchObservationSerializer,
@@ -251,6 +257,7 @@ def course_observations(request: Request, slug: str) -> Response:
 @extend_schema(parameters=PAGE_PARAMETERS,
                responses={200: _paginated("PaginatedResearchKCStateList", ResearchKCStateSerializer)})
 @api_view(["GET"])
+@throttle_scope("research")
 def course_kc_states(request: Request, slug: str) -> Response:
     """The learner model's current state per student and KC, filtered by the time of the last answer."""
     return _list(request, slug, rows=_kc_states, date_field="practised_at", serializer=ResearchKCStateSerializer,
@@ -288,6 +295,7 @@ def _streamed(request: Request, lines: Iterator[str], *, content_type: str, file
 @extend_schema(parameters=[ResearchQuerySerializer],
                responses={(200, "text/tab-separated-values"): OpenApiTypes.STR})
 @api_view(["GET"])
+@throttle_scope("research")
 def course_export_tsv(request: Request, slug: str) -> StreamingHttpResponse:
     """The DataShop tab-delimited transaction export (columns documented in ``tutor/research/exports.py``), streamed."""
     grant = _grant(request, slug)
@@ -302,6 +310,7 @@ def course_export_tsv(request: Request, slug: str) -> StreamingHttpResponse:
 
 @extend_schema(parameters=[ResearchQuerySerializer], responses={(200, "application/jsonl"): OpenApiTypes.STR})
 @api_view(["GET"])
+@throttle_scope("research")
 def course_export_jsonl(request: Request, slug: str) -> StreamingHttpResponse:
     """Every turn of the dialogue, one JSON object per line, streamed."""
     grant = _grant(request, slug)

@@ -1,8 +1,13 @@
 """Pseudonymised exports of the interaction logs for researchers.
 
 Only students whose latest ``Consent`` record gives consent are exported; names and e-mail addresses
-never are. Students appear as ``pseudonym(user_id)``: an HMAC-SHA256 of their id under a
-per-deployment salt, stable across exports and not reversible without the deployment's secret.
+never are, in the free text neither: unless the export is identifiable, what students typed and the
+tutor's replies (which may quote them) pass through ``tutor.research.redaction``, which replaces
+names of the course's people, e-mail addresses, phone numbers, URLs and street addresses with
+labels such as ``[NAME]``, and each row says how many spans it replaced (``CF (redacted)`` in
+DataShop, ``redacted`` in JSONL and in the research API). Students appear as
+``pseudonym(user_id)``: an HMAC-SHA256 of their id under a per-deployment salt, stable across
+exports and not reversible without the deployment's secret.
 
 DataShop transaction export (``datashop_rows``; written as tab-delimited, CSV or Parquet). One row
 per transaction, in session and turn order:
@@ -38,13 +43,15 @@ CF (tutor_move)        the dialogue policy's move for the tutor turn
 CF (p_correct_before)  the learner model's prediction stored on the ``Attempt``
 CF (llm_backend)       the backend that phrased the tutor turn (``authored`` when the course or the
                        condition turned the language model off)
+CF (redacted)          how many personal details were replaced in this row's Input and Feedback Text
+                       (always 0 in identifiable exports, which keep the text as typed)
 CF (username)          only in exports for a researcher whose ``ResearchGrant`` on the course is
                        ``identifiable`` and who asks for it; never otherwise
 =====================  ===============================================================================
 
 Column types: ``Session Id``, ``Attempt At Step``, ``Help Level`` and ``Total Num Hints`` are integers,
-``CF (p_correct_before)`` a decimal in [0, 1] (4 places), every other column text; an empty cell is
-a missing value. Tabs and line breaks inside values are folded to spaces.
+``CF (p_correct_before)`` a decimal in [0, 1] (4 places), ``CF (redacted)`` an integer, every other
+column text; an empty cell is a missing value. Tabs and line breaks inside values are folded to spaces.
 
 Student messages that are neither an answer nor a hint request (chat) have no DataShop row; they are
 in the JSONL export (``dialogue_rows``), which has every turn of the dialogue. Hint ladders of
@@ -76,12 +83,13 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from content.models import Course, Item, Step
 from tutor.courses.models import ConditionAssignment
 from tutor.models import Turn
 from tutor.research.models import Consent
+from tutor.research.redaction import Redactor
 
 DATASHOP_COLUMNS = [
     "Anon Student Id",
@@ -105,6 +113,7 @@ DATASHOP_COLUMNS = [
     "CF (tutor_move)",
     "CF (p_correct_before)",
     "CF (llm_backend)",
+    "CF (redacted)",
 ]
 IDENTIFIABLE_COLUMN = "CF (username)"
 FORMATS = ("datashop", "jsonl", "csv", "parquet")
@@ -155,6 +164,48 @@ def usernames(*, course: Course) -> dict[int, str]:
     """Usernames of the course's students: only for identifiable exports."""
     users = get_user_model().objects.filter(tutoring_sessions__course=course).distinct()
     return dict(users.values_list("pk", "username"))
+
+
+def people_names(*, course: Course) -> set[str]:
+    """Usernames, first and last names of everybody in the course: its students (sessions and
+    classes), its teachers (classes and course) and its owner."""
+    people = get_user_model().objects.filter(
+        Q(tutoring_sessions__course=course) | Q(classrooms__course=course) | Q(classrooms_taught__course=course)
+        | Q(taught_courses=course) | Q(pk=course.owner_id)
+    ).distinct()
+    names: set[str] = set()
+    for username, first, last in people.values_list("username", "first_name", "last_name"):
+        names.update(n for n in (username, first, last, f"{first} {last}".strip()) if n)
+    return names
+
+
+def redactor_for(*, course: Course) -> Redactor:
+    """The redactor of a non-identifiable export of ``course``."""
+    return Redactor(people_names(course=course), phone_regions=settings.TUTOR_REDACTION_PHONE_REGIONS)
+
+
+class Redaction:
+    """Free text of one export: redacted (counting the spans) unless the export is identifiable."""
+
+    def __init__(self, course: Course, *, identifiable: bool) -> None:
+        self.redactor = None if identifiable else redactor_for(course=course)
+
+    def text(self, value: str | None) -> tuple[str, int]:
+        if self.redactor is None or not value:
+            return value or "", 0
+        return self.redactor.redact(value)
+
+    def nested(self, value: Any) -> tuple[Any, int]:
+        """Every string in a JSON-like value (the guard's verdict quotes the reply)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            parts = [self.nested(v) for v in value]
+            return [p[0] for p in parts], sum(p[1] for p in parts)
+        if isinstance(value, dict):
+            items = {k: self.nested(v) for k, v in value.items()}
+            return {k: v[0] for k, v in items.items()}, sum(v[1] for v in items.values())
+        return value, 0
 
 
 class Pseudonyms(dict[int, str]):
@@ -215,6 +266,7 @@ class _Course:
         self.conditions = conditions_by_student(course=course)
         self.names = usernames(course=course) if identifiable else {}
         self.anon = Pseudonyms()
+        self.redaction = Redaction(course, identifiable=identifiable)
 
 
 # One query, one tuple per turn: model instances (five per row with the joins) would cost most of
@@ -265,12 +317,14 @@ def datashop_rows(
             "KC (Default)": "~~".join(info.kcs.get(item_id, [])) if item_id is not None else "",
         })
         if role != student_role:
+            feedback, n = info.redaction.text(text or authored)
             row.update({
                 "Tutor Response Type": "HINT_MSG" if move in HINT_MOVES else "RESULT",
-                "Feedback Text": _clean(text or authored),
+                "Feedback Text": _clean(feedback),
                 "Help Level": str(hint_level) if move in HINT_MOVES else "",
                 "CF (tutor_move)": move,
                 "CF (llm_backend)": backend,
+                "CF (redacted)": str(n),
             })
             yield row
             continue
@@ -279,11 +333,14 @@ def datashop_rows(
             attempts_at_step[key] = attempts_at_step.get(key, 0) + 1
             row["Attempt At Step"] = str(attempts_at_step[key])
         has_reply = reply_move is not None
+        given, n_given = info.redaction.text(text)
+        feedback, n_feedback = info.redaction.text(reply_text or reply_authored or "") if has_reply else ("", 0)
         row.update({
-            "Input": _clean(text),
-            "Feedback Text": _clean(reply_text or reply_authored or "") if has_reply else "",
+            "Input": _clean(given),
+            "Feedback Text": _clean(feedback),
             "CF (tutor_move)": reply_move or "",
             "CF (llm_backend)": reply_backend or "",
+            "CF (redacted)": str(n_given + n_feedback),
         })
         if attempt_id is not None:
             row.update({
@@ -327,12 +384,17 @@ def dialogue_rows(
         row: dict[str, Any] = {"anon_student_id": info.anon[student_id]}
         if identifiable:
             row["username"] = info.names.get(student_id, "")
+        text, n_text = info.redaction.text(t["text"])
+        authored, n_authored = info.redaction.text(t["authored_text"])
+        raw, n_raw = info.redaction.text(t["attempt__raw"])
+        parsed, n_parsed = info.redaction.text(t["attempt__parsed"])
+        guard, n_guard = info.redaction.nested(t["guard"])
         yield row | {
             "session_id": t["session_id"],
             "seq": t["seq"],
             "time": format_time(t["created"]),
             "role": t["role"],
-            "text": t["text"],
+            "text": text,
             "course": info.slug,
             "condition_name": condition_name,
             "condition_type": condition_type,
@@ -341,16 +403,17 @@ def dialogue_rows(
             "move": t["move"],
             "mathdial_move": t["mathdial_move"],
             "hint_level": t["hint_level"],
-            "authored_text": t["authored_text"],
+            "authored_text": authored,
             "released_answer": t["released_answer"],
             "state": t["state"],
             "backend": t["backend"],
             "model_id": t["model_id"],
             "latency_ms": t["latency_ms"],
-            "guard": t["guard"],
+            "guard": guard,
+            "redacted": n_text + n_authored + n_raw + n_parsed + n_guard,
             "attempt": None if t["attempt__id"] is None else {
-                "raw": t["attempt__raw"],
-                "parsed": t["attempt__parsed"],
+                "raw": raw,
+                "parsed": parsed,
                 "outcome": t["attempt__outcome"],
                 "correct": t["attempt__correct"],
                 "partial": t["attempt__partial"],

@@ -116,6 +116,32 @@ class _Pseudonymised(serializers.Serializer[Any]):
         return data
 
 
+class _Redacted(serializers.Serializer[Any]):
+    """Free-text fields (``REDACTED_FIELDS``) with personal details replaced unless the export is
+    identifiable (``context["redaction"]``, see ``tutor.research.redaction``), and ``redacted``: how
+    many spans were replaced in this row."""
+
+    REDACTED_FIELDS: tuple[str, ...] = ()
+    redacted = serializers.SerializerMethodField(
+        help_text="How many personal details (names, e-mail, phone, URL, address) were replaced in the free "
+                  "text of this row; always 0 with identifiable=true.",
+    )
+
+    def get_redacted(self, obj: Any) -> int:
+        return 0  # counted in to_representation, where the fields are redacted
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        redaction = self.context.get("redaction")
+        if redaction is not None:
+            count = 0
+            for name in self.REDACTED_FIELDS:
+                data[name], n = redaction.text(data.get(name))
+                count += n
+            data["redacted"] = count
+        return data
+
+
 class ResearchSessionSerializer(_Pseudonymised, serializers.ModelSerializer[TutoringSession]):
     item = serializers.CharField(source="item.slug")
     n_turns = serializers.IntegerField(help_text="Turns in the session.")
@@ -129,7 +155,9 @@ class ResearchSessionSerializer(_Pseudonymised, serializers.ModelSerializer[Tuto
         return int(obj.student_id)
 
 
-class ResearchTurnSerializer(_Pseudonymised, serializers.ModelSerializer[Turn]):
+class ResearchTurnSerializer(_Redacted, _Pseudonymised, serializers.ModelSerializer[Turn]):
+    REDACTED_FIELDS = ("text",)
+
     item: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     step = serializers.SerializerMethodField(help_text="Step position, 1-based.")
     attempt_id = serializers.SerializerMethodField()
@@ -137,8 +165,8 @@ class ResearchTurnSerializer(_Pseudonymised, serializers.ModelSerializer[Turn]):
     class Meta:
         model = Turn
         fields = ["id", "session_id", "anon_student_id", "username", "condition_name", "condition_type", "seq",
-                  "role", "text", "item", "step", "move", "mathdial_move", "hint_level", "released_answer",
-                  "state", "backend", "model_id", "latency_ms", "attempt_id", "created"]
+                  "role", "text", "redacted", "item", "step", "move", "mathdial_move", "hint_level",
+                  "released_answer", "state", "backend", "model_id", "latency_ms", "attempt_id", "created"]
 
     def _student_id(self, obj: Any) -> int:
         return int(obj.session.student_id)
@@ -153,7 +181,9 @@ class ResearchTurnSerializer(_Pseudonymised, serializers.ModelSerializer[Turn]):
             return None
 
 
-class ResearchAttemptSerializer(_Pseudonymised, serializers.ModelSerializer[Attempt]):
+class ResearchAttemptSerializer(_Redacted, _Pseudonymised, serializers.ModelSerializer[Attempt]):
+    REDACTED_FIELDS = ("raw", "parsed")
+
     session_id = serializers.IntegerField()
     turn_id = serializers.IntegerField()
     item = serializers.CharField(source="step.item.slug")
@@ -163,7 +193,7 @@ class ResearchAttemptSerializer(_Pseudonymised, serializers.ModelSerializer[Atte
     class Meta:
         model = Attempt
         fields = ["id", "session_id", "turn_id", "anon_student_id", "username", "condition_name", "condition_type",
-                  "item", "step", "raw", "parsed", "outcome", "correct", "partial", "misconception",
+                  "item", "step", "raw", "parsed", "redacted", "outcome", "correct", "partial", "misconception",
                   "p_correct_before", "created"]
 
     def _student_id(self, obj: Any) -> int:

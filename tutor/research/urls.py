@@ -2,7 +2,7 @@ from django.urls import path
 
 from tutor.research import api as research_api
 
-# Route names start with "research-": tutor.ratelimit throttles them together per user.
+# Every view has the throttle scope "research": DRF limits them together per user (tutor.ratelimit).
 urlpatterns = [
     path("token/", research_api.token_obtain, name="research-token"),
     path("courses/", research_api.courses_granted, name="research-courses"),

@@ -1,4 +1,3 @@
-import json
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +36,9 @@ class Command(BaseCommand):
             elif opts["format"] == "mathdial":
                 data, report = importers.mathdial_pack(path, **({"slug": opts["slug"]} if opts["slug"] else {}))
             else:
-                data = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as exc:
-            raise CommandError(f"{path}: not UTF-8 text ({exc})") from exc
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"{path}: not valid JSON: {exc}") from exc
+                data = packs.pack_parse(path.read_bytes())
+        except packs.PackError as exc:
+            raise CommandError(f"{path}: {'; '.join(exc.problems)}") from exc
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         if report is not None:
