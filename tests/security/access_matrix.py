@@ -124,6 +124,25 @@ ROUTES: dict[str, Row] = {
                               args={"classroom_id": "'999999"}),
     "teacher-session":    row("GET",   LOGIN,     FORBIDDEN, FORBIDDEN, NOT_FOUND, NOT_FOUND, FORBIDDEN, FORBIDDEN,
                               args={"classroom_id": "'999999"}),
+    # LTI 1.3 (tutor/lti): the key set is public; logins and launches come from an LMS and refuse anything
+    # else with a page that says why; a class's LMS page and its actions are its own teachers' alone.
+    "lti-jwks":           row("GET",   OK,        OK,        OK,        OK,        OK,        OK,        OK),
+    "lti-login":          row("GET",   BAD_REQUEST, BAD_REQUEST, BAD_REQUEST, BAD_REQUEST, BAD_REQUEST, BAD_REQUEST,
+                              BAD_REQUEST, args={"registration_uuid": "'00000000-0000-0000-0000-000000000000"}),
+    "lti-launch":         row("POST",  BAD_REQUEST, BAD_REQUEST, BAD_REQUEST, BAD_REQUEST, BAD_REQUEST, BAD_REQUEST,
+                              BAD_REQUEST),
+    # Deep linking and a plain link's set-up: only within an instructor's LMS launch (none here).
+    "lti-deep-link":      row("POST",  LOGIN,     FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "lti-link-setup":     row("GET",   LOGIN,     FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "lti-class":          row("GET",   LOGIN,     FORBIDDEN, FORBIDDEN, NOT_FOUND, NOT_FOUND, FORBIDDEN, FORBIDDEN,
+                              args={"classroom_id": "'999999"}),
+    "lti-roster-sync":    row("POST",  LOGIN,     FORBIDDEN, FORBIDDEN, NOT_FOUND, NOT_FOUND, FORBIDDEN, FORBIDDEN,
+                              args={"classroom_id": "'999999"}),
+    "lti-grades-send":    row("POST",  LOGIN,     FORBIDDEN, FORBIDDEN, NOT_FOUND, NOT_FOUND, FORBIDDEN, FORBIDDEN,
+                              args={"classroom_id": "'999999"}),
+    # An assignment is looked up among the user's own classes' first: for anyone else it does not exist.
+    "lti-grading-set":    row("POST",  LOGIN,     NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND,
+                              args={"assignment_id": "'999999"}),
     "teacher-course-items": row("GET", LOGIN,     FORBIDDEN, FORBIDDEN, OK,        NOT_FOUND, FORBIDDEN, FORBIDDEN),
     "teacher-course-settings": row("GET", LOGIN,  FORBIDDEN, FORBIDDEN, OK,        NOT_FOUND, FORBIDDEN, FORBIDDEN),
     "teacher-goal-new":   row("GET",   LOGIN,     FORBIDDEN, FORBIDDEN, OK,        NOT_FOUND, FORBIDDEN, FORBIDDEN),
@@ -159,6 +178,14 @@ ADMIN_RULES: list[tuple[str, Row]] = [
     ("admin:content_*_delete",      row("GET", *_OUT, OK, REDIRECT, *_RES)),
     ("admin:content_*_history",     row("GET", *_OUT, OK, REDIRECT, *_RES)),
     ("admin:content/*/<path:object_id>/", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
+    # LMS registrations, keys, LMS users and the tutor's LTI records: administrators only (a missing
+    # object's history page redirects, as for every model).
+    *[(f"admin:{label}_*_history", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES))
+      for label in ("lti_tool", "tutor_lti")],
+    ("admin:lti_tool_*",            row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
+    ("admin:tutor_lti_*",           row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
+    ("admin:lti_tool/*/<path:object_id>/", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
+    ("admin:tutor_lti/*/<path:object_id>/", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
     # Consent records and research grants: administrators only.
     ("admin:research_consent_*",       row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
     ("admin:research_researchgrant_*", row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
