@@ -370,3 +370,11 @@ for _handler in _logging["handlers"].values():
 if CHANNEL_LAYER_PREFIX and REDIS_URL:
     _layer: dict[str, Any] = CHANNEL_LAYERS["default"]  # type: ignore[assignment]
     _layer["CONFIG"]["prefix"] = CHANNEL_LAYER_PREFIX
+# Job workers (tutor/jobs.py, Celery): the broker and the results on Redis where there is one.
+CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND: str = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or "cache+memory://")
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TASK_ACKS_LATE = True  # a job whose worker died is run again by another
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # jobs are long: a worker takes one at a time
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep the LOGGING above (JSON lines, request ids)
+CELERY_TASK_DEFAULT_QUEUE: str = env.str("CELERY_QUEUE", default="tutor")  # one per deployment sharing a Redis
