@@ -83,7 +83,7 @@ def _int(name: str, default: int, low: int, high: int) -> int:
     except ValueError:
         raise StackError(f"{name}={raw!r} is not a whole number") from None
     if not low <= value <= high:
-        raise StackError(f"{name}={value} is out of range ({low}–{high})")
+        raise StackError(f"{name}={value} is out of range ({low} to {high})")
     return value
 
 
@@ -104,7 +104,7 @@ def settings_from_env() -> Settings:
     web_port = _int("TUTOR_DEPLOY_WEB_PORT", 8101, 1024, 65535 - workers)
     if https_port in range(web_port, web_port + workers):
         raise StackError(f"TUTOR_DEPLOY_HTTPS_PORT={https_port} collides with the workers' ports "
-                         f"{web_port}–{web_port + workers - 1}")
+                         f"{web_port} to {web_port + workers - 1}")
     jobs = os.environ.get("TUTOR_DEPLOY_JOBS", "1").strip().lower()
     if jobs not in {"0", "1"}:
         raise StackError(f"TUTOR_DEPLOY_JOBS={jobs!r}: use 1 (start the job workers) or 0")
@@ -479,7 +479,7 @@ def _children(pid: int) -> list[int]:
 
 def worker_pid(s: Settings, n: int) -> int:
     if not 1 <= n <= s.workers:
-        raise StackError(f"there is no web worker {n} (1–{s.workers})")
+        raise StackError(f"there is no web worker {n} (1 to {s.workers})")
     res = supervisorctl(s, "pid", f"web:web-{n}")
     try:
         pid = int(res.stdout.strip())
