@@ -39,7 +39,9 @@ def live_fragments(*, classroom: Classroom, events: list[dict[str, Any]]) -> lis
     rows = [(s, heatmap_row(s)) for s in overview.students]
     student_base = reverse("teacher-student", args=[classroom.pk, 0]).removesuffix("0/")
     feed = sorted(events, key=lambda e: e["attempt_id"], reverse=True)[:MAX_FEED_LINES]
-    out = [render_to_string("tutor/teacher/partials/live_feed.html", {"events": feed, "student_base": student_base})]
+    out: list[str] = [
+        render_to_string("tutor/teacher/partials/live_feed.html", {"events": feed, "student_base": student_base})
+    ]
     if rows:
         out.append(render_to_string("tutor/teacher/partials/live_rows.html",
                                     {"rows": rows, "student_base": student_base}))
