@@ -553,6 +553,8 @@ async def _drive_warm(sessions: list[tuple[int, str]], ports: list[int], opts: O
 
 def passed(report: dict[str, Any]) -> bool:
     db = report["db"]
+    if "kill" in report and report["kill"]["returncode"] != 0:
+        return False  # the drill did not happen
     return (report["errors"] == 0 and db["lost"] == 0 and db["duplicated"] == 0 and db["unanswered"] == 0
             and report["turns_answered"] == report["students"] * report["turns_per_student"])
 
