@@ -31,7 +31,8 @@ def tools(*names: str) -> None:
     for name in names:
         found = Path(NGINX).is_file() if name == "nginx" else shutil.which(name)
         if not found:
-            pytest.skip(f"{name} is not installed (apt-get install {'postgresql-client' if name.startswith('pg') else name})")
+            package = "postgresql-client" if name.startswith(("pg_", "psql")) else name
+            pytest.skip(f"{name} is not installed (apt-get install {package})")
 
 
 def scratch_url(base: str, name: str) -> str:
