@@ -93,7 +93,8 @@ def test_json_lines_carry_the_request_id():
 
     from config import settings as conf
 
-    spec = dict(conf.LOGGING["formatters"]["json"])
+    logging_conf: dict = conf.LOGGING  # type: ignore[assignment]
+    spec = dict(logging_conf["formatters"]["json"])
     spec.pop("()")
     formatter = JsonFormatter(**spec)
     record = logging.LogRecord("tutor.engine", logging.WARNING, __file__, 1, "LLM reply failed (%s)", ("x",), None)
@@ -115,7 +116,7 @@ async def test_each_chat_message_gets_its_own_request_id_from_socket_to_reply(se
         await comm.send_to(text_data=json.dumps({"message": text, "client_id": f"rid-{i}"}))
         await receive_until_final(comm)
     await comm.disconnect()
-    ids = {}
+    ids: dict[str, set[str]] = {}
     for record in caplog.records:
         if record.getMessage() in {"chat turn received", "chat turn replied"}:
             ids.setdefault(record.client_id, set()).add(record.request_id)
