@@ -542,7 +542,9 @@ def run_against(opts: Options) -> dict[str, Any]:
     workdir.cleanup()
     server = (f"running stack at {opts.url} ({opts.workers} workers behind the proxy, as given by --workers; "
               f"run {run_id})")
-    return report_make(opts, results, wall, db, server, kill=kill)
+    report = report_make(opts, results, wall, db, server, kill=kill)
+    report["run_id"] = run_id  # its students are load-RUN-NNNN, its course copy load-RUN
+    return report
 
 
 async def _drive_warm(sessions: list[tuple[int, str]], ports: list[int], opts: Options) -> None:
