@@ -293,7 +293,7 @@ async def _reopen(url: str, headers: dict[str, str], extra: dict[str, Any], opts
     give_up = time.monotonic() + opts.reconnect_window
     while True:
         try:
-            return await _open(url, headers, extra, timeout=5.0)
+            return await _open(url, headers, extra, timeout=10.0)
         except Exception:
             if time.monotonic() > give_up:
                 raise
@@ -311,7 +311,9 @@ async def student(index: int, session_id: int, cookie: str, port: int, opts: Opt
     headers = {"Cookie": f"sessionid={cookie}", "Origin": origin}
     ws: Any = None
     try:
-        ws = await _open(url, headers, extra, timeout=opts.turn_timeout)
+        # With --reconnect the first socket is retried too, as the page's websocket extension does.
+        ws = await (_reopen(url, headers, extra, opts) if opts.reconnect
+                    else _open(url, headers, extra, timeout=opts.turn_timeout))
         for turn in range(opts.turns):
             if time.monotonic() > stop_at:
                 result.errors.append("global deadline reached")
