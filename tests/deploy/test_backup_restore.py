@@ -15,7 +15,7 @@ import pytest
 from tests.deploy import services
 from tests.load import driver
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 ROOT = driver.ROOT
 
 

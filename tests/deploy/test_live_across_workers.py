@@ -12,7 +12,7 @@ import pytest
 from tests.deploy import services
 from tests.load import driver
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 def test_answer_reaches_a_teacher_on_another_worker_within_a_second(tmp_path):
