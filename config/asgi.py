@@ -12,11 +12,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.websocket import SameOriginValidator  # noqa: E402
 from tutor.routing import websocket_urlpatterns  # noqa: E402
+from tutor.teaching.routing import websocket_urlpatterns as teaching_websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Same origin: scheme, host and port (channels' AllowedHostsOriginValidator checks the host only).
-        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns + teaching_websocket_urlpatterns))
+        ),
     }
 )

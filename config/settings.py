@@ -381,3 +381,37 @@ TUTOR_LTI_HTTP_TIMEOUT: tuple[float, float] = (
 )
 # A score the LMS did not take is retried after base * 2^(failures - 1) seconds, at most cap.
 TUTOR_LTI_GRADE_RETRY_SECONDS: tuple[float, float] = (60.0, 6 * 3600.0)
+
+# ---------------------------------------------------------------------------------------------
+# Deployment (deploy/, docs/deploy.md). One block, so a rework of the settings above can move it whole.
+# - Every request and every chat message gets a request id (tutor/ops/request_id.py), which every
+#   log line carries; LOG_FORMAT=json writes the lines as JSON objects (deploy/ sets it).
+# - /healthz and /readyz answer plain HTTP too, so a probe can reach a worker behind the proxy.
+# - CHANNEL_LAYER_PREFIX keeps the channel layer's Redis keys of one deployment apart from another's
+#   on the same Redis server.
+MIDDLEWARE.insert(0, "tutor.ops.request_id.RequestIdMiddleware")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+LOG_FORMAT: str = env.choice("LOG_FORMAT", "text", ("text", "json"))
+CHANNEL_LAYER_PREFIX: str = env.str("CHANNEL_LAYER_PREFIX", default="")
+_logging: dict[str, Any] = LOGGING  # type: ignore[assignment]
+_logging.setdefault("filters", {})["request_id"] = {"()": "tutor.ops.request_id.RequestIdFilter"}
+_logging.setdefault("formatters", {})["json"] = {
+    "()": "pythonjsonlogger.json.JsonFormatter",
+    "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(request_id)s %(message)s",
+    "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+}
+for _handler in _logging["handlers"].values():
+    _handler.setdefault("filters", []).append("request_id")
+    if LOG_FORMAT == "json":
+        _handler["formatter"] = "json"
+if CHANNEL_LAYER_PREFIX and REDIS_URL:
+    _layer: dict[str, Any] = CHANNEL_LAYERS["default"]  # type: ignore[assignment]
+    _layer["CONFIG"]["prefix"] = CHANNEL_LAYER_PREFIX
+# Job workers (tutor/jobs.py, Celery): the broker and the results on Redis where there is one.
+CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND: str = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or "cache+memory://")
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TASK_ACKS_LATE = True  # a job whose worker died is run again by another
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # jobs are long: a worker takes one at a time
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep the LOGGING above (JSON lines, request ids)
+CELERY_TASK_DEFAULT_QUEUE: str = env.str("CELERY_QUEUE", default="tutor")  # one per deployment sharing a Redis

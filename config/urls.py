@@ -6,6 +6,7 @@ from config.csp import swagger_ui_policy
 from tutor.teaching.views import class_join
 
 urlpatterns = [
+    path("", include("tutor.ops.urls")),  # /healthz and /readyz (deploy/, docs/deploy.md)
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script from this URL rather than inline.

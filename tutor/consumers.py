@@ -20,6 +20,7 @@ from django.template.loader import render_to_string
 
 from tutor import engine, ratelimit
 from tutor.models import Turn, TutoringSession
+from tutor.ops.request_id import request_id_bind
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=fragment)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Each message is a request of its own: every log line of this turn, down to the engine's, carries its id.
+        request_id_bind()
         try:
             payload = json.loads(text_data or "{}")
         except (json.JSONDecodeError, RecursionError):  # not JSON, or nested too deeply to read
@@ -71,6 +74,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
             return
 
         started = time.perf_counter()
+        log.info("chat turn received", extra={"session": self.session_id, "client_id": client_id})
         try:
             plan = await database_sync_to_async(engine.turn_take)(
                 session_id=self.session_id, text=message, client_id=client_id
@@ -98,6 +102,10 @@ class TutorConsumer(AsyncWebsocketConsumer):
         except Exception:  # the last write failed; whether or not it committed, the reply is sent again
             log.exception("could not finish the reply of session %s", self.session_id)
             await self._resend(plan.tutor_turn_id)
+            return
+        log.info("chat turn replied", extra={"session": self.session_id, "client_id": client_id,
+                                              "tutor_turn": plan.tutor_turn_id,
+                                              "ms": round((time.perf_counter() - started) * 1000, 1)})
 
     async def _resend(self, tutor_turn_id: int) -> None:
         try:

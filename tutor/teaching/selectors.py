@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -160,8 +161,12 @@ class ClassOverview:
     since: datetime
 
 
-def class_overview(*, classroom: Classroom, now: datetime | None = None) -> ClassOverview:
-    """Students × KCs from the learner model, who looks stuck and why, and recent sessions."""
+def class_overview(*, classroom: Classroom, now: datetime | None = None,
+                   students: Collection[int] | None = None) -> ClassOverview:
+    """Students × KCs from the learner model, who looks stuck and why, and recent sessions.
+
+    ``students``: only these students' rows (and no recent sessions), for the live class view's
+    updates; the figures are the same as on the whole page."""
     now = now or timezone.now()
     since = now - timedelta(days=RECENT_DAYS)
     course = classroom.course
@@ -170,18 +175,22 @@ def class_overview(*, classroom: Classroom, now: datetime | None = None) -> Clas
     kcs = list(KnowledgeComponent.objects.filter(course=course).order_by("position", "id").values_list("id", "name"))
     kc_ids = [k for k, _ in kcs]
     kc_name = dict(kcs)
-    students = list(
-        Enrolment.objects.filter(classroom=classroom)
-        .order_by("student__username", "student_id")
-        .values_list("student_id", "student__username")
+    enrolled = _enrolled(classroom)
+    if students is not None:
+        enrolled = enrolled.filter(student_id__in=list(students))
+    roster_rows = Enrolment.objects.filter(classroom=classroom)
+    if students is not None:
+        roster_rows = roster_rows.filter(student_id__in=list(students))
+    roster = list(
+        roster_rows.order_by("student__username", "student_id").values_list("student_id", "student__username")
     )
-    ids = [s for s, _ in students]
+    ids = [s for s, _ in roster]
     bulk = mastery_bulk(course=course, learner_ids=ids, kc_ids=kc_ids, at=[now],
                         mastery_threshold=taught.mastery_threshold)
     # Each student's own thresholds (an experiment condition may change them), as the tutor uses.
     thresholds = settings_effective_bulk(course=course, student_ids=ids)
     summaries: dict[int, StudentSummary] = {}
-    for sid, username in students:
+    for sid, username in roster:
         seen = bulk.practised.get(sid, {})
         long_ago = bulk.practised_before(sid, now - FALLING_MIN_AGE)
         p, sd = bulk.p_correct[now].get(sid, []), bulk.p_correct_sd[now].get(sid, [])
@@ -195,7 +204,7 @@ def class_overview(*, classroom: Classroom, now: datetime | None = None) -> Clas
                                         mean_mastery=mean_mastery)
 
     attempts = Attempt.objects.filter(
-        session__course=course, session__student_id__in=_enrolled(classroom), subproblem__isnull=True
+        session__course=course, session__student_id__in=enrolled, subproblem__isnull=True
     )
     for row in attempts.values("session__student_id").annotate(
         n=Count("id"),
@@ -208,7 +217,7 @@ def class_overview(*, classroom: Classroom, now: datetime | None = None) -> Clas
         s.attempts, s.correct, s.recent_attempts, s.recent_correct = row["n"], row["ok"], row["rn"], row["rok"]
         s.last_active = row["last"]
     tutor_turns = Turn.objects.filter(
-        session__course=course, session__student_id__in=_enrolled(classroom), role=Turn.Role.TUTOR, created__gte=since
+        session__course=course, session__student_id__in=enrolled, role=Turn.Role.TUTOR, created__gte=since
     )
     # One pass over the week's hints and bottom-outs: per session, the hints and the steps whose
     # answer was shown.
@@ -219,8 +228,8 @@ def class_overview(*, classroom: Classroom, now: datetime | None = None) -> Clas
         summaries[student_id].recent_hints += hints
         summaries[student_id].recent_bottom_outs += shown
     # The latest sessions first, then counts for those alone (not for every session of the class).
-    latest = list(
-        TutoringSession.objects.filter(course=course, student_id__in=_enrolled(classroom))
+    latest = [] if students is not None else list(
+        TutoringSession.objects.filter(course=course, student_id__in=enrolled)
         .order_by("-updated", "-id").values_list("id", flat=True)[:RECENT_ACTIVITY]
     )
     recent_rows = {
