@@ -393,15 +393,34 @@ def _fit(
     started: float,
 ) -> FitResult:
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     kc_index = {k: i for i, k in enumerate(dataset.kcs)}
-    n_kcs = len(dataset.kcs)
     teacher = {(kc_index[j], kc_index[k]): s for j, k, s in prior_edges if j in kc_index and k in kc_index}
     cand = candidate_prereqs(dataset, teacher, config.max_prereq_candidates)
+    spec = _spec(dataset, cand, teacher, item_prior)
+    seqs = [s for s in dataset.seqs if len(s)]
+    windows = make_windows(
+        seqs, [s.learner for s in seqs], spec.n_kcs, length=config.window, n_learners=spec.n_learners
+    )
+    # Module-local parameters: this fit's parameters live in its own modules, never in pyro's global
+    # param store, so concurrent or successive fits cannot leak state into each other.
+    with pyro.settings.context(module_local_params=True):
+        model = PsiktModel(spec)
+        guide = PsiktGuide(spec)
+        if warm_start is not None:
+            _warm_start(guide, warm_start, dataset)
+        losses = _train(model, guide, windows, config, progress, started)
+        params = _extract(guide, dataset, windows)
+    return FitResult(params=params, losses=losses, seconds=time.perf_counter() - started, steps=len(losses))
+
+
+def _spec(
+    dataset: Dataset, cand: np.ndarray, teacher: dict[tuple[int, int], float], item_prior: dict[str, float] | None
+) -> ModelSpec:
+    n_kcs = len(dataset.kcs)
     cand_index = torch.as_tensor(np.where(cand >= 0, cand, n_kcs))
     cand_loc, cand_scale = candidate_prior(n_kcs, cand_index, teacher)
     item_prior = item_prior or {}
-    spec = ModelSpec(
+    return ModelSpec(
         n_learners=len(dataset.learners),
         n_items=len(dataset.items),
         n_kcs=n_kcs,
@@ -411,47 +430,135 @@ def _fit(
         cand_prior_scale=cand_scale,
         prior=default_prior(dataset),
     )
-    seqs = [s for s in dataset.seqs if len(s)]
-    windows = make_windows(
-        seqs, [s.learner for s in seqs], spec.n_kcs, length=config.window, n_learners=spec.n_learners
-    )
-    n_answers = max(sum(len(s) for s in seqs), 1)
+
+
+def _train(
+    model: PsiktModel,
+    guide: PsiktGuide,
+    windows: Windows,
+    config: FitConfig,
+    progress: ProgressCallback | None,
+    started: float,
+    *,
+    only: Callable[[str], bool] | None = None,
+    after_backward: Callable[[], None] | None = None,
+) -> list[float]:
+    """SVI over random minibatches of windows; returns the loss per answer of every step. ``only``
+    picks the guide's parameters (by name) that move; ``after_backward`` may edit gradients."""
+    rng = np.random.default_rng(config.seed)
     losses: list[float] = []
-    # Module-local parameters: this fit's parameters live in its own modules, never in pyro's global
-    # param store, so concurrent or successive fits cannot leak state into each other.
-    with pyro.settings.context(module_local_params=True):
-        model = PsiktModel(spec)
-        guide = PsiktGuide(spec)
-        if warm_start is not None:
-            _warm_start(guide, warm_start, dataset)
-        elbo = pyro.infer.Trace_ELBO()(model, guide)
-        if len(windows):
-            elbo(windows.take(torch.arange(min(2, len(windows)))))  # materialise parameters
-            # Each window starts from its learner's state under the starting parameters; training
-            # then carries every window's end state into the learner's next window.
-            replay_windows(windows, ReplayParams.from_guide(guide))
-            optim = torch.optim.Adam(elbo.parameters(), lr=config.lr)
-            order = torch.zeros(0, dtype=torch.long)
-            for step in range(config.steps):
-                if not len(order):
-                    order = torch.as_tensor(rng.permutation(len(windows)))
-                rows, order = order[: config.batch_windows], order[config.batch_windows :]
-                optim.zero_grad()
-                loss = elbo(windows.take(rows)) / n_answers
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(elbo.parameters(), 10.0)
-                optim.step()
-                assert model.final_state is not None
-                nxt = windows.next[rows]
-                going = nxt >= 0
-                windows.states.put(nxt[going], model.final_state.take(going))
-                losses.append(float(loss.detach()))
-                if progress is not None:
-                    progress(step + 1, config.steps, losses[-1])
-                if config.max_seconds is not None and time.perf_counter() - started > config.max_seconds:
-                    break
-        params = _extract(guide, dataset, windows)
+    if not len(windows):
+        return losses
+    n_answers = max(int(windows.batch.mask.sum()), 1)
+    elbo = pyro.infer.Trace_ELBO()(model, guide)
+    elbo(windows.take(torch.arange(min(2, len(windows)))))  # materialise parameters
+    # Each window starts from its learner's state under the starting parameters; training then
+    # carries every window's end state into the learner's next window.
+    replay_windows(windows, ReplayParams.from_guide(guide))
+    chosen = [p for name, p in guide.named_parameters() if only is None or only(name)]
+    optim = torch.optim.Adam(chosen, lr=config.lr)
+    order = torch.zeros(0, dtype=torch.long)
+    for step in range(config.steps):
+        if not len(order):
+            order = torch.as_tensor(rng.permutation(len(windows)))
+        rows, order = order[: config.batch_windows], order[config.batch_windows :]
+        optim.zero_grad()
+        loss = elbo(windows.take(rows)) / n_answers
+        loss.backward()
+        if after_backward is not None:
+            after_backward()
+        torch.nn.utils.clip_grad_norm_(chosen, 10.0)
+        optim.step()
+        assert model.final_state is not None
+        nxt = windows.next[rows]
+        going = nxt >= 0
+        windows.states.put(nxt[going], model.final_state.take(going))
+        losses.append(float(loss.detach()))
+        if progress is not None:
+            progress(step + 1, config.steps, losses[-1])
+        if config.max_seconds is not None and time.perf_counter() - started > config.max_seconds:
+            break
+    return losses
+
+
+def refit(
+    dataset: Dataset,
+    previous: PsiktParams,
+    *,
+    learners: Iterable[str],
+    prior_edges: Iterable[tuple[str, str, float]] = (),
+    item_prior: dict[str, float] | None = None,
+    config: FitConfig | None = None,
+    progress: ProgressCallback | None = None,
+) -> FitResult:
+    """Continual refit after new answers: start from ``previous`` and move only what the new answers
+    bear on, the traits of ``learners`` (those with new answers, new learners included) and the
+    offsets of items the previous fit did not know. The population, the edges, the gains and the
+    known items stay as they were; unchanged learners keep their traits and ability.
+
+    With everything else held, this is coordinate ascent on the same ELBO as :func:`fit`: only the
+    windows of these learners' histories depend on the moving parameters, so it costs their answers,
+    not the course's. A full :func:`fit` now and then lets the shared parameters follow the data."""
+    config = config or FitConfig()
+    started = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(config.seed)
+        kc_index = {k: i for i, k in enumerate(dataset.kcs)}
+        teacher = {(kc_index[j], kc_index[k]): s for j, k, s in prior_edges if j in kc_index and k in kc_index}
+        spec = _spec(dataset, _previous_candidates(dataset, previous, teacher), teacher, item_prior)
+        chosen = set(learners)
+        seqs = [s for s in dataset.seqs if len(s) and dataset.learners[s.learner] in chosen]
+        windows = make_windows(
+            seqs, [s.learner for s in seqs], spec.n_kcs, length=config.window, n_learners=spec.n_learners
+        )
+        known = previous.index("items")
+        new_items = torch.tensor([key not in known for key in dataset.items])
+        with pyro.settings.context(module_local_params=True):
+            model = PsiktModel(spec)
+            guide = PsiktGuide(spec)
+            _warm_start(guide, previous, dataset)
+
+            def known_items_stay() -> None:
+                for name, p in guide.named_parameters():
+                    if name.startswith("item_") and p.grad is not None:
+                        p.grad[~new_items] = 0.0
+
+            losses = _train(
+                model,
+                guide,
+                windows,
+                config,
+                progress,
+                started,
+                only=lambda name: name.startswith(("learner_", "item_")),
+                after_backward=known_items_stay,
+            )
+            params = _extract(guide, dataset, windows, previous=previous)
+    finally:
+        torch.set_num_threads(threads)
     return FitResult(params=params, losses=losses, seconds=time.perf_counter() - started, steps=len(losses))
+
+
+def _previous_candidates(dataset: Dataset, previous: PsiktParams, teacher: dict[tuple[int, int], float]) -> np.ndarray:
+    """The previous fit's candidate prerequisites, on this dataset's KC indices (a KC the previous
+    fit did not know has the teacher's edges only), so the held edges mean what they meant."""
+    kc_index = {k: i for i, k in enumerate(dataset.kcs)}
+    rows: list[list[int]] = [[] for _ in dataset.kcs]
+    old_kcs = previous.index("kcs")
+    for k, key in enumerate(dataset.kcs):
+        if key in old_kcs:
+            row = previous.edge_index[old_kcs[key]]
+            rows[k] = [kc_index[previous.kcs[j]] for j in row if j >= 0 and previous.kcs[j] in kc_index]
+    for j, k in teacher:
+        if j != k and j not in rows[k]:
+            rows[k].append(j)
+    width = max(1, max((len(r) for r in rows), default=1))
+    out = np.full((len(dataset.kcs), width), -1, dtype=np.int64)
+    for k, row in enumerate(rows):
+        out[k, : len(row)] = row
+    return out
 
 
 def _warm_start(guide: PsiktGuide, previous: PsiktParams, dataset: Dataset) -> None:
@@ -496,7 +603,9 @@ def _set_population(guide: PsiktGuide, name: str, value: float) -> None:
     setattr(guide, "q_" + name, torch.tensor(float(value)))
 
 
-def _extract(guide: PsiktGuide, dataset: Dataset, windows: Windows) -> PsiktParams:
+def _extract(guide: PsiktGuide, dataset: Dataset, windows: Windows, previous: PsiktParams | None = None) -> PsiktParams:
+    """The guide's estimates as plain parameters; every learner with windows gets the ability its
+    replayed history ends with, the others keep ``previous``'s (or the population's)."""
     with torch.no_grad():
         population = {name: float(value) for name, value in guide.population().items()}
         learner_loc = guide.learner_loc.detach().clone()
@@ -507,6 +616,12 @@ def _extract(guide: PsiktGuide, dataset: Dataset, windows: Windows) -> PsiktPara
         n_kcs = len(dataset.kcs)
         mu_mean = torch.full((n,), population["mu_loc"])
         mu_sd = torch.full((n,), population["mu_scale"])
+        if previous is not None:
+            old = previous.index("learners")
+            for i, key in enumerate(dataset.learners):
+                if key in old:
+                    mu_mean[i] = float(previous.mu_mean[old[key]])
+                    mu_sd[i] = float(previous.mu_sd[old[key]])
         # Replay every learner's history with the posterior-mean traits: the end state of μ is the
         # learner's fitted ability, which the online filter starts from.
         if len(windows):
