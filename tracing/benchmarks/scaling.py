@@ -102,12 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", dest="json_out")
     args = parser.parse_args(argv)
     rows = []
+    sizes = [int(x) for x in args.answers.split(",")]
+    # One simulation of the largest size; each smaller set is its first learners.
+    t0 = time.perf_counter()
+    dataset, edges, truth = _simulate(max(sizes), args.answers_each, args.kcs, args.seed)
+    print(f"simulated {dataset.n_observations} answers in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     ctx = multiprocessing.get_context("spawn")
-    for size in (int(x) for x in args.answers.split(",")):
+    for size in sizes:
+        part = dataset.subset(list(range(max(1, size // args.answers_each))))
         queue = ctx.Queue()
-        proc = ctx.Process(
-            target=_worker, args=((size, args.answers_each, args.kcs, args.epochs, args.steps, args.seed), queue)
-        )
+        proc = ctx.Process(target=_worker, args=((part, edges, truth, args.epochs, args.steps, args.seed), queue))
         proc.start()
         row = queue.get()
         proc.join()

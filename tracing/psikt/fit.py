@@ -40,7 +40,7 @@ class FitConfig:
     # loops over ``window`` time steps whatever the length of the histories, and a fit's cost grows
     # with the number of answers rather than with the longest history.
     window: int = 64
-    batch_windows: int = 512
+    batch_windows: int = 256
     lr: float = 0.03
     seed: int = 0
     # Learnable prerequisites per KC (teacher edges plus the KCs most often practised before it):
@@ -536,6 +536,8 @@ def refit(
                 after_backward=known_items_stay,
             )
             params = _extract(guide, dataset, windows, previous=previous)
+            # The encoder reads the filter's predictions; the known part of the model is as it was.
+            params.encoder = previous.encoder
     finally:
         torch.set_num_threads(threads)
     return FitResult(params=params, losses=losses, seconds=time.perf_counter() - started, steps=len(losses))

@@ -186,4 +186,3 @@ class DKTTracker:
         self.h[:, r] = h
         self.c[:, r] = c
         return p
-
