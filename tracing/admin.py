@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from tracing import services
+from tracing import tasks
 from tracing.models import FitJob, LearnerKCState, LearnerTraits, Observation, TracingFit
 
 
@@ -66,11 +66,11 @@ class FitJobAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: FitJob, form: Any, change: bool) -> None:
         if change:
             return
-        job = services.fit_job_create(course=obj.course, kind=obj.kind, steps=obj.steps, requested_by=request.user)
+        job = tasks.fit_job_start(course=obj.course, kind=obj.kind, steps=obj.steps, requested_by=request.user)
         obj.pk = job.pk
 
     @admin.action(description="Run the selected jobs' fits again")
     def run_again(self, request: HttpRequest, queryset: QuerySet[FitJob]) -> None:
         for job in queryset.select_related("course"):
-            services.fit_job_create(course=job.course, kind=job.kind, steps=job.steps, requested_by=request.user)
+            tasks.fit_job_start(course=job.course, kind=job.kind, steps=job.steps, requested_by=request.user)
         self.message_user(request, f"{queryset.count()} fit job(s) queued.")

@@ -420,12 +420,9 @@ def fit_refit_run(
 def fit_job_create(
     *, course: Course, kind: str = FitJob.Kind.REFIT, steps: int | None = None, requested_by: Any = None
 ) -> FitJob:
-    """Queue a fit of ``course`` as a background job; the task starts once the row is committed."""
-    from tracing.tasks import fit_job_enqueue
-
-    job = FitJob.objects.create(course=course, kind=kind, steps=steps, requested_by=requested_by)
-    transaction.on_commit(lambda: fit_job_enqueue(job.pk))
-    return job
+    """A queued fit job of ``course``; ``tracing.tasks.fit_job_start`` creates it and sends it to
+    the workers."""
+    return FitJob.objects.create(course=course, kind=kind, steps=steps, requested_by=requested_by)
 
 
 def fit_job_run(*, job_id: int) -> FitJob:

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from content.models import Course, Item, KnowledgeComponent, Prerequisite
-from tracing import services
+from tracing import services, tasks
 from tracing.learner_state import latest_fit
 from tracing.models import FitJob, LearnerTraits, TracingFit
 
@@ -102,7 +102,7 @@ def test_fit_job_runs_in_the_background_and_reports(course: Course, eager, djang
         answers=_answers(course, users, start=timezone.now() - timedelta(days=2), per_user=8, tag="a", seed=0),
     )
     with django_capture_on_commit_callbacks(execute=True):
-        job = services.fit_job_create(course=course, kind=FitJob.Kind.FULL, steps=5)
+        job = tasks.fit_job_start(course=course, kind=FitJob.Kind.FULL, steps=5)
     job.refresh_from_db()
     assert job.status == FitJob.Status.DONE and job.kept is True and job.progress == 1.0
     assert job.fit == latest_fit(course.pk)
@@ -126,7 +126,7 @@ def test_a_failed_job_leaves_the_previous_fit_in_service(
         mock.patch("tracing.psikt.fit.refit", side_effect=RuntimeError("worker ran out of memory")),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        job = services.fit_job_create(course=course, kind=FitJob.Kind.REFIT, steps=5)
+        job = tasks.fit_job_start(course=course, kind=FitJob.Kind.REFIT, steps=5)
     job.refresh_from_db()
     assert job.status == FitJob.Status.FAILED and job.kept is False
     assert "worker ran out of memory" in job.message

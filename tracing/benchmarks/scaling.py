@@ -91,6 +91,48 @@ def _worker(args: tuple[Any, ...], queue: Any) -> None:
     queue.put(_fit_one(*args))
 
 
+def refit_timing(
+    path: str, *, new_answers: int, learners: int, steps: int, first_steps: int, seed: int
+) -> dict[str, Any]:
+    """A day of new answers on an ASSISTments log: the first fit sees every learner's history but
+    the last ``new_answers / learners`` answers of ``learners`` of them; the refit then starts from it
+    with those answers added (``tracing.psikt.fit.refit``), as ``fit_tracing --refit`` would."""
+    from tracing.psikt.data import Dataset, load_tsv
+    from tracing.psikt.fit import FitConfig, fit, refit
+
+    data = load_tsv(path)
+    rng = np.random.default_rng(seed)
+    each = max(1, new_answers // learners)
+    long_enough = [i for i, s in enumerate(data.seqs) if len(s) > 2 * each]
+    chosen = set(rng.choice(long_enough, size=min(learners, len(long_enough)), replace=False).tolist())
+    yesterday = Dataset(
+        data.learners,
+        data.items,
+        data.kcs,
+        [s.head(len(s) - each) if i in chosen else s for i, s in enumerate(data.seqs)],
+        data.item_kcs,
+        data.time_unit,
+    )
+    first = fit(yesterday, config=FitConfig(steps=first_steps, encoder=None, seed=seed))
+    cpu = time.process_time()
+    out = refit(
+        data,
+        first.params,
+        learners=[data.learners[data.seqs[i].learner] for i in chosen],
+        config=FitConfig(steps=steps, encoder=None, seed=seed),
+    )
+    return {
+        "answers": data.n_observations,
+        "new_answers": each * len(chosen),
+        "learners_refitted": len(chosen),
+        "answers_of_refitted_learners": int(sum(len(data.seqs[i]) for i in chosen)),
+        "first_fit_s": first.seconds,
+        "refit_steps": out.steps,
+        "refit_s": out.seconds,
+        "refit_cpu_s": time.process_time() - cpu,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tracing.benchmarks.scaling", description=__doc__.split("\n\n")[0])
     parser.add_argument("--answers", default="50000,100000,200000,400000")
@@ -100,7 +142,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="A fixed number of SVI steps instead of --epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", dest="json_out")
+    parser.add_argument("--refit-tsv", help="Instead: time a continual refit after new answers on this ASSISTments TSV")
+    parser.add_argument("--refit-new-answers", type=int, default=1000)
+    parser.add_argument("--refit-learners", type=int, default=50)
+    parser.add_argument("--refit-steps", type=int, default=100)
+    parser.add_argument("--refit-first-steps", type=int, default=150)
     args = parser.parse_args(argv)
+    if args.refit_tsv:
+        out = refit_timing(
+            args.refit_tsv,
+            new_answers=args.refit_new_answers,
+            learners=args.refit_learners,
+            steps=args.refit_steps,
+            first_steps=args.refit_first_steps,
+            seed=args.seed,
+        )
+        print(json.dumps(out))
+        if args.json_out:
+            with open(args.json_out, "w") as fh:
+                json.dump({"argv": sys.argv[1:] if argv is None else argv, "refit": out}, fh, indent=2)
+        return 0
     rows = []
     sizes = [int(x) for x in args.answers.split(",")]
     # One simulation of the largest size; each smaller set is its first learners.
