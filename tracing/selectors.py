@@ -50,11 +50,7 @@ class KCPrediction:
 
 
 def mastery_predict(
-    *,
-    learner: Any,
-    course: Course,
-    kcs: Iterable[int] | None = None,
-    at: datetime | None = None,
+    *, learner: Any, course: Course, kcs: Iterable[int] | None = None, at: datetime | None = None,
     mastery_threshold: float | None = None,
 ) -> dict[int, KCPrediction]:
     """Per-KC predictions (KC id -> prediction; every KC of the course unless ``kcs`` names some)
@@ -117,11 +113,7 @@ class BulkPrediction:
 
 
 def mastery_bulk(
-    *,
-    course: Course,
-    learner_ids: Sequence[int],
-    kc_ids: Sequence[int],
-    at: Sequence[datetime],
+    *, course: Course, learner_ids: Sequence[int], kc_ids: Sequence[int], at: Sequence[datetime],
     mastery_threshold: float | None = None,
 ) -> BulkPrediction:
     """Predictions for many learners at many times: two queries (traits and KC states) whatever the

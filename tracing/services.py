@@ -149,13 +149,8 @@ def response_record(
                 )[0]
             )
             touched = [k for k in kcs[0] if k < model.n_kcs]
-            fc = (
-                forecast(
-                    model, st, 0, np.array(touched, dtype=np.int64), t, mastery_p=mastery_threshold or MASTERY_P_CORRECT
-                )
-                if touched
-                else None
-            )
+            fc = forecast(model, st, 0, np.array(touched, dtype=np.int64), t,
+                          mastery_p=mastery_threshold or MASTERY_P_CORRECT) if touched else None
             mastery = {int(kc_ids[i]): float(fc.mastery[i]) for i in range(len(touched))} if fc else {}
             Observation.objects.create(
                 learner=learner,

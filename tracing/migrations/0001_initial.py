@@ -6,184 +6,100 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("content", "0001_initial"),
+        ('content', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="TracingFit",
+            name='TracingFit',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("version", models.PositiveIntegerField()),
-                ("created", models.DateTimeField(auto_now_add=True)),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[("running", "Running"), ("done", "Done"), ("failed", "Failed")],
-                        default="running",
-                        max_length=20,
-                    ),
-                ),
-                ("metrics", models.JSONField(blank=True, default=dict)),
-                ("params", models.JSONField(blank=True, default=dict)),
-                ("n_observations", models.PositiveIntegerField(default=0)),
-                ("seconds", models.FloatField(default=0.0)),
-                (
-                    "course",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="tracing_fits", to="content.course"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('version', models.PositiveIntegerField()),
+                ('created', models.DateTimeField(auto_now_add=True)),
+                ('status', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='running', max_length=20)),
+                ('metrics', models.JSONField(blank=True, default=dict)),
+                ('params', models.JSONField(blank=True, default=dict)),
+                ('n_observations', models.PositiveIntegerField(default=0)),
+                ('seconds', models.FloatField(default=0.0)),
+                ('course', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tracing_fits', to='content.course')),
             ],
             options={
-                "ordering": ["course", "-version"],
+                'ordering': ['course', '-version'],
             },
         ),
         migrations.CreateModel(
-            name="LearnerTraits",
+            name='LearnerTraits',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("alpha_mean", models.FloatField(help_text="Forgetting (mean-reversion) rate per day.")),
-                ("alpha_sd", models.FloatField()),
-                ("mu_mean", models.FloatField(help_text="Long-term level (logit scale).")),
-                ("mu_sd", models.FloatField()),
-                ("sigma_mean", models.FloatField(help_text="Volatility.")),
-                ("sigma_sd", models.FloatField()),
-                ("gamma_mean", models.FloatField(help_text="Prerequisite sensitivity in (0, 1).")),
-                ("gamma_sd", models.FloatField()),
-                ("raw", models.JSONField(blank=True, default=dict)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                (
-                    "course",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="tracing_traits", to="content.course"
-                    ),
-                ),
-                (
-                    "learner",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="tracing_traits",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "fit",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="tracing.tracingfit",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('alpha_mean', models.FloatField(help_text='Forgetting (mean-reversion) rate per day.')),
+                ('alpha_sd', models.FloatField()),
+                ('mu_mean', models.FloatField(help_text='Long-term level (logit scale).')),
+                ('mu_sd', models.FloatField()),
+                ('sigma_mean', models.FloatField(help_text='Volatility.')),
+                ('sigma_sd', models.FloatField()),
+                ('gamma_mean', models.FloatField(help_text='Prerequisite sensitivity in (0, 1).')),
+                ('gamma_sd', models.FloatField()),
+                ('raw', models.JSONField(blank=True, default=dict)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('course', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tracing_traits', to='content.course')),
+                ('learner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tracing_traits', to=settings.AUTH_USER_MODEL)),
+                ('fit', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tracing.tracingfit')),
             ],
             options={
-                "verbose_name_plural": "learner traits",
+                'verbose_name_plural': 'learner traits',
             },
         ),
         migrations.CreateModel(
-            name="LearnerKCState",
+            name='LearnerKCState',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("mean", models.FloatField()),
-                ("var", models.FloatField()),
-                ("beta", models.FloatField(default=1.0)),
-                ("rho", models.FloatField(default=0.0)),
-                ("eps", models.FloatField(default=0.0)),
-                ("practised_at", models.DateTimeField(help_text="Time of the last answer on this KC.")),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                (
-                    "kc",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="learner_states",
-                        to="content.knowledgecomponent",
-                    ),
-                ),
-                (
-                    "learner",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="tracing_kc_states",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('mean', models.FloatField()),
+                ('var', models.FloatField()),
+                ('beta', models.FloatField(default=1.0)),
+                ('rho', models.FloatField(default=0.0)),
+                ('eps', models.FloatField(default=0.0)),
+                ('practised_at', models.DateTimeField(help_text='Time of the last answer on this KC.')),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('kc', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='learner_states', to='content.knowledgecomponent')),
+                ('learner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tracing_kc_states', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name": "learner KC state",
-                "constraints": [models.UniqueConstraint(fields=("learner", "kc"), name="unique_learner_kc_state")],
+                'verbose_name': 'learner KC state',
+                'constraints': [models.UniqueConstraint(fields=('learner', 'kc'), name='unique_learner_kc_state')],
             },
         ),
         migrations.CreateModel(
-            name="Observation",
+            name='Observation',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                (
-                    "item_ref",
-                    models.CharField(
-                        blank=True,
-                        help_text="Item identifier in an imported log (when there is no Item).",
-                        max_length=200,
-                    ),
-                ),
-                (
-                    "kcs",
-                    models.JSONField(blank=True, default=list, help_text="Ids of the knowledge components answered."),
-                ),
-                ("correct", models.BooleanField()),
-                ("at", models.DateTimeField(db_index=True)),
-                ("attempt_id", models.CharField(help_text="Idempotency key.", max_length=200, unique=True)),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[("tutor", "Tutor"), ("import", "Imported log")], default="tutor", max_length=20
-                    ),
-                ),
-                ("p_correct_before", models.FloatField(blank=True, null=True)),
-                ("mastery_after", models.JSONField(blank=True, default=dict)),
-                (
-                    "course",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="tracing_observations",
-                        to="content.course",
-                    ),
-                ),
-                (
-                    "item",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="tracing_observations",
-                        to="content.item",
-                    ),
-                ),
-                (
-                    "learner",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="tracing_observations",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('item_ref', models.CharField(blank=True, help_text='Item identifier in an imported log (when there is no Item).', max_length=200)),
+                ('kcs', models.JSONField(blank=True, default=list, help_text='Ids of the knowledge components answered.')),
+                ('correct', models.BooleanField()),
+                ('at', models.DateTimeField(db_index=True)),
+                ('attempt_id', models.CharField(help_text='Idempotency key.', max_length=200, unique=True)),
+                ('source', models.CharField(choices=[('tutor', 'Tutor'), ('import', 'Imported log')], default='tutor', max_length=20)),
+                ('p_correct_before', models.FloatField(blank=True, null=True)),
+                ('mastery_after', models.JSONField(blank=True, default=dict)),
+                ('course', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tracing_observations', to='content.course')),
+                ('item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='tracing_observations', to='content.item')),
+                ('learner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tracing_observations', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["at", "id"],
-                "indexes": [models.Index(fields=["course", "learner", "at"], name="tracing_obs_course_learner_at")],
+                'ordering': ['at', 'id'],
+                'indexes': [models.Index(fields=['course', 'learner', 'at'], name='tracing_obs_course_learner_at')],
             },
         ),
         migrations.AddConstraint(
-            model_name="tracingfit",
-            constraint=models.UniqueConstraint(fields=("course", "version"), name="unique_fit_version"),
+            model_name='tracingfit',
+            constraint=models.UniqueConstraint(fields=('course', 'version'), name='unique_fit_version'),
         ),
         migrations.AddConstraint(
-            model_name="learnertraits",
-            constraint=models.UniqueConstraint(fields=("learner", "course"), name="unique_traits_per_course"),
+            model_name='learnertraits',
+            constraint=models.UniqueConstraint(fields=('learner', 'course'), name='unique_traits_per_course'),
         ),
     ]

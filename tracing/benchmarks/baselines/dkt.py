@@ -186,3 +186,4 @@ class DKTTracker:
         self.h[:, r] = h
         self.c[:, r] = c
         return p
+
