@@ -17,6 +17,7 @@ import multiprocessing
 import resource
 import sys
 import time
+from queue import Empty
 from typing import Any
 
 import numpy as np
@@ -174,7 +175,16 @@ def main(argv: list[str] | None = None) -> int:
         queue = ctx.Queue()
         proc = ctx.Process(target=_worker, args=((part, edges, truth, args.epochs, args.steps, args.seed), queue))
         proc.start()
-        row = queue.get()
+        # A child that dies (memory, an error) puts nothing: wait for its row or its end.
+        while True:
+            try:
+                row = queue.get(timeout=5)
+                break
+            except Empty:
+                if not proc.is_alive():
+                    raise SystemExit(
+                        f"the fit of {size} answers ended without a result (exit code {proc.exitcode})"
+                    ) from None
         proc.join()
         rows.append(row)
         print(json.dumps(row), flush=True)
