@@ -127,3 +127,43 @@ class LearnerKCState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.learner} / {self.kc}: {self.mean:.2f} ± {self.var**0.5:.2f}"
+
+
+class FitJob(models.Model):
+    """A learner-model fit run as a background job (``tracing.tasks.fit_job``): who asked, how far
+    it is, and what came of it. A job that fails leaves the course's previous fit in service."""
+
+    class Kind(models.TextChoices):
+        FULL = "full", "Full fit"
+        REFIT = "refit", "Continual refit (new answers only)"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    course = models.ForeignKey("content.Course", on_delete=models.CASCADE, related_name="tracing_fit_jobs")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.REFIT)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    steps = models.PositiveIntegerField(
+        null=True, blank=True, help_text="SVI steps; empty: 500 for a full fit, 100 for a refit."
+    )
+    progress = models.FloatField(default=0.0, help_text="Share of the fit's steps done, 0 to 1.")
+    message = models.TextField(blank=True, help_text="What happened: the outcome, or the error of a failed job.")
+    # Seconds, steps, answers, learners touched, loss per answer, the fit's version.
+    figures = models.JSONField(default=dict, blank=True)
+    kept = models.BooleanField(null=True, help_text="Whether the new fit was put in service (empty while running).")
+    fit = models.ForeignKey(TracingFit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.course} ({self.status})"

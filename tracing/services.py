@@ -33,7 +33,7 @@ from tracing.learner_state import (
     traits_arrays,
     traits_sd,
 )
-from tracing.models import LearnerKCState, LearnerTraits, Observation, TracingFit
+from tracing.models import FitJob, LearnerKCState, LearnerTraits, Observation, TracingFit
 from tracing.psikt.params import difficulty_offset
 
 
@@ -257,13 +257,7 @@ def fit_run(
     kc_ids = list(KnowledgeComponent.objects.filter(course=course).values_list("id", flat=True))
     items = {i.pk: i for i in Item.objects.filter(course=course).only("id", "difficulty")}
     builder = DatasetBuilder(kcs=[str(k) for k in kc_ids], items=[str(i) for i in items], time_unit="day")
-    n_obs = 0
-    for learner_id, item_id, item_ref, kcs, correct, at in Observation.objects.filter(course=course).values_list(
-        "learner_id", "item_id", "item_ref", "kcs", "correct", "at"
-    ):
-        key = str(item_id) if item_id is not None else f"ref:{item_ref}"
-        builder.add(str(learner_id), key, [str(k) for k in kcs], correct, to_days(at))
-        n_obs += 1
+    n_obs, last_id = _observations_add(builder, Observation.objects.filter(course=course))
     if n_obs == 0:
         raise ValueError(f"course {course.slug!r} has no observations to fit")
     dataset = builder.build()
@@ -299,6 +293,9 @@ def fit_run(
                 else None
             ),
             "steps": result.steps,
+            "kind": "full",
+            # A continual refit after this fit starts from the answers past this one.
+            "last_observation_id": last_id,
             "warm_start_version": previous.version if previous else None,
             "n_learners": len(dataset.seqs),
             "population": result.params.population,
@@ -315,6 +312,154 @@ def fit_run(
         record.save(update_fields=["status", "seconds"])
         raise
     return record
+
+
+def _observations_add(builder: Any, observations: Any) -> tuple[int, int]:
+    """Add observations to a dataset builder; returns how many, and the largest id."""
+    n_obs, last_id = 0, 0
+    for pk, learner_id, item_id, item_ref, kcs, correct, at in observations.values_list(
+        "pk", "learner_id", "item_id", "item_ref", "kcs", "correct", "at"
+    ):
+        key = str(item_id) if item_id is not None else f"ref:{item_ref}"
+        builder.add(str(learner_id), key, [str(k) for k in kcs], correct, to_days(at))
+        n_obs += 1
+        last_id = max(last_id, pk)
+    return n_obs, last_id
+
+
+def fit_refit_run(
+    *,
+    course: Course,
+    steps: int = 100,
+    progress: Callable[[int, int, float], None] | None = None,
+    full_fit_steps: int = 500,
+) -> TracingFit:
+    """Continual refit: from the latest fit, on the learners who answered since it (their whole
+    histories, for the filter's states; nobody else's answers are read). Only their traits and the
+    offsets of items new since then move (``tracing.psikt.fit.refit``); every other learner keeps
+    traits and states. Without a previous fit, or one that does not say where it stopped, this is
+    :func:`fit_run` with ``full_fit_steps``."""
+    from tracing.psikt.data import DatasetBuilder
+    from tracing.psikt.fit import FitConfig, refit
+
+    previous = latest_fit(course.pk)
+    if previous is None:
+        return fit_run(course=course, steps=full_fit_steps, progress=progress)
+    previous_metrics = TracingFit.objects.values_list("metrics", flat=True).get(pk=previous.pk)
+    since = previous_metrics.get("last_observation_id")
+    if since is None:
+        return fit_run(course=course, steps=full_fit_steps, progress=progress)
+    old = fit_params(previous)
+    observations = Observation.objects.filter(course=course)
+    new = observations.filter(pk__gt=since)
+    changed = sorted({str(x) for x in new.values_list("learner_id", flat=True).distinct()})
+    last_new = new.aggregate(m=Max("pk"))["m"] or since
+    kc_ids = [str(k) for k in KnowledgeComponent.objects.filter(course=course).values_list("id", flat=True)]
+    items = {i.pk: i for i in Item.objects.filter(course=course).only("id", "difficulty")}
+    builder = DatasetBuilder(
+        kcs=[*old.kcs, *kc_ids],
+        items=[*old.items, *(str(i) for i in items)],
+        learners=old.learners,
+        time_unit="day",
+    )
+    n_new, _ = _observations_add(builder, observations.filter(learner_id__in=[int(x) for x in changed]))
+    dataset = builder.build()
+    prior_edges = [
+        (str(j), str(k), float(s))
+        for j, k, s in Prerequisite.objects.filter(dependent__course=course).values_list(
+            "prerequisite_id", "dependent_id", "strength"
+        )
+    ]
+    with transaction.atomic():
+        version = (TracingFit.objects.filter(course=course).aggregate(v=Max("version"))["v"] or 0) + 1
+        record = TracingFit.objects.create(
+            course=course, version=version, n_observations=observations.filter(pk__lte=last_new).count()
+        )
+    started = time.perf_counter()
+    try:
+        result = refit(
+            dataset,
+            old,
+            learners=changed,
+            prior_edges=prior_edges,
+            item_prior={str(pk): difficulty_offset(i.difficulty) for pk, i in items.items()},
+            config=FitConfig(steps=steps if changed else 0, encoder=None),
+            progress=progress,
+        )
+        record.params = result.params.to_dict()
+        record.metrics = {
+            "final_loss_per_answer": result.losses[-1] if result.losses else None,
+            "steps": result.steps,
+            "kind": "refit",
+            "last_observation_id": last_new,
+            "warm_start_version": previous.version,
+            "learners_refitted": len(changed),
+            "answers_read": n_new,
+            "answers_new": new.filter(pk__lte=last_new).count(),
+            "population": result.params.population,
+            "encoder": previous_metrics.get("encoder"),
+        }
+        record.status = TracingFit.Status.DONE
+        record.seconds = time.perf_counter() - started
+        with transaction.atomic():
+            record.save()
+            _replay(record, result.params, dataset)
+    except Exception:
+        record.status = TracingFit.Status.FAILED
+        record.seconds = time.perf_counter() - started
+        record.save(update_fields=["status", "seconds"])
+        raise
+    return record
+
+
+def fit_job_create(
+    *, course: Course, kind: str = FitJob.Kind.REFIT, steps: int | None = None, requested_by: Any = None
+) -> FitJob:
+    """A queued fit job of ``course``; ``tracing.tasks.fit_job_start`` creates it and sends it to
+    the workers."""
+    return FitJob.objects.create(course=course, kind=kind, steps=steps, requested_by=requested_by)
+
+
+def fit_job_run(*, job_id: int) -> FitJob:
+    """Run a queued job (the Celery task's body): progress is written as the fit goes; the outcome,
+    its figures and whether the new fit was kept at the end. A failed fit is recorded as failed
+    and the course's previous fit stays in service."""
+    from django.utils import timezone
+
+    job = FitJob.objects.select_related("course").get(pk=job_id)
+    steps = job.steps
+    job.status, job.started_at, job.progress = FitJob.Status.RUNNING, timezone.now(), 0.0
+    job.save(update_fields=["status", "started_at", "progress"])
+    last = [0.0]
+
+    def progress(step: int, total: int, loss: float) -> None:
+        # A row update every two seconds at most: progress for the admin, not a write per step.
+        if time.monotonic() - last[0] > 2.0 or step == total:
+            last[0] = time.monotonic()
+            FitJob.objects.filter(pk=job.pk).update(progress=step / max(total, 1))
+
+    try:
+        if job.kind == FitJob.Kind.FULL:
+            fit = fit_run(course=job.course, steps=steps or 500, progress=progress)
+        else:
+            fit = fit_refit_run(course=job.course, steps=steps or 100, full_fit_steps=steps or 500, progress=progress)
+    except Exception as exc:  # the job records any failure; the previous fit stays in service
+        job.status, job.kept, job.message = FitJob.Status.FAILED, False, f"{type(exc).__name__}: {exc}"
+    else:
+        metrics = fit.metrics
+        job.status, job.kept, job.fit, job.progress = FitJob.Status.DONE, True, fit, 1.0
+        job.figures = {
+            "version": fit.version,
+            "seconds": round(fit.seconds, 2),
+            "answers": fit.n_observations,
+            "steps": metrics.get("steps"),
+            "loss_per_answer": metrics.get("final_loss_per_answer"),
+            "learners_refitted": metrics.get("learners_refitted", metrics.get("n_learners")),
+        }
+        job.message = f"fit v{fit.version} in service"
+    job.finished_at = timezone.now()
+    job.save()
+    return job
 
 
 def _replay(record: TracingFit, params: Any, dataset: Any) -> None:
@@ -375,6 +520,9 @@ def _replay(record: TracingFit, params: Any, dataset: Any) -> None:
 __all__ = [
     "ImportedAnswer",
     "ResponseOutcome",
+    "fit_job_create",
+    "fit_job_run",
+    "fit_refit_run",
     "fit_run",
     "observations_import",
     "response_record",

@@ -448,7 +448,7 @@ def test_fit_learns_and_warm_starts() -> None:
     graph = random_graph(4, 3, rng)
     res = simulate(graph, 60, make_items(4, 2, rng), n_answers=30, seed=0)
     teacher = [(graph.kcs[j], graph.kcs[k], 1.0) for j, k, _ in graph.edges]
-    first = fit(res.dataset, prior_edges=teacher, config=FitConfig(steps=40, batch_learners=32, lr=0.05))
+    first = fit(res.dataset, prior_edges=teacher, config=FitConfig(steps=40, batch_windows=32, lr=0.05))
     assert first.steps == 40
     early = float(np.mean(first.losses[:5]))
     late = float(np.mean(first.losses[-5:]))
@@ -462,7 +462,7 @@ def test_fit_learns_and_warm_starts() -> None:
     assert {(a, b) for a, b, _ in p.learned_edges(0.5)} >= {(a, b) for a, b, _ in teacher[:1]}
     restored = PsiktParams.from_dict(p.to_dict())
     assert np.allclose(restored.strengths(), p.strengths(), atol=1e-4)
-    warm = fit(res.dataset, config=FitConfig(steps=5, batch_learners=32), warm_start=restored)
+    warm = fit(res.dataset, config=FitConfig(steps=5, batch_windows=32), warm_start=restored)
     # Warm start continues from the previous optimum instead of the prior.
     assert np.mean(warm.losses) < early
     assert warm.params.population["mu_loc"] == pytest.approx(p.population["mu_loc"], abs=0.3)
@@ -477,7 +477,7 @@ def test_fit_learns_practice_gains() -> None:
     items = make_items(4, 2, rng)
     truth = (0.1, 0.6)
     res = simulate(graph, 80, items, n_answers=40, seed=1, practice_gain=truth)
-    out = fit(res.dataset, config=FitConfig(steps=80, batch_learners=40, lr=0.05))
+    out = fit(res.dataset, config=FitConfig(steps=80, batch_windows=40, lr=0.05))
     wrong, correct = out.params.gains().mean(0)
     # Learning from a correct attempt is found, and is larger than from a wrong one (as simulated).
     assert 0.25 < correct < 1.2

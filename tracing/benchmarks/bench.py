@@ -122,6 +122,9 @@ def run_psikt(
     seed: int,
     max_seconds: float | None = None,
     encoder: bool = True,
+    window: int | None = None,
+    batch_windows: int | None = None,
+    lr: float | None = None,
 ) -> ModelReport:
     from tracing.psikt.fit import FitConfig, fit
     from tracing.psikt.online import LearnerStates, OnlineModel, observe, practise
@@ -141,9 +144,19 @@ def run_psikt(
         )
 
     config = FitConfig(steps=steps, seed=seed, max_seconds=max_seconds)
+    if window is not None:
+        config.window = window
+    if batch_windows is not None:
+        config.batch_windows = batch_windows
+    if lr is not None:
+        config.lr = lr
     if not encoder:
         config.encoder = None
+    cpu = time.process_time()
     result = fit(train, config=config, progress=progress, encoder_progress=encoder_progress)
+    # On a shared machine the wall clock measures the neighbours too; this is the fit's own CPU time
+    # (the encoder's members run in processes of their own, not counted here).
+    report.extra["fit_cpu_seconds"] = time.process_time() - cpu
     report.fit_seconds = result.seconds
     report.extra["population"] = result.params.population
     report.extra["steps"] = result.steps
@@ -466,7 +479,7 @@ def run_recovery(
     result = fit(
         sim.dataset,
         prior_edges=teacher,
-        config=FitConfig(steps=steps, seed=seed, max_prereq_candidates=n_kcs - 1, batch_learners=128),
+        config=FitConfig(steps=steps, seed=seed, max_prereq_candidates=n_kcs - 1),
     )
     p = result.params
     order = [p.index("learners")[key] for key in sim.dataset.learners]
@@ -653,6 +666,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=600, help="SVI steps (minibatches) for PSI-KT")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-fit-seconds", type=float, default=None, help="Stop the PSI-KT fit early")
+    parser.add_argument("--window", type=int, default=None, help="PSI-KT: answers per training window")
+    parser.add_argument("--batch-windows", type=int, default=None, help="PSI-KT: windows per SVI step")
+    parser.add_argument("--lr", type=float, default=None, help="PSI-KT: Adam learning rate")
     parser.add_argument(
         "--no-encoder", action="store_true", help="PSI-KT without the history encoder (the filter alone)"
     )
@@ -740,6 +756,9 @@ def main(argv: list[str] | None = None) -> int:
                         seed=args.seed,
                         max_seconds=args.max_fit_seconds,
                         encoder=not args.no_encoder,
+                        window=args.window,
+                        batch_windows=args.batch_windows,
+                        lr=args.lr,
                     )
                 )
             elif name == "bkt":

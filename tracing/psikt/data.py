@@ -107,9 +107,12 @@ class DatasetBuilder:
         *,
         kcs: Iterable[str] = (),
         items: Iterable[str] = (),
+        learners: Iterable[str] = (),
         time_unit: str = "step",
     ) -> None:
-        self._learners = _Vocab()
+        # Learners named here are in the vocabulary even without answers (a continual refit keeps
+        # every learner of the previous fit while loading only the new answers' learners).
+        self._learners = _Vocab(learners)
         self._items = _Vocab(items)
         self._kcs = _Vocab(kcs)
         self._rows: dict[int, list[tuple[float, int, int, tuple[int, ...], int]]] = {}

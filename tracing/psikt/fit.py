@@ -18,6 +18,7 @@ from tracing.psikt.data import Dataset, LearnerSeq
 from tracing.psikt.encoder import EncoderConfig
 from tracing.psikt.guide import POSITIVE_SITES, REAL_SITES, PsiktGuide
 from tracing.psikt.model import (
+    FilterState,
     ModelSpec,
     PopulationPrior,
     PsiktModel,
@@ -32,10 +33,14 @@ ProgressCallback = Callable[[int, int, float], None]  # (step, total steps, loss
 
 @dataclass
 class FitConfig:
+    # SVI steps; each step is one minibatch of ``batch_windows`` windows of ``window`` answers.
     steps: int = 300
-    batch_learners: int = 256
-    # Caps learners x padded length per batch, which bounds autograd memory for long sequences.
-    batch_answers: int = 40_000
+    # Every history is cut into windows of this many answers; a window starts from the filter
+    # state its learner reached at the end of the previous one (carried, detached), so one step
+    # loops over ``window`` time steps whatever the length of the histories, and a fit's cost grows
+    # with the number of answers rather than with the longest history.
+    window: int = 64
+    batch_windows: int = 256
     lr: float = 0.03
     seed: int = 0
     # Learnable prerequisites per KC (teacher edges plus the KCs most often practised before it):
@@ -119,6 +124,170 @@ def _tensorise(seqs: Sequence[LearnerSeq], pos: Sequence[int], n_kcs: int) -> Te
         times=torch.as_tensor(times),
         mask=torch.as_tensor(mask),
     )
+
+
+@dataclass
+class Windows:
+    """Every learner's history cut into windows of ``length`` answers, all in one padded batch
+    (``[Nw, length]``), with the filter state each window starts from."""
+
+    batch: TensorBatch  # idx = learner position of each window
+    position: torch.Tensor  # [Nw] long, the window's place in its learner's history (0 = first)
+    next: torch.Tensor  # [Nw] long, the learner's next window, -1 after the last
+    per_learner: torch.Tensor  # [Nw] float, how many windows its learner has
+    states: FilterState  # [Nw] the state each window starts from (carried, detached)
+    n_learners: int  # size of the learner plate
+
+    def __len__(self) -> int:
+        return int(self.position.shape[0])
+
+    def take(self, rows: torch.Tensor) -> TensorBatch:
+        """A minibatch of windows; its scales make every window count once per pass over all of
+        them, and every learner's trait terms once in total."""
+        b = self.batch
+        n_windows = len(self)
+        return TensorBatch(
+            idx=b.idx[rows],
+            items=b.items[rows],
+            kcs=b.kcs[rows],
+            weights=b.weights[rows],
+            y=b.y[rows],
+            times=b.times[rows],
+            mask=b.mask[rows],
+            # pyro's plate scales by n_learners / rows; with these, a window drawn with probability
+            # rows / n_windows counts n_windows / rows times.
+            local_scale=n_windows / self.n_learners,
+            trait_scale=n_windows / (self.n_learners * self.per_learner[rows]),
+            init=self.states.take(rows),
+            fresh=self.position[rows] == 0,
+        )
+
+
+def make_windows(
+    seqs: Sequence[LearnerSeq], learner_pos: Sequence[int], n_kcs: int, *, length: int, n_learners: int
+) -> Windows:
+    """Cut every history into windows of ``length`` answers (the last one padded). Times are
+    relative to the learner's first answer, as in :func:`make_batches`, in every window."""
+    width = max((s.kcs.shape[1] for s in seqs), default=1)
+    counts = [max(1, -(-len(s) // length)) for s in seqs]
+    n_windows = sum(counts)
+    items = np.zeros((n_windows, length), dtype=np.int64)
+    kcs = np.full((n_windows, length, width), n_kcs, dtype=np.int64)
+    y = np.zeros((n_windows, length), dtype=np.float32)
+    times = np.zeros((n_windows, length), dtype=np.float32)
+    mask = np.zeros((n_windows, length), dtype=bool)
+    idx = np.zeros(n_windows, dtype=np.int64)
+    position = np.zeros(n_windows, dtype=np.int64)
+    nxt = np.full(n_windows, -1, dtype=np.int64)
+    per_learner = np.zeros(n_windows, dtype=np.float32)
+    row = 0
+    for s, pos, count in zip(seqs, learner_pos, counts, strict=True):
+        n = len(s)
+        rows = slice(row, row + count)
+        padded = count * length
+        it = np.zeros(padded, dtype=np.int64)
+        it[:n] = s.items
+        items[rows] = it.reshape(count, length)
+        kc = np.full((padded, width), n_kcs, dtype=np.int64)
+        kc[:n, : s.kcs.shape[1]] = np.where(s.kcs < 0, n_kcs, s.kcs)
+        kcs[rows] = kc.reshape(count, length, width)
+        yy = np.zeros(padded, dtype=np.float32)
+        yy[:n] = s.correct
+        y[rows] = yy.reshape(count, length)
+        tt = np.zeros(padded, dtype=np.float32)
+        if n:
+            tt[:n] = s.times - s.times[0]
+            tt[n:] = tt[n - 1]
+        times[rows] = tt.reshape(count, length)
+        mm = np.zeros(padded, dtype=bool)
+        mm[:n] = True
+        mask[rows] = mm.reshape(count, length)
+        idx[rows] = pos
+        position[rows] = np.arange(count)
+        nxt[row : row + count - 1] = np.arange(row + 1, row + count)
+        per_learner[rows] = count
+        row += count
+    real = kcs < n_kcs
+    weights = real / np.maximum(real.sum(-1, keepdims=True), 1)
+    batch = TensorBatch(
+        idx=torch.as_tensor(idx),
+        items=torch.as_tensor(items),
+        kcs=torch.as_tensor(kcs),
+        weights=torch.as_tensor(weights.astype(np.float32)),
+        y=torch.as_tensor(y),
+        times=torch.as_tensor(times),
+        mask=torch.as_tensor(mask),
+    )
+    states = FilterState.prior(n_windows, n_kcs, torch.tensor(0.0), torch.tensor(1.0))
+    return Windows(
+        batch=batch,
+        position=torch.as_tensor(position),
+        next=torch.as_tensor(nxt),
+        per_learner=torch.as_tensor(per_learner),
+        states=states,
+        n_learners=n_learners,
+    )
+
+
+@dataclass
+class ReplayParams:
+    """What the filter needs to replay histories: posterior means, as tensors."""
+
+    traits: torch.Tensor  # [N, 3]
+    mu_loc: torch.Tensor
+    mu_scale: torch.Tensor
+    item_offsets: torch.Tensor  # [I]
+    edge_logit: torch.Tensor  # [K, D]
+    cand_index: torch.Tensor  # [K, D]
+    gains: torch.Tensor | None  # [K, G]
+
+    @classmethod
+    def from_guide(cls, guide: PsiktGuide) -> ReplayParams:
+        pop = guide.population()
+        return cls(
+            traits=guide.learner_loc.detach(),
+            mu_loc=pop["mu_loc"].detach(),
+            mu_scale=pop["mu_scale"].detach(),
+            item_offsets=guide.item_loc.detach(),
+            edge_logit=guide.edge_logit_map.detach(),
+            cand_index=guide.cand_index,
+            gains=guide.gain_loc.detach(),
+        )
+
+
+def replay_windows(windows: Windows, params: ReplayParams, *, chunk: int = 4096) -> tuple[torch.Tensor, FilterState]:
+    """Run the exact filter through every history, window after window, with no gradient; store
+    the state each window starts from. Returns the rows of every learner's last window and the
+    state at its end (``m``, ``v``: the learner's ability after the whole history)."""
+    last_rows: list[torch.Tensor] = []
+    finals: list[FilterState] = []
+    with torch.no_grad():
+        n_positions = int(windows.position.max()) + 1 if len(windows) else 0
+        for p in range(n_positions):
+            at = torch.nonzero(windows.position == p).squeeze(-1)
+            for rows in at.split(chunk):
+                batch = windows.take(rows)
+                _, _, final = run_filter(
+                    batch,
+                    params.traits[batch.idx],
+                    params.mu_loc,
+                    params.mu_scale,
+                    params.item_offsets,
+                    params.edge_logit,
+                    params.cand_index,
+                    gains=params.gains,
+                )
+                nxt = windows.next[rows]
+                going = nxt >= 0
+                windows.states.put(nxt[going], final.take(going))
+                if (~going).any():
+                    last_rows.append(rows[~going])
+                    finals.append(final.take(~going))
+    if not last_rows:
+        empty = FilterState.prior(0, windows.states.beta.shape[1] - 1, params.mu_loc, params.mu_scale)
+        return torch.zeros(0, dtype=torch.long), empty
+    merged = FilterState(*(torch.cat(parts) for parts in zip(*(f.fields() for f in finals), strict=True)))
+    return torch.cat(last_rows), merged
 
 
 def default_prior(dataset: Dataset) -> PopulationPrior:
@@ -224,15 +393,34 @@ def _fit(
     started: float,
 ) -> FitResult:
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     kc_index = {k: i for i, k in enumerate(dataset.kcs)}
-    n_kcs = len(dataset.kcs)
     teacher = {(kc_index[j], kc_index[k]): s for j, k, s in prior_edges if j in kc_index and k in kc_index}
     cand = candidate_prereqs(dataset, teacher, config.max_prereq_candidates)
+    spec = _spec(dataset, cand, teacher, item_prior)
+    seqs = [s for s in dataset.seqs if len(s)]
+    windows = make_windows(
+        seqs, [s.learner for s in seqs], spec.n_kcs, length=config.window, n_learners=spec.n_learners
+    )
+    # Module-local parameters: this fit's parameters live in its own modules, never in pyro's global
+    # param store, so concurrent or successive fits cannot leak state into each other.
+    with pyro.settings.context(module_local_params=True):
+        model = PsiktModel(spec)
+        guide = PsiktGuide(spec)
+        if warm_start is not None:
+            _warm_start(guide, warm_start, dataset)
+        losses = _train(model, guide, windows, config, progress, started)
+        params = _extract(guide, dataset, windows)
+    return FitResult(params=params, losses=losses, seconds=time.perf_counter() - started, steps=len(losses))
+
+
+def _spec(
+    dataset: Dataset, cand: np.ndarray, teacher: dict[tuple[int, int], float], item_prior: dict[str, float] | None
+) -> ModelSpec:
+    n_kcs = len(dataset.kcs)
     cand_index = torch.as_tensor(np.where(cand >= 0, cand, n_kcs))
     cand_loc, cand_scale = candidate_prior(n_kcs, cand_index, teacher)
     item_prior = item_prior or {}
-    spec = ModelSpec(
+    return ModelSpec(
         n_learners=len(dataset.learners),
         n_items=len(dataset.items),
         n_kcs=n_kcs,
@@ -242,46 +430,137 @@ def _fit(
         cand_prior_scale=cand_scale,
         prior=default_prior(dataset),
     )
-    seqs = [s for s in dataset.seqs if len(s)]
-    batches = make_batches(
-        seqs,
-        [s.learner for s in seqs],
-        spec.n_kcs,
-        batch_learners=config.batch_learners,
-        batch_answers=config.batch_answers,
-        plate_size=spec.n_learners,
-    )
-    n_answers = max(sum(len(s) for s in seqs), 1)
+
+
+def _train(
+    model: PsiktModel,
+    guide: PsiktGuide,
+    windows: Windows,
+    config: FitConfig,
+    progress: ProgressCallback | None,
+    started: float,
+    *,
+    only: Callable[[str], bool] | None = None,
+    after_backward: Callable[[], None] | None = None,
+) -> list[float]:
+    """SVI over random minibatches of windows; returns the loss per answer of every step. ``only``
+    picks the guide's parameters (by name) that move; ``after_backward`` may edit gradients."""
+    rng = np.random.default_rng(config.seed)
     losses: list[float] = []
-    # Module-local parameters: this fit's parameters live in its own modules, never in pyro's global
-    # param store, so concurrent or successive fits cannot leak state into each other.
-    with pyro.settings.context(module_local_params=True):
-        model = PsiktModel(spec)
-        guide = PsiktGuide(spec)
-        if warm_start is not None:
-            _warm_start(guide, warm_start, dataset)
-        elbo = pyro.infer.Trace_ELBO()(model, guide)
-        if batches:
-            elbo(batches[0])  # materialise parameters
-            optim = torch.optim.Adam(elbo.parameters(), lr=config.lr)
-            order: list[int] = []
-            step = 0
-            for step in range(config.steps):
-                if not order:
-                    order = rng.permutation(len(batches)).tolist()
-                batch = batches[order.pop()]
-                optim.zero_grad()
-                loss = elbo(batch) / n_answers
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(elbo.parameters(), 10.0)
-                optim.step()
-                losses.append(float(loss.detach()))
-                if progress is not None:
-                    progress(step + 1, config.steps, losses[-1])
-                if config.max_seconds is not None and time.perf_counter() - started > config.max_seconds:
-                    break
-        params = _extract(guide, dataset, batches)
+    if not len(windows):
+        return losses
+    n_answers = max(int(windows.batch.mask.sum()), 1)
+    elbo = pyro.infer.Trace_ELBO()(model, guide)
+    elbo(windows.take(torch.arange(min(2, len(windows)))))  # materialise parameters
+    # Each window starts from its learner's state under the starting parameters; training then
+    # carries every window's end state into the learner's next window.
+    replay_windows(windows, ReplayParams.from_guide(guide))
+    chosen = [p for name, p in guide.named_parameters() if only is None or only(name)]
+    optim = torch.optim.Adam(chosen, lr=config.lr)
+    order = torch.zeros(0, dtype=torch.long)
+    for step in range(config.steps):
+        if not len(order):
+            order = torch.as_tensor(rng.permutation(len(windows)))
+        rows, order = order[: config.batch_windows], order[config.batch_windows :]
+        optim.zero_grad()
+        loss = elbo(windows.take(rows)) / n_answers
+        loss.backward()
+        if after_backward is not None:
+            after_backward()
+        torch.nn.utils.clip_grad_norm_(chosen, 10.0)
+        optim.step()
+        assert model.final_state is not None
+        nxt = windows.next[rows]
+        going = nxt >= 0
+        windows.states.put(nxt[going], model.final_state.take(going))
+        losses.append(float(loss.detach()))
+        if progress is not None:
+            progress(step + 1, config.steps, losses[-1])
+        if config.max_seconds is not None and time.perf_counter() - started > config.max_seconds:
+            break
+    return losses
+
+
+def refit(
+    dataset: Dataset,
+    previous: PsiktParams,
+    *,
+    learners: Iterable[str],
+    prior_edges: Iterable[tuple[str, str, float]] = (),
+    item_prior: dict[str, float] | None = None,
+    config: FitConfig | None = None,
+    progress: ProgressCallback | None = None,
+) -> FitResult:
+    """Continual refit after new answers: start from ``previous`` and move only what the new answers
+    bear on, the traits of ``learners`` (those with new answers, new learners included) and the
+    offsets of items the previous fit did not know. The population, the edges, the gains and the
+    known items stay as they were; unchanged learners keep their traits and ability.
+
+    With everything else held, this is coordinate ascent on the same ELBO as :func:`fit`: only the
+    windows of these learners' histories depend on the moving parameters, so it costs their answers,
+    not the course's. A full :func:`fit` now and then lets the shared parameters follow the data."""
+    config = config or FitConfig()
+    started = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(config.seed)
+        kc_index = {k: i for i, k in enumerate(dataset.kcs)}
+        teacher = {(kc_index[j], kc_index[k]): s for j, k, s in prior_edges if j in kc_index and k in kc_index}
+        spec = _spec(dataset, _previous_candidates(dataset, previous, teacher), teacher, item_prior)
+        chosen = set(learners)
+        seqs = [s for s in dataset.seqs if len(s) and dataset.learners[s.learner] in chosen]
+        windows = make_windows(
+            seqs, [s.learner for s in seqs], spec.n_kcs, length=config.window, n_learners=spec.n_learners
+        )
+        known = previous.index("items")
+        new_items = torch.tensor([key not in known for key in dataset.items])
+        with pyro.settings.context(module_local_params=True):
+            model = PsiktModel(spec)
+            guide = PsiktGuide(spec)
+            _warm_start(guide, previous, dataset)
+
+            def known_items_stay() -> None:
+                for name, p in guide.named_parameters():
+                    if name.startswith("item_") and p.grad is not None:
+                        p.grad[~new_items] = 0.0
+
+            losses = _train(
+                model,
+                guide,
+                windows,
+                config,
+                progress,
+                started,
+                only=lambda name: name.startswith(("learner_", "item_")),
+                after_backward=known_items_stay,
+            )
+            params = _extract(guide, dataset, windows, previous=previous)
+            # The encoder reads the filter's predictions; the known part of the model is as it was.
+            params.encoder = previous.encoder
+    finally:
+        torch.set_num_threads(threads)
     return FitResult(params=params, losses=losses, seconds=time.perf_counter() - started, steps=len(losses))
+
+
+def _previous_candidates(dataset: Dataset, previous: PsiktParams, teacher: dict[tuple[int, int], float]) -> np.ndarray:
+    """The previous fit's candidate prerequisites, on this dataset's KC indices (a KC the previous
+    fit did not know has the teacher's edges only), so the held edges mean what they meant."""
+    kc_index = {k: i for i, k in enumerate(dataset.kcs)}
+    rows: list[list[int]] = [[] for _ in dataset.kcs]
+    old_kcs = previous.index("kcs")
+    for k, key in enumerate(dataset.kcs):
+        if key in old_kcs:
+            row = previous.edge_index[old_kcs[key]]
+            rows[k] = [kc_index[previous.kcs[j]] for j in row if j >= 0 and previous.kcs[j] in kc_index]
+    for j, k in teacher:
+        if j != k and j not in rows[k]:
+            rows[k].append(j)
+    width = max(1, max((len(r) for r in rows), default=1))
+    out = np.full((len(dataset.kcs), width), -1, dtype=np.int64)
+    for k, row in enumerate(rows):
+        out[k, : len(row)] = row
+    return out
 
 
 def _warm_start(guide: PsiktGuide, previous: PsiktParams, dataset: Dataset) -> None:
@@ -326,7 +605,9 @@ def _set_population(guide: PsiktGuide, name: str, value: float) -> None:
     setattr(guide, "q_" + name, torch.tensor(float(value)))
 
 
-def _extract(guide: PsiktGuide, dataset: Dataset, batches: list[TensorBatch]) -> PsiktParams:
+def _extract(guide: PsiktGuide, dataset: Dataset, windows: Windows, previous: PsiktParams | None = None) -> PsiktParams:
+    """The guide's estimates as plain parameters; every learner with windows gets the ability its
+    replayed history ends with, the others keep ``previous``'s (or the population's)."""
     with torch.no_grad():
         population = {name: float(value) for name, value in guide.population().items()}
         learner_loc = guide.learner_loc.detach().clone()
@@ -337,21 +618,19 @@ def _extract(guide: PsiktGuide, dataset: Dataset, batches: list[TensorBatch]) ->
         n_kcs = len(dataset.kcs)
         mu_mean = torch.full((n,), population["mu_loc"])
         mu_sd = torch.full((n,), population["mu_scale"])
+        if previous is not None:
+            old = previous.index("learners")
+            for i, key in enumerate(dataset.learners):
+                if key in old:
+                    mu_mean[i] = float(previous.mu_mean[old[key]])
+                    mu_sd[i] = float(previous.mu_sd[old[key]])
         # Replay every learner's history with the posterior-mean traits: the end state of μ is the
         # learner's fitted ability, which the online filter starts from.
-        for batch in batches:
-            _, _, (m, v) = run_filter(
-                batch,
-                learner_loc[batch.idx],
-                torch.tensor(population["mu_loc"]),
-                torch.tensor(population["mu_scale"]),
-                item_loc,
-                edge_logit,
-                guide.cand_index,
-                gains=gains,
-            )
-            mu_mean[batch.idx] = m
-            mu_sd[batch.idx] = v.sqrt()
+        if len(windows):
+            last_rows, final = replay_windows(windows, ReplayParams.from_guide(guide))
+            learners = windows.batch.idx[last_rows]
+            mu_mean[learners] = final.m
+            mu_sd[learners] = final.v.sqrt()
         return PsiktParams(
             kcs=list(dataset.kcs),
             items=list(dataset.items),

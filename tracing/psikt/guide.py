@@ -15,7 +15,7 @@ import torch
 from pyro.distributions import constraints
 from pyro.nn import PyroModule, PyroParam
 
-from tracing.psikt.model import GAIN_NAMES, N_GAINS, TRAIT_NAMES, ModelSpec, TensorBatch
+from tracing.psikt.model import GAIN_NAMES, N_GAINS, TRAIT_NAMES, ModelSpec, TensorBatch, trait_site_scale
 
 POSITIVE_SITES = ("mu_scale", "item_scale", *(n + "_scale" for n in TRAIT_NAMES), "gain_scale")
 REAL_SITES = ("mu_loc", *(n + "_loc" for n in TRAIT_NAMES), *(n + "_loc" for n in GAIN_NAMES))
@@ -87,7 +87,7 @@ class PsiktGuide(PyroModule):
         with pyro.plate("kcs", self.n_kcs):
             pyro.sample("kc_gain", dist.Normal(self.gain_loc, self.gain_sd).to_event(1))
         with (
-            pyro.poutine.scale(scale=batch.local_scale),
             pyro.plate("learners", self.n_learners, subsample=batch.idx),
+            pyro.poutine.scale(scale=trait_site_scale(batch)),
         ):
             pyro.sample("traits", dist.Normal(self.learner_loc[batch.idx], self.learner_sd[batch.idx]).to_event(1))

@@ -91,6 +91,55 @@ class TensorBatch:
     # different numbers of learners (long sequences come in smaller batches), so N/B alone would
     # over-weight them; the fitter sets this so every learner counts n_batches times per draw.
     local_scale: float = 1.0
+    # Weight of each row's trait prior and guide terms (a windowed fit draws a learner once per
+    # window, so its traits count 1/windows each time); None: ``local_scale``.
+    trait_scale: torch.Tensor | None = None  # [B]
+    # The filter state each row starts from (a window of a longer history); None: the prior.
+    init: FilterState | None = None
+    # Rows whose window starts the learner's history: μ starts from the population's (m, V), with
+    # gradient, rather than from the carried state.
+    fresh: torch.Tensor | None = None  # [B] bool
+
+
+@dataclass
+class FilterState:
+    """The filter's state of ``B`` learners over ``K+1`` KC columns (the last one a dummy): the
+    posterior of μ (``m``, ``v``) and each KC's factor form (``beta``, ``rho``, ``eps``), its last
+    practice time and whether it was practised. A windowed fit carries it, detached, from one window
+    of a history into the next: the forward value is the exact filter, only the gradient stops."""
+
+    m: torch.Tensor  # [B]
+    v: torch.Tensor  # [B]
+    beta: torch.Tensor  # [B, K+1]
+    rho: torch.Tensor  # [B, K+1]
+    eps: torch.Tensor  # [B, K+1]
+    tlast: torch.Tensor  # [B, K+1]
+    seen: torch.Tensor  # [B, K+1] bool
+
+    @classmethod
+    def prior(cls, bsz: int, n_kcs: int, mu_loc: torch.Tensor, mu_scale: torch.Tensor) -> FilterState:
+        return cls(
+            m=mu_loc.expand(bsz).clone(),
+            v=(mu_scale**2).expand(bsz).clone(),
+            beta=torch.ones(bsz, n_kcs + 1),
+            rho=torch.zeros(bsz, n_kcs + 1),
+            eps=torch.zeros(bsz, n_kcs + 1),
+            tlast=torch.zeros(bsz, n_kcs + 1),
+            seen=torch.zeros(bsz, n_kcs + 1, dtype=torch.bool),
+        )
+
+    def detach(self) -> FilterState:
+        return FilterState(*(x.detach() for x in self.fields()))
+
+    def fields(self) -> tuple[torch.Tensor, ...]:
+        return (self.m, self.v, self.beta, self.rho, self.eps, self.tlast, self.seen)
+
+    def take(self, rows: torch.Tensor) -> FilterState:
+        return FilterState(*(x[rows] for x in self.fields()))
+
+    def put(self, rows: torch.Tensor, other: FilterState) -> None:
+        for mine, theirs in zip(self.fields(), other.fields(), strict=True):
+            mine[rows] = theirs.detach()
 
 
 def logit(p: float) -> float:
@@ -132,11 +181,12 @@ def run_filter(
     item_offsets: torch.Tensor,
     edge_logit: torch.Tensor,
     cand_index: torch.Tensor,
-    mu_init: tuple[torch.Tensor, torch.Tensor] | None = None,
     gains: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+) -> tuple[torch.Tensor, torch.Tensor, FilterState]:
     """Filter a batch of sequences; returns per-learner log-likelihood ``[B]``, the predictive
-    p(correct) of every step before seeing it ``[B, T]`` and the final posterior of ``μ`` (m, V).
+    p(correct) of every step before seeing it ``[B, T]`` and the final :class:`FilterState` (whose
+    ``m``, ``v`` are the posterior of ``μ``). Each row starts from ``batch.init`` where given (rows
+    marked ``batch.fresh`` take μ's prior instead), else from the prior.
 
     ``traits`` is ``[B, 3]`` unconstrained (log α, log σ, logit γ); ``edge_logit`` and
     ``cand_index`` are ``[K, D]`` (candidate prerequisites of each KC); ``gains`` ``[K, 2]`` are the
@@ -153,16 +203,13 @@ def run_filter(
     if gains is not None:
         gain_pad = torch.cat([gains, torch.zeros(1, N_GAINS)], 0)  # [K+1, G]
 
-    if mu_init is None:
-        m = mu_loc.expand(bsz).clone()  # [B]
-        v = (mu_scale**2).expand(bsz).clone()  # [B]
-    else:
-        m, v = mu_init
-    beta = torch.ones(bsz, n_kcs + 1)  # [B, K+1]
-    rho = torch.zeros(bsz, n_kcs + 1)
-    eps = torch.zeros(bsz, n_kcs + 1)
-    tlast = torch.zeros(bsz, n_kcs + 1)
-    seen = torch.zeros(bsz, n_kcs + 1, dtype=torch.bool)
+    start = FilterState.prior(bsz, n_kcs, mu_loc, mu_scale)
+    if batch.init is not None:
+        fresh = batch.fresh if batch.fresh is not None else torch.zeros(bsz, dtype=torch.bool)
+        m = torch.where(fresh, start.m, batch.init.m)  # [B]
+        v = torch.where(fresh, start.v, batch.init.v)  # [B]
+        start = FilterState(m, v, *batch.init.fields()[2:])
+    m, v, beta, rho, eps, tlast, seen = start.fields()  # [B], [B], then [B, K+1] each
     loglik = torch.zeros(bsz)
     preds = []
     for t in range(n_steps):
@@ -224,7 +271,8 @@ def run_filter(
         eps = eps.scatter(1, k_eff, e_post)
         tlast = tlast.scatter(1, k_eff, batch.times[:, t : t + 1].expand_as(k_eff))
         seen = seen.scatter(1, k_eff, torch.ones_like(k_eff, dtype=torch.bool))
-    return loglik, torch.stack(preds, -1) if preds else torch.zeros(bsz, 0), (m, v)
+    final = FilterState(m, v, beta, rho, eps, tlast, seen)
+    return loglik, torch.stack(preds, -1) if preds else torch.zeros(bsz, 0), final
 
 
 class PsiktModel(PyroModule):
@@ -234,6 +282,9 @@ class PsiktModel(PyroModule):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         self.spec = spec
+        # The filter state at the end of the last batch, detached: a windowed fit carries it into
+        # the learner's next window.
+        self.final_state: FilterState | None = None
 
     def population(self) -> dict[str, torch.Tensor]:
         p = self.spec.prior
@@ -265,13 +316,18 @@ class PsiktModel(PyroModule):
             gains = pyro.sample("kc_gain", dist.Normal(gain_loc, pop["gain_scale"]).to_event(1))  # [K, G]
         trait_loc = torch.stack([pop[n + "_loc"] for n in TRAIT_NAMES])  # [3]
         trait_scale = torch.stack([pop[n + "_scale"] for n in TRAIT_NAMES])  # [3]
-        with (
-            pyro.poutine.scale(scale=batch.local_scale),
-            pyro.plate("learners", spec.n_learners, subsample=batch.idx),
-        ):
-            traits = pyro.sample("traits", dist.Normal(trait_loc, trait_scale).to_event(1))  # [B, 3]
-            loglik, _, _ = run_filter(
+        with pyro.plate("learners", spec.n_learners, subsample=batch.idx):
+            with pyro.poutine.scale(scale=trait_site_scale(batch)):
+                traits = pyro.sample("traits", dist.Normal(trait_loc, trait_scale).to_event(1))  # [B, 3]
+            loglik, _, final = run_filter(
                 batch, traits, pop["mu_loc"], pop["mu_scale"], offsets, edge_logit, spec.cand_index, gains=gains
             )
-            pyro.factor("answers", loglik)  # [B]
+            with pyro.poutine.scale(scale=batch.local_scale):
+                pyro.factor("answers", loglik)  # [B]
+        self.final_state = final.detach()
         return loglik
+
+
+def trait_site_scale(batch: TensorBatch) -> torch.Tensor | float:
+    """The scale of the traits site, shared by model and guide (their terms must match)."""
+    return batch.local_scale if batch.trait_scale is None else batch.trait_scale

@@ -1,4 +1,5 @@
-"""``python manage.py fit_tracing [--course SLUG] [--steps N]``: refit the learner model."""
+"""``python manage.py fit_tracing [--course SLUG] [--steps N] [--refit]``: fit the learner model;
+``--refit`` is the continual refit on the answers since the last fit (``services.fit_refit_run``)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--course", help="Course slug; default: every course with observations.")
-        parser.add_argument("--steps", type=int, default=500, help="SVI steps (minibatches of learners).")
+        parser.add_argument(
+            "--steps", type=int, default=None, help="SVI steps (minibatches of windows); 500, or 100 with --refit."
+        )
         parser.add_argument("--max-seconds", type=float, default=None, help="Stop a fit after this long.")
+        parser.add_argument(
+            "--refit",
+            action="store_true",
+            help="Continual refit: only learners with answers since the last fit move (--steps default 100).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["course"]:
@@ -36,7 +44,8 @@ class Command(BaseCommand):
             if not Observation.objects.filter(course=course).exists():
                 self.stdout.write(f"{course.slug}: no observations, skipped")
                 continue
-            with tqdm(total=options["steps"], desc=course.slug, unit="step", file=self.stderr) as bar:
+            steps = options["steps"] or (100 if options["refit"] else 500)
+            with tqdm(total=steps, desc=course.slug, unit="step", file=self.stderr) as bar:
 
                 def progress(step: int, total: int, loss: float, bar: tqdm = bar) -> None:
                     bar.update(step - bar.n)
@@ -48,9 +57,16 @@ class Command(BaseCommand):
                         f" (filter alone {filter_loss:.4f})"
                     )
 
+                if options["refit"]:
+                    fit = services.fit_refit_run(course=course, steps=steps, full_fit_steps=steps, progress=progress)
+                    self.stdout.write(
+                        f"{course.slug}: refit v{fit.version}: {fit.metrics.get('learners_refitted', 'all')} learners"
+                        f" with new answers, in {fit.seconds:.1f}s"
+                    )
+                    continue
                 fit = services.fit_run(
                     course=course,
-                    steps=options["steps"],
+                    steps=steps,
                     progress=progress,
                     max_seconds=options["max_seconds"],
                     encoder_progress=encoder_progress,
