@@ -18,6 +18,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("tutor")
 # CELERY_* settings (config/settings.py, deployment block): broker and results on Redis.
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# The apps' own tasks (``shared_task``): the learner model's fits (tracing/tasks.py).
+app.autodiscover_tasks(["tracing"])
 
 
 @app.task(name="tracing.fit")
