@@ -1,62 +1,128 @@
-"""Settings for the tutoring system, read from the environment.
+"""Settings for the tutoring system: every setting the code reads is declared and typed here.
+
+Values come from the environment through django-environ's ``FileAwareEnv``, so any of them, secrets
+above all, can instead be read from the file named by ``NAME_FILE`` (``SECRET_KEY_FILE=/run/secrets/key``).
+A value that does not parse (``DEBUG=maybe``, ``TUTOR_LLM_TIMEOUT=soon``) or is out of range stops
+start-up with an error naming the variable.
 
 Defaults are the embedded set-up (SQLite in ``var/``, in-memory channel layer, embedded LLM), so a
 fresh clone runs with no configuration. Production sets ``DEBUG=0``, ``SECRET_KEY``,
-``ALLOWED_HOSTS``, ``DATABASE_URL`` and ``REDIS_URL``.
+``ALLOWED_HOSTS``, ``DATABASE_URL`` and ``REDIS_URL``. The README's Configuration table lists them all.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+import environ
 from django.core.exceptions import ImproperlyConfigured
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class Env(environ.FileAwareEnv):
+    """django-environ's ``FileAwareEnv``, strict about what it accepts.
+
+    - A boolean must be clearly true or false (django-environ reads anything unknown as false).
+    - A number must be a number (django-environ's float drops every character that is not a digit).
+    - List items are stripped and empty ones dropped (``"a.org, b.org"``).
+    - A value is never a reference to another variable: django-environ reads ``$NAME`` as "the value of
+      NAME", which would silently replace a secret that starts with ``$``.
+    - An empty boolean or number means "not set".
+    - A value that does not parse, or a ``NAME_FILE`` that cannot be read, raises ImproperlyConfigured
+      naming the variable.
+    """
+
+    def __init__(self, **scheme: Any) -> None:
+        super().__init__(**scheme)
+        # FileAwareEnv's mapping is one per class and caches what it read from files for good; settings
+        # are read once, so each reader gets its own, uncached.
+        self.ENVIRON = environ.FileAwareMapping(cache=False)
+
+    def get_value(self, var: str, cast: Any = None, default: Any = environ.Env.NOTSET,
+                  parse_default: bool = False) -> Any:
+        try:
+            raw = self.ENVIRON[var]
+        except KeyError:
+            if default is self.NOTSET:
+                raise ImproperlyConfigured(f"Set the {var} environment variable (or {var}_FILE)") from None
+            if not parse_default or default is None:
+                return default
+            raw = default
+        except OSError as exc:  # NAME_FILE names a file that cannot be read
+            raise ImproperlyConfigured(f"{var}_FILE: cannot read {exc.filename!r} ({exc.strerror})") from None
+        if cast is None and default is not None and default is not self.NOTSET:
+            cast = type(default)
+        if isinstance(raw, str) and not raw.strip() and cast in (bool, int, float) and default is not self.NOTSET:
+            return default
+        try:
+            return self.parse_value(raw, cast)
+        except (ValueError, TypeError) as exc:
+            raise ImproperlyConfigured(f"{var}={raw!r} is {exc}") from None
+
+    @classmethod
+    def parse_value(cls, value: Any, cast: Any) -> Any:
+        if not isinstance(value, str):
+            return value if cast is None else super().parse_value(value, cast)
+        if cast is bool:
+            word = value.strip().lower()
+            if word in _TRUE or word in _FALSE:
+                return word in _TRUE
+            raise ValueError("not a boolean (use 1/0, true/false, yes/no, on/off)")
+        if cast is float:
+            try:
+                return float(value)
+            except ValueError:
+                raise ValueError("not a number") from None
+        if cast is int:
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError("not a whole number") from None
+        if cast is list or isinstance(cast, list):
+            item = cast[0] if isinstance(cast, list) else str
+            return [item(part.strip()) for part in value.split(",") if part.strip()]
+        return super().parse_value(value, cast)
+
+    def secret(self, var: str, default: str = "") -> str:
+        """A secret from ``NAME`` or the file named by ``NAME_FILE``, without the file's final newline."""
+        return str(self.str(var, default=default)).strip()
+
+    def choice(self, var: str, default: str, choices: tuple[str, ...]) -> str:
+        value = str(self.str(var, default=default)).strip()
+        if value not in choices:
+            raise ImproperlyConfigured(f"{var}={value!r} must be one of: {', '.join(choices)}")
+        return value
+
+
+def at_least(name: str, value: Any, low: float) -> Any:
+    """``value``, or ImproperlyConfigured when it is below ``low``."""
+    if value < low:
+        raise ImproperlyConfigured(f"{name}={value!r} must be at least {low:g}")
+    return value
+
+
+env = Env()
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("TUTOR_VAR_DIR", BASE_DIR / "var"))
+# Where the SQLite file, the model cache and collected static files go.
+VAR_DIR = Path(env.str("TUTOR_VAR_DIR", default=str(BASE_DIR / "var")))
 
+DEBUG: bool = env.bool("DEBUG", default=True)
 
-def env_bool(name: str, default: bool) -> bool:
-    """Read a boolean; a value that is not clearly true or false stops start-up."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
-
-
-def env_secret(name: str, default: str | None = None) -> str | None:
-    """Read a secret from ``NAME`` or from the file named by ``NAME_FILE``."""
-    path = os.environ.get(f"{name}_FILE")
-    if path:
-        return Path(path).read_text().strip()
-    return os.environ.get(name, default)
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    return [part.strip() for part in raw.split(",") if part.strip()]
-
-
-DEBUG = env_bool("DEBUG", True)
-
-_secret = env_secret("SECRET_KEY")
+_secret = env.secret("SECRET_KEY")
 if not _secret:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set when DEBUG is off")
     _secret = "insecure-development-key-only-for-local-use-do-not-deploy-0123456789"
 SECRET_KEY = _secret
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
@@ -115,12 +181,13 @@ TEMPLATES = [
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'tutor.sqlite3'}"),
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
-    )
-}
+DATABASE_URL: str = env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'tutor.sqlite3'}")
+# Seconds a worker keeps its database connection between requests (0: a new one per request).
+DB_CONN_MAX_AGE: int = at_least("DB_CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0), 0)
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE)}
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
 # A persistent connection the database dropped (restart, failover, pg_terminate_backend) is noticed
 # and replaced before use instead of failing the next tutoring turn.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -129,7 +196,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].update({"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"})
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+# Set: the Redis channel layer and a shared cache (rate-limit counters), needed for several workers.
+REDIS_URL: str = env.str("REDIS_URL", default="")
+# Keeps the cache keys of deployments (or test runs) that share one Redis apart.
+CACHE_KEY_PREFIX: str = env.str("CACHE_KEY_PREFIX", default="tutor")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -145,22 +215,22 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "tutor"),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# --- websec (issue 19, defects 8-10): sign-in lockout (django-axes), client address -----------------
+# --- websec (issue 19, defects 8-10): sign-in lockout (django-axes), client address, throttles -------
 # See tutor/ratelimit.py. Addresses or networks of the reverse proxies whose X-Forwarded-For is
 # believed (e.g. "127.0.0.1" for nginx on the same machine); nobody else's is. Comma-separated.
-TUTOR_TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+TUTOR_TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", default=[])
 # The first backend checks no password: it refuses every attempt while the client is locked out.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_HANDLER = "tutor.ratelimit.LoginLockoutHandler"
 AXES_CLIENT_IP_CALLABLE = "tutor.ratelimit.client_address"
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"], "ip_address"]
-TUTOR_LOGIN_FAILURE_LIMITS = (5, 50)  # failures per entry of AXES_LOCKOUT_PARAMETERS, within the cool-off
+TUTOR_LOGIN_FAILURE_LIMITS: tuple[int, int] = (5, 50)  # failures per entry of AXES_LOCKOUT_PARAMETERS, within the cool-off
 AXES_FAILURE_LIMIT = TUTOR_LOGIN_FAILURE_LIMITS[0]
 AXES_COOLOFF_TIME = timedelta(minutes=5)
 AXES_RESET_ON_SUCCESS = True
@@ -168,6 +238,9 @@ AXES_LOCKOUT_CALLABLE = "tutor.ratelimit.lockout_response"
 AXES_VERBOSE = False
 AXES_ENABLE_ADMIN = False  # lockouts are cleared with `manage.py axes_reset`; no admin pages to guard
 AXES_DISABLE_ACCESS_LOG = True  # keep failures only, not a log of every sign-in
+# API and chat rates (DRF's ScopedRateThrottle, tutor/ratelimit.py; REST_FRAMEWORK below): security
+# controls, set here rather than in the environment. "tutor-message" is shared by the API and the chat.
+TUTOR_THROTTLE_RATES: dict[str, str] = {"research": "30/m", "tutor-message": "8/10s"}
 # --- end websec -----------------------------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -178,12 +251,12 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+TIME_ZONE: str = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
 NODE_MODULES = BASE_DIR / "static" / "node_modules"
 # Third-party front-end code comes from npm (static/package.json); only its dist folders are served.
 _VENDOR = {
@@ -209,7 +282,7 @@ REST_FRAMEWORK = {
     # websec (issue 19, defects 8 and 10): DRF's ScopedRateThrottle on views naming a throttle_scope
     # (tutor/ratelimit.py); "tutor-message" is shared by the API's messages and the chat socket.
     "DEFAULT_THROTTLE_CLASSES": ["tutor.ratelimit.ScopedRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"research": "30/m", "tutor-message": "8/10s"},
+    "DEFAULT_THROTTLE_RATES": TUTOR_THROTTLE_RATES,
     # websec (issue 19, defect 6): DRF's JSON parser, but a deeply nested document is a 400, not a 500.
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.JSONParser",
@@ -227,27 +300,36 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Which language model phrases the tutor's moves: "embedded", "hf:PATH", "openai:URL", "scripted".
-TUTOR_LLM = os.environ.get("TUTOR_LLM", "embedded")
+TUTOR_LLM: str = env.str("TUTOR_LLM", default="embedded")
 # Further backends an experiment condition may name (a security control: a teacher can only pick
 # from these, the deployment's own TUTOR_LLM and "scripted"). Comma-separated.
-TUTOR_LLM_BACKENDS = [spec.strip() for spec in os.environ.get("TUTOR_LLM_BACKENDS", "").split(",") if spec.strip()]
+TUTOR_LLM_BACKENDS: list[str] = env.list("TUTOR_LLM_BACKENDS", default=[])
+# The model name sent to an "openai:URL" backend (unset: the server's default model).
+TUTOR_LLM_MODEL: str | None = env.str("TUTOR_LLM_MODEL", default="") or None
+# Seconds a reply may take before the authored text is sent instead, and its length in tokens.
+TUTOR_LLM_TIMEOUT: float = at_least("TUTOR_LLM_TIMEOUT", env.float("TUTOR_LLM_TIMEOUT", default=20.0), 0.1)
+TUTOR_LLM_MAX_NEW_TOKENS: int = at_least("TUTOR_LLM_MAX_NEW_TOKENS", env.int("TUTOR_LLM_MAX_NEW_TOKENS", default=80), 1)
 # Where converted model weights are cached so later loads take a fraction of a second.
-TUTOR_MODEL_CACHE = Path(os.environ.get("TUTOR_MODEL_CACHE", VAR_DIR / "model-cache"))
+TUTOR_MODEL_CACHE = Path(env.str("TUTOR_MODEL_CACHE", default=str(VAR_DIR / "model-cache")))
+# The longest chat message a student may send, in characters.
+TUTOR_MAX_MESSAGE_CHARS: int = at_least("TUTOR_MAX_MESSAGE_CHARS", env.int("TUTOR_MAX_MESSAGE_CHARS", default=2000), 1)
 
 # websec (issue 19, defect 11): regions whose phone numbers non-identifiable research exports redact
 # (tutor/research/redaction.py); numbers written with a +country code are found whatever the region.
-TUTOR_REDACTION_PHONE_REGIONS = env_list("REDACTION_PHONE_REGIONS", ["US", "GB"])
+TUTOR_REDACTION_PHONE_REGIONS: list[str] = env.list("REDACTION_PHONE_REGIONS", default=["US", "GB"])
 
 # Secrets come from the environment (or NAME_FILE) only; unset salts are derived from SECRET_KEY.
-TUTOR_LLM_API_KEY = env_secret("TUTOR_LLM_API_KEY")
-RESEARCH_PSEUDONYM_SALT = env_secret("RESEARCH_PSEUDONYM_SALT", "") or ""
-TUTOR_CONDITION_SALT = env_secret("TUTOR_CONDITION_SALT", "") or ""
+TUTOR_LLM_API_KEY: str | None = env.secret("TUTOR_LLM_API_KEY") or None
+RESEARCH_PSEUDONYM_SALT: str = env.secret("RESEARCH_PSEUDONYM_SALT")
+TUTOR_CONDITION_SALT: str = env.secret("TUTOR_CONDITION_SALT")
 
 # Production hardening: on whenever DEBUG is off.
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_SECONDS: int = at_least(
+    "SECURE_HSTS_SECONDS", env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000), 0
+)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -259,9 +341,34 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 
+LOG_LEVEL: str = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+# One handler, on the root logger: every record is written once. Django's own default configuration
+# gives the "django" logger a console handler of its own, so a record from django.* (runserver's
+# "django.channels.server" lines, request errors) was written by it and again by the root's; naming
+# the logger here replaces its handlers with none and lets it propagate. "django.server" keeps
+# Django's formatter and does not propagate.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # (django.* at DEBUG would log every SQL query.)
+    "loggers": {"django": {"handlers": [], "level": "INFO" if LOG_LEVEL == "DEBUG" else LOG_LEVEL, "propagate": True}},
 }
+
+# ---------------------------------------------------------------------------------------------
+# LTI 1.3: launching the tutor from a school's LMS (tutor.lti; how to register it: docs/lti.md).
+# django-lti ("lti_tool") keeps registrations, deployments, keys, LMS users and contexts; pylti1p3
+# checks the launches. Its OIDC state and nonces live in the default cache, so several worker
+# processes need the shared cache that REDIS_URL gives.
+INSTALLED_APPS += ["lti_tool", "tutor.lti"]
+# Asked by config.csp for each response: the origins that may frame it (an LMS, after a launch from
+# it), which also makes its session and CSRF cookies SameSite=None; Secure over HTTPS.
+CSP_FRAME_POLICY: str = "tutor.lti.frames.frame_policy"
+# Seconds to connect to and to read from an LMS (key set, token, roster and gradebook calls).
+TUTOR_LTI_HTTP_TIMEOUT: tuple[float, float] = (
+    at_least("TUTOR_LTI_CONNECT_TIMEOUT", env.float("TUTOR_LTI_CONNECT_TIMEOUT", default=5.0), 0.1),
+    at_least("TUTOR_LTI_READ_TIMEOUT", env.float("TUTOR_LTI_READ_TIMEOUT", default=15.0), 0.1),
+)
+# A score the LMS did not take is retried after base * 2^(failures - 1) seconds, at most cap.
+TUTOR_LTI_GRADE_RETRY_SECONDS: tuple[float, float] = (60.0, 6 * 3600.0)

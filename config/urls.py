@@ -14,5 +14,6 @@ urlpatterns = [
     path("api/research/", include("tutor.research.urls")),
     path("teach/", include("tutor.teaching.urls")),
     path("classes/join/", class_join, name="class-join"),
+    path("lti/", include("tutor.lti.urls")),
     path("", include("tutor.urls")),
 ]

@@ -130,6 +130,85 @@ def _final_number(text: str) -> str | None:
     return value
 
 
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+
+
+def _question_of(question: str) -> str:
+    """The problem's own question (its last sentence that asks one)."""
+    asked = [s.strip() for s in _SENTENCE.split(" ".join(question.split())) if s.strip().endswith("?")]
+    return asked[-1] if asked else "What is the answer to the question?"
+
+
+# A teacher's note about "the student" turned to speak to the student.
+_TO_YOU = (
+    (re.compile(r"^(?:the\s+)?(?:student|learner|child|kid)s?\b", re.I), "you"),
+    (re.compile(r"\b(?:the\s+)?(?:student|learner)'s\b", re.I), "your"),
+    (re.compile(r"\b(?:the\s+)?(?:student|learner)\b", re.I), "you"),
+    (re.compile(r"\b(?:himself|herself|themselves|themself)\b", re.I), "yourself"),
+    (re.compile(r"\b(?:his|her|their)\b(?=\s+\w)", re.I), "your"),
+    (re.compile(r"\b(?:he|she|they)\b", re.I), "you"),
+    (re.compile(r"\b(?:him|them)\b", re.I), "you"),
+    (re.compile(r"\byou\s+was\b", re.I), "you were"),
+    (re.compile(r"\byou\s+is\b", re.I), "you are"),
+    (re.compile(r"\byou\s+has\b", re.I), "you have"),
+    (re.compile(r"\byou\s+does\b", re.I), "you do"),
+    (re.compile(r"\byou\s+doesn'?t\b", re.I), "you don't"),
+)
+_THIRD_PERSON = re.compile(r"\byou\s+((?:also|just|only|then|still|often|always|probably)\s+)?([a-z]+?)(ies|es|s)\b")
+_NOT_VERBS = {"thi", "thu", "ye", "u", "plu", "minu", "focu", "ha", "wa", "i", "doe"}
+_SOFTEN = (
+    (re.compile(r"^you\s+(?:forgot|forget|neglected|failed|didn'?t\s+remember)\s+to\s+(.+)$", re.I),
+     "Check whether you remembered to {0}."),
+    (re.compile(r"^you\s+(?:forgot|forget|missed|left\s+out|ignored|overlooked)\s+(?:about\s+)?(.+)$", re.I),
+     "Check whether you included {0}."),
+    (re.compile(r"^you\s+did\s*n[o']?t\s+(.+)$", re.I), "Check whether you remembered to {0}."),
+    (re.compile(r"^you\s+(?:confused|mixed\s+up)\s+(.+?)\s+(?:with|and)\s+(.+)$", re.I),
+     "Check whether you mixed up {0} and {1}."),
+    (re.compile(r"^you\s+(?:thought|think|assumed|assume|believed|believe)\s+(?:that\s+)?(.+)$", re.I),
+     "Check whether it is really true that {0}."),
+)
+
+
+def _to_you(sentence: str) -> str:
+    text = sentence
+    for pattern, repl in _TO_YOU:
+        text = pattern.sub(repl, text)
+
+    def agree(m: re.Match[str]) -> str:  # "you adds" → "you add"
+        stem, ending = m.group(2), m.group(3)
+        if stem in _NOT_VERBS or len(stem) < 2:
+            return m.group(0)
+        base = stem + "y" if ending == "ies" else (stem if ending == "es" and re.search(r"(?:ss|sh|ch|x|z|o)$", stem)
+                                                   else stem + ("e" if ending == "es" else ""))
+        return f"you {m.group(1) or ''}{base}"
+
+    return _THIRD_PERSON.sub(agree, text)
+
+
+def _student_feedback(confusion: str, *, answer: str) -> str:
+    """Misconception feedback for the student from MathDial's note for teachers: the note turned to
+    "you" (and into a question to check where it names a slip), never the dataset's wording about
+    "the student", and never a sentence that states the answer."""
+    close = "Let's check each quantity in the question again: which ones did you use, and how?"
+    note = re.sub(r"\.\s+(?=[a-z])", ", ", " ".join(confusion.split()))  # "correctly. but then" is one sentence
+    sentences = [s.strip().rstrip(".") for s in re.split(r"(?<=[.!?])\s+", note) if s.strip()]
+    spoken = []
+    for sentence in sentences[:2]:
+        if answer and re.search(rf"(?<![\d.]){re.escape(answer)}(?![\d])", sentence.replace(",", "")):
+            continue
+        text = _to_you(sentence)
+        for pattern, template in _SOFTEN:
+            m = pattern.match(text)
+            if m:
+                text = template.format(*(g.strip().rstrip(".") for g in m.groups()))
+                break
+        else:
+            text = f"Check whether {text[0].lower() + text[1:]}." if re.match(r"you\b", text, re.I) else (
+                f"Something to check: {text}.")
+        spoken.append(text)
+    return " ".join([*spoken, close])
+
+
 def mathdial_pack(path: Path, *, slug: str = "mathdial", title: str = "MathDial word problems") -> tuple[
     dict[str, Any], ImportReport
 ]:
@@ -164,23 +243,19 @@ def mathdial_pack(path: Path, *, slug: str = "mathdial", title: str = "MathDial 
             solution = _lines(rec["ground_truth"])
             # The last line of ground_truth is the bare final answer; the solution is the rest.
             worked = "\n\n".join(solution[:-1] if len(solution) > 1 else solution)
+            # The worked solution is the item's (shown only at the bottom-out, or to explain "why" once
+            # solved); the step asks the problem's own question, not "What is the final answer?".
             step: dict[str, Any] = {
-                "prompt": "What is the final answer?",
+                "prompt": _question_of(rec["question"]),
                 "answer": {"kind": "numeric", "value": answer, "tolerance": 1e-6},
-                "explanation": worked,
             }
             wrong = _final_number(rec.get("student_incorrect_solution", ""))
             if wrong is not None and wrong != answer:
-                confusion = (rec.get("teacher_described_confusion") or "").strip()
                 step["misconceptions"] = [{
                     "name": "typical wrong final answer",
                     "pattern_kind": "answer",
                     "pattern": wrong,
-                    "feedback": (
-                        f"A common slip leads to {wrong}. "
-                        + (f"What teachers notice here: {confusion[0].lower() + confusion[1:]}. " if confusion else "")
-                        + "Let's check each quantity in the question again: which one did you use, and why?"
-                    ),
+                    "feedback": _student_feedback(rec.get("teacher_described_confusion") or "", answer=answer),
                     "kc": kc_slug,
                 }]
             title_words = " ".join(rec["question"].split()[:8])

@@ -65,6 +65,33 @@ SMALL_PACK: dict[str, Any] = {
 }
 
 
+# Fixtures through which a test reaches the database (pytest-django's, and the live server's). Not
+# django_db_blocker: pytest-django's autouse fixtures give every test that one.
+DB_FIXTURES = frozenset({
+    "db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback", "live_server",
+})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``nodb`` every test that touches no database, cache or channel layer of its own.
+
+    .ci/test runs the suite on SQLite with the in-memory channel layer, then again on PostgreSQL with
+    Redis; a test that uses neither (a model fit, the answer checker, a pure function) learns nothing
+    from the second pass, so that pass runs ``-m "not nodb"``. A test counts as touching the services
+    when it asks for a database fixture (directly or through another fixture), carries the
+    ``django_db`` marker, or is marked ``services`` (it reaches them some other way, e.g. a subprocess
+    given DATABASE_URL). Runs before ``-m`` deselects, so the marker can be selected on.
+    """
+    nodb = pytest.mark.nodb
+    for item in items:
+        if item.get_closest_marker("django_db") or item.get_closest_marker("services"):
+            continue
+        if DB_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            continue
+        item.add_marker(nodb)
+
+
 @pytest.fixture
 def small_pack() -> dict[str, Any]:
     return copy.deepcopy(SMALL_PACK)

@@ -11,7 +11,7 @@ from tracing.models import LearnerKCState, LearnerTraits, Observation, TracingFi
 class TracingFitAdmin(admin.ModelAdmin):
     list_display = ["course", "version", "status", "n_observations", "seconds", "created"]
     list_filter = ["status", "course"]
-    # The params blob can be megabytes; it is read through services.learned_edges instead.
+    # The params blob can be megabytes; it is read through selectors.learned_edges instead.
     exclude = ["params"]
     readonly_fields = ["course", "version", "status", "metrics", "n_observations", "seconds", "created"]
 

@@ -1,38 +1,40 @@
-"""The one bridge between the ORM and the learner model (``tracing.psikt``).
+"""The learner model's writes: the one door through which its tables change.
 
-Writes: ``response_record`` (an answer from the tutor), ``observations_import`` (logs),
-``fit_run`` (SVI over a course's observations). Reads: ``mastery_predict``, ``item_predict``,
-``learned_edges``. numpy and the model code are imported on first use, so Django start-up never
-loads torch or pyro; ``fit_run`` is the only function that imports torch.
+``response_record`` (an answer from the tutor), ``observations_import`` (logs), ``fit_run`` (SVI
+over a course's observations). Reads are in ``tracing.selectors``. numpy and the model code are
+imported on first use, so Django start-up never loads torch or pyro; ``fit_run`` is the only
+function that imports torch.
 
-Time is measured in days (the model's forgetting rate α is per day).
+Time is measured in days (the model's forgetting rate α is per day; ``tracing.psikt.timeunit``).
 """
 
 # ruff: noqa: RUF002, RUF003  -- Greek letters are the paper's notation (α, σ, γ, μ, ...).
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from django.utils import timezone
 
 from content.models import Course, Item, KnowledgeComponent, Prerequisite
+from tracing.learner_state import (
+    fit_params,
+    from_days,
+    item_offset,
+    latest_fit,
+    online_model,
+    states_load,
+    to_days,
+    traits_arrays,
+    traits_sd,
+)
 from tracing.models import LearnerKCState, LearnerTraits, Observation, TracingFit
-
-if TYPE_CHECKING:
-    from tracing.psikt.online import LearnerStates, OnlineModel
-
-SECONDS_PER_DAY = 86400.0
-# Prior offset per difficulty level: difficulty 3 is neutral, each level shifts the log-odds of a
-# correct answer by 0.5 (a 1 -> 5 span of 2 logits, roughly 80% -> 35% for an average learner).
-DIFFICULTY_LOGIT_STEP = 0.5
+from tracing.psikt.params import difficulty_offset
 
 
 @dataclass(frozen=True)
@@ -44,23 +46,6 @@ class ResponseOutcome:
 
 
 @dataclass(frozen=True)
-class KCPrediction:
-    p_correct: float  # a typical item of the KC
-    p_correct_sd: float
-    mastery: float  # P(state above the mastery threshold)
-    mean: float  # state (logit scale)
-    sd: float
-
-
-@dataclass(frozen=True)
-class LearnedEdge:
-    prerequisite: int  # KC id
-    dependent: int  # KC id
-    strength: float  # learned, in (0, 1)
-    teacher_strength: float | None  # the authored edge's strength, None if not drawn
-
-
-@dataclass(frozen=True)
 class ImportedAnswer:
     learner_id: int
     item_ref: str
@@ -69,115 +54,6 @@ class ImportedAnswer:
     at: datetime
     attempt_id: str
     item_id: int | None = None
-
-
-def _days(at: datetime) -> float:
-    return at.timestamp() / SECONDS_PER_DAY
-
-
-def _from_days(days: float) -> datetime:
-    return datetime.fromtimestamp(days * SECONDS_PER_DAY, tz=timezone.get_current_timezone())
-
-
-def difficulty_offset(difficulty: int) -> float:
-    return (3 - int(difficulty)) * DIFFICULTY_LOGIT_STEP
-
-
-# ---------------------------------------------------------------------------------------------
-# Fitted model cache: one OnlineModel per (course, fit version, KC set) per process.
-
-
-@dataclass
-class _Cached:
-    fit_id: int | None
-    model: OnlineModel
-
-
-_cache: dict[tuple[int, int | None], _Cached] = {}
-_cache_lock = threading.Lock()
-
-
-def _latest_fit(course_id: int) -> TracingFit | None:
-    return (
-        TracingFit.objects.filter(course_id=course_id, status=TracingFit.Status.DONE)
-        .order_by("-version")
-        .only("id", "version")
-        .first()
-    )
-
-
-def _online_model(course_id: int, kc_ids: Iterable[int] = ()) -> tuple[OnlineModel, TracingFit | None]:
-    from tracing.psikt.online import OnlineModel
-    from tracing.psikt.params import PsiktParams
-
-    fit = _latest_fit(course_id)
-    key = (course_id, fit.id if fit else None)
-    with _cache_lock:
-        cached = _cache.get(key)
-    if cached is None:
-        if fit is None:
-            model = OnlineModel.default()
-        else:
-            params = TracingFit.objects.values_list("params", flat=True).get(pk=fit.pk)
-            model = OnlineModel.from_params(PsiktParams.from_dict(params))
-        cached = _Cached(fit.id if fit else None, model)
-        with _cache_lock:
-            # Drop older fits of this course so the cache holds one model per course.
-            for old in [k for k in _cache if k[0] == course_id]:
-                del _cache[old]
-            _cache[key] = cached
-    model = cached.model.with_kcs([str(k) for k in kc_ids])
-    if model is not cached.model:
-        with _cache_lock:
-            cached.model = model
-    return model, fit
-
-
-def _item_offset(model: OnlineModel, item: Item) -> float:
-    idx = model.item_index.get(str(item.pk))
-    return float(model.item_offset[idx]) if idx is not None else difficulty_offset(item.difficulty)
-
-
-# ---------------------------------------------------------------------------------------------
-# Learner state <-> rows
-
-
-def _traits_arrays(row: LearnerTraits | None, model: OnlineModel, learner_id: int) -> tuple[Any, float, float]:
-    import numpy as np
-
-    if row is not None and row.raw.get("loc") is not None:
-        return np.asarray(row.raw["loc"], dtype=float), row.mu_mean, row.mu_sd
-    return model.traits_of(str(learner_id)), model.population["mu_loc"], model.population["mu_scale"]
-
-
-def _load_state(
-    model: OnlineModel, learner_id: int, course_id: int, *, lock: bool = False
-) -> tuple[LearnerStates, LearnerTraits | None]:
-    from tracing.psikt.online import LearnerStates
-
-    traits_qs = LearnerTraits.objects.filter(learner_id=learner_id, course_id=course_id)
-    if lock:
-        # Serialises concurrent answers of one learner: each update reads the state the previous
-        # one wrote.
-        traits_qs = traits_qs.select_for_update()
-    row = traits_qs.first()
-    loc, mu_mean, mu_sd = _traits_arrays(row, model, learner_id)
-    st = LearnerStates.new(model, loc[None, :], mu_mean, mu_sd)
-    if row is not None:
-        st.set_encoder_state(0, row.raw.get("encoder"))
-    rows = LearnerKCState.objects.filter(learner_id=learner_id, kc__course_id=course_id).values_list(
-        "kc_id", "beta", "rho", "eps", "practised_at"
-    )
-    for kc_id, beta, rho, eps, practised_at in rows:
-        k = model.kc_index.get(str(kc_id))
-        if k is None:
-            continue
-        st.beta[0, k] = beta
-        st.rho[0, k] = rho
-        st.eps[0, k] = eps
-        st.tlast[0, k] = _days(practised_at)
-        st.seen[0, k] = True
-    return st, row
 
 
 def _natural_traits(loc: Sequence[float], sd: Sequence[float]) -> dict[str, float]:
@@ -227,43 +103,38 @@ def _save_traits(
     )
 
 
-def _population_sd(model: OnlineModel) -> list[float]:
-    p = model.population
-    return [p["log_alpha_scale"], p["log_sigma_scale"], p["logit_gamma_scale"]]
-
-
-def _learner_sd(model: OnlineModel, learner_id: int) -> list[float]:
-    idx = model.learner_index.get(str(learner_id))
-    return [float(x) for x in model.learner_sd[idx]] if idx is not None else _population_sd(model)
-
-
 # ---------------------------------------------------------------------------------------------
 # Writes
 
 
-def response_record(*, learner: Any, item: Item, correct: bool, at: datetime, attempt_id: str) -> ResponseOutcome:
+def response_record(
+    *, learner: Any, item: Item, correct: bool, at: datetime, attempt_id: str, mastery_threshold: float | None = None
+) -> ResponseOutcome:
     """Record one answer and update the learner's state for the item's KCs, in one transaction.
+    ``mastery_after`` is stored as the probability of p(correct) at least ``mastery_threshold`` (the
+    course's threshold for this learner; the model's default when None).
 
     Idempotent on ``attempt_id``: a repeat returns the stored outcome and changes nothing.
     """
     import numpy as np
 
-    from tracing.psikt.online import forecast, observe
+    from tracing.psikt.online import MASTERY_P_CORRECT, forecast, observe
 
     existing = Observation.objects.filter(attempt_id=attempt_id).first()
     if existing is not None:
         return _stored_outcome(existing)
     kc_ids = sorted(item.kcs.values_list("id", flat=True))
-    model, fit = _online_model(item.course_id, kc_ids)
+    model, fit = online_model(item.course_id, kc_ids)
     try:
         with transaction.atomic():
-            st, traits_row = _load_state(model, learner.pk, item.course_id, lock=True)
+            loaded = states_load(model, course_id=item.course_id, learner_ids=[learner.pk], lock=True)
+            st, traits_row = loaded.states, loaded.traits.get(learner.pk)
             # Re-check under the lock: a concurrent request may have recorded this attempt.
             again = Observation.objects.filter(attempt_id=attempt_id).first()
             if again is not None:
                 return _stored_outcome(again)
             kcs = np.array([[model.kc_index[str(k)] for k in kc_ids] or [model.n_kcs]], dtype=np.int64)
-            t = _days(at)
+            t = to_days(at)
             # Clock skew: an answer stamped before the KC's last practice is filtered at that time.
             t = max([t, *(float(st.tlast[0, k]) for k in kcs[0] if k < model.n_kcs and st.seen[0, k])])
             p_before = float(
@@ -272,13 +143,14 @@ def response_record(*, learner: Any, item: Item, correct: bool, at: datetime, at
                     st,
                     np.zeros(1, dtype=np.int64),
                     kcs,
-                    np.array([_item_offset(model, item)]),
+                    np.array([item_offset(model, item)]),
                     np.array([1.0 if correct else 0.0]),
                     np.array([t]),
                 )[0]
             )
             touched = [k for k in kcs[0] if k < model.n_kcs]
-            fc = forecast(model, st, 0, np.array(touched, dtype=np.int64), t) if touched else None
+            fc = forecast(model, st, 0, np.array(touched, dtype=np.int64), t,
+                          mastery_p=mastery_threshold or MASTERY_P_CORRECT) if touched else None
             mastery = {int(kc_ids[i]): float(fc.mastery[i]) for i in range(len(touched))} if fc else {}
             Observation.objects.create(
                 learner=learner,
@@ -293,7 +165,7 @@ def response_record(*, learner: Any, item: Item, correct: bool, at: datetime, at
                 p_correct_before=p_before,
                 mastery_after={str(k): v for k, v in mastery.items()},
             )
-            practised = _from_days(t)
+            practised = from_days(t)
             for i, k in enumerate(touched):
                 assert fc is not None
                 LearnerKCState.objects.update_or_create(
@@ -308,14 +180,13 @@ def response_record(*, learner: Any, item: Item, correct: bool, at: datetime, at
                         "practised_at": practised,
                     },
                 )
-            loc, _, _ = _traits_arrays(traits_row, model, learner.pk)
-            sd = traits_row.raw.get("sd") if traits_row is not None else None
+            loc, _, _ = traits_arrays(traits_row, model, learner.pk)
             _save_traits(
                 learner.pk,
                 item.course_id,
                 fit if traits_row is None else traits_row.fit,
                 [float(x) for x in loc],
-                sd or _learner_sd(model, learner.pk),
+                traits_sd(traits_row, model, learner.pk),
                 float(st.m[0]),
                 math.sqrt(float(st.v[0])),
                 st.encoder_state(0),
@@ -382,7 +253,6 @@ def fit_run(
     then replay every learner's history so their stored states match the new parameters."""
     from tracing.psikt.data import DatasetBuilder
     from tracing.psikt.fit import FitConfig, fit
-    from tracing.psikt.params import PsiktParams
 
     kc_ids = list(KnowledgeComponent.objects.filter(course=course).values_list("id", flat=True))
     items = {i.pk: i for i in Item.objects.filter(course=course).only("id", "difficulty")}
@@ -392,7 +262,7 @@ def fit_run(
         "learner_id", "item_id", "item_ref", "kcs", "correct", "at"
     ):
         key = str(item_id) if item_id is not None else f"ref:{item_ref}"
-        builder.add(str(learner_id), key, [str(k) for k in kcs], correct, _days(at))
+        builder.add(str(learner_id), key, [str(k) for k in kcs], correct, to_days(at))
         n_obs += 1
     if n_obs == 0:
         raise ValueError(f"course {course.slug!r} has no observations to fit")
@@ -404,10 +274,8 @@ def fit_run(
         )
     ]
     item_prior = {str(pk): difficulty_offset(i.difficulty) for pk, i in items.items()}
-    previous = _latest_fit(course.pk)
-    warm = None
-    if previous is not None:
-        warm = PsiktParams.from_dict(TracingFit.objects.values_list("params", flat=True).get(pk=previous.pk))
+    previous = latest_fit(course.pk)
+    warm = fit_params(previous) if previous is not None else None
     with transaction.atomic():
         version = (TracingFit.objects.filter(course=course).aggregate(v=Max("version"))["v"] or 0) + 1
         record = TracingFit.objects.create(course=course, version=version, n_observations=n_obs)
@@ -487,7 +355,7 @@ def _replay(record: TracingFit, params: Any, dataset: Any) -> None:
                     beta=float(st.beta[0, k]),
                     rho=float(st.rho[0, k]),
                     eps=float(st.eps[0, k]),
-                    practised_at=_from_days(float(st.tlast[0, k])),
+                    practised_at=from_days(float(st.tlast[0, k])),
                 )
             )
         LearnerKCState.objects.bulk_create(states)
@@ -504,91 +372,10 @@ def _replay(record: TracingFit, params: Any, dataset: Any) -> None:
         )
 
 
-# ---------------------------------------------------------------------------------------------
-# Reads
-
-
-def mastery_predict(
-    *, learner: Any, course: Course, kcs: Iterable[int] | None = None, at: datetime | None = None
-) -> dict[int, KCPrediction]:
-    """Per-KC predictions now or at any later time ``at`` (the forgetting curve)."""
-    import numpy as np
-
-    from tracing.psikt.online import forecast
-
-    kc_ids = (
-        list(kcs)
-        if kcs is not None
-        else list(KnowledgeComponent.objects.filter(course=course).values_list("id", flat=True))
-    )
-    if not kc_ids:
-        return {}
-    model, _ = _online_model(course.pk, kc_ids)
-    st, _ = _load_state(model, learner.pk, course.pk)
-    idx = np.array([model.kc_index[str(k)] for k in kc_ids], dtype=np.int64)
-    t = _days(at or timezone.now())
-    fc = forecast(model, st, 0, idx, t)
-    return {
-        int(k): KCPrediction(
-            p_correct=float(fc.p_correct[i]),
-            p_correct_sd=float(fc.p_correct_sd[i]),
-            mastery=float(fc.mastery[i]),
-            mean=float(fc.mean[i]),
-            sd=float(fc.sd[i]),
-        )
-        for i, k in enumerate(kc_ids)
-    }
-
-
-def item_predict(*, learner: Any, item: Item, at: datetime | None = None) -> float:
-    """p(correct) for ``item`` now or at ``at``."""
-    import numpy as np
-
-    from tracing.psikt.online import answer_moments, p_correct
-
-    kc_ids = sorted(item.kcs.values_list("id", flat=True))
-    model, _ = _online_model(item.course_id, kc_ids)
-    st, _ = _load_state(model, learner.pk, item.course_id)
-    kcs = np.array([[model.kc_index[str(k)] for k in kc_ids] or [model.n_kcs]], dtype=np.int64)
-    mx, vx = answer_moments(
-        model,
-        st,
-        np.zeros(1, dtype=np.int64),
-        kcs,
-        np.array([_item_offset(model, item)]),
-        np.array([_days(at or timezone.now())]),
-    )
-    return float(p_correct(mx, vx)[0])
-
-
-def learned_edges(*, course: Course, min_strength: float = 0.1) -> list[LearnedEdge]:
-    """Prerequisite strengths learned by the latest fit, strongest first (empty before any fit)."""
-    from tracing.psikt.params import PsiktParams
-
-    fit = _latest_fit(course.pk)
-    if fit is None:
-        return []
-    params = PsiktParams.from_dict(TracingFit.objects.values_list("params", flat=True).get(pk=fit.pk))
-    teacher = {
-        (j, k): s
-        for j, k, s in Prerequisite.objects.filter(dependent__course=course).values_list(
-            "prerequisite_id", "dependent_id", "strength"
-        )
-    }
-    return [
-        LearnedEdge(int(j), int(k), s, teacher.get((int(j), int(k)))) for j, k, s in params.learned_edges(min_strength)
-    ]
-
-
 __all__ = [
     "ImportedAnswer",
-    "KCPrediction",
-    "LearnedEdge",
     "ResponseOutcome",
     "fit_run",
-    "item_predict",
-    "learned_edges",
-    "mastery_predict",
     "observations_import",
     "response_record",
 ]

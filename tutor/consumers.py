@@ -23,7 +23,7 @@ from tutor.models import Turn, TutoringSession
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = getattr(settings, "TUTOR_MAX_MESSAGE_CHARS", 2000)
+MAX_MESSAGE_CHARS: int = settings.TUTOR_MAX_MESSAGE_CHARS
 
 
 class TutorConsumer(AsyncWebsocketConsumer):
@@ -84,26 +84,30 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 await self._notice("Your message could not be saved just now. Please send it again in a moment.",
                                    refused=client_id)
             return
-        await self.send(text_data=plan.opening_html)
         if plan.duplicate:
-            # Re-sent after a failure: a reply that never finished gets its authored text now.
-            for fragment in await database_sync_to_async(engine.pending_replies_finish)(session_id=self.session_id):
-                await self.send(text_data=fragment)
+            # Re-sent after a failure: both bubbles again (the page keeps one of each turn; the student's
+            # acknowledges the message), then the stored reply (finished with its authored text if it
+            # never finished), so a re-send is always answered.
+            await self.send(text_data=plan.opening_html)
+            await self._resend(plan.tutor_turn_id)
             return
+        await self.send(text_data=plan.opening_html)
         try:
             async for fragment in engine.reply_stream(plan=plan, started=started):
                 await self.send(text_data=fragment)
-        except Exception:  # the reply could not be stored; the tutor turn holds its authored text
+        except Exception:  # the last write failed; whether or not it committed, the reply is sent again
             log.exception("could not finish the reply of session %s", self.session_id)
-            try:
-                for fragment in await database_sync_to_async(engine.pending_replies_finish)(
-                    session_id=self.session_id
-                ):
-                    await self.send(text_data=fragment)
-            except Exception:
-                log.exception("could not finish pending replies of session %s", self.session_id)
-                await self._notice("The tutor's reply could not be shown just now; it will appear when you "
-                                   "reload the page.")
+            await self._resend(plan.tutor_turn_id)
+
+    async def _resend(self, tutor_turn_id: int) -> None:
+        try:
+            fragment = await database_sync_to_async(engine.reply_resend)(tutor_turn_id=tutor_turn_id)
+        except Exception:
+            log.exception("could not send the reply %s of session %s again", tutor_turn_id, self.session_id)
+            await self._notice("The tutor's reply could not be shown just now. Please send your message again.")
+            return
+        if fragment:
+            await self.send(text_data=fragment)
 
     async def _stored(self, client_id: str) -> bool:
         """Whether the message with this id is in the database (False when that cannot be known)."""

@@ -9,12 +9,13 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from content.answers import AnswerKind, AnswerSpec
 from content.models import Item, Step, Subproblem
 from content.version import content_version
 from tutor import guard
 from tutor.checking import MisconceptionPattern, check_answer
-from tutor.dialogue import policy
-from tutor.dialogue.derive import with_derived_scaffold
+from tutor.dialogue import explain, policy
+from tutor.dialogue.derive import reasoning, with_derived_scaffold
 from tutor.dialogue.intent import Intent, classify
 from tutor.llm import grounded
 from tutor.models import Turn, TutoringSession
@@ -23,16 +24,22 @@ log = logging.getLogger(__name__)
 
 MOVE_INSTRUCTIONS = {
     "praise_advance": "Praise the student briefly and specifically for the correct answer.",
-    "subproblem_praise": "Confirm the small question was answered correctly and lead back to the main step.",
-    "misconception_feedback": "Point out the likely mistake gently, as in the teacher's note, and ask the student "
-                              "to try again. Do not give the answer.",
-    "probe": "Ask one short question that makes the student explain their reasoning. Do not give the answer.",
+    "subproblem_praise": "Confirm the small question was answered correctly and ask the next question in the note.",
+    "misconception_feedback": "Say plainly and kindly that the answer is not right, point out the likely mistake as "
+                              "in the teacher's note, and ask the student to try again. Do not give the answer.",
+    "probe": "Say plainly and kindly that the answer is not right, then ask one short question that makes the "
+             "student explain their reasoning. Do not give the answer.",
     "hint": "Give this hint in your own friendly words. Do not go beyond it and do not give the answer.",
     "open_subproblem": "Ask this smaller question to help the student. Do not give the main answer.",
-    "explain_concept": "Explain the concept clearly and briefly using the teacher's note.",
+    "explain_concept": "Answer the student's question clearly and briefly using the teacher's note.",
     "bottom_out": "Explain the solution using the teacher's note, including the answer.",
     "redirect": "Kindly bring the student back to the problem.",
     "encourage": "Encourage the student to try the step, without giving the answer.",
+    "decline_answer": "Acknowledge the request, say plainly that you will not give the answer yet and why, and give "
+                      "the next step from the teacher's note. Do not give the answer.",
+    "refer_teacher": "Say kindly that there are no more hints, that the student should ask their teacher, and that "
+                     "a similar problem is offered. Do not give the answer.",
+    "point_next": "Tell the student the problem is finished and point them to the Next item button.",
 }
 
 
@@ -51,7 +58,8 @@ class Outcome:
     check: Any = None
     subproblem: Subproblem | None = None
     on_subproblem: bool = False
-    offer_similar: bool = False  # the worked answer was shown: offer a similar item to practise
+    offer_similar: bool = False  # the worked answer was shown, or the teacher suggested: offer a similar item
+    answer_public: bool = False  # the answer may be stated (told, or given by the student)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -60,23 +68,77 @@ def answer_forms(step: Step) -> list[str]:
     return [f for f in dict.fromkeys(forms) if f]
 
 
-def intro_text(*, item: Item, step: Step | None) -> str:
+_GENERIC_PROMPT = re.compile(r"^\s*what\s+is\s+the\s+(?:final\s+)?answer\s*\??\s*$", re.I)
+_MATH_SPAN = re.compile(r"\$([^$]+)\$")
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def item_question(*, item: Item, step: Step) -> str:
+    """The question to put to the student first. The step's prompt, unless the item is one step
+    and the prompt would give its set-up away ("Compute $-7 + 12$ to find the temperature at noon"
+    for a statement that never writes $-7 + 12$) or says nothing ("What is the final answer?"):
+    then the statement's own question ("What was the temperature at noon?")."""
+    prompt = step.prompt.strip()
+    statement = _compact(item.statement)
+    gives_away = any(_compact(span) not in statement for span in _MATH_SPAN.findall(prompt))
+    if not (gives_away or _GENERIC_PROMPT.match(prompt)) or item.steps.count() != 1:
+        return prompt
+    asked = [s for s in explain.sentences(item.statement) if s.rstrip().endswith("?")]
+    if not asked:
+        return prompt if not _GENERIC_PROMPT.match(prompt) else "What is the answer to the question?"
+    return asked[-1]
+
+
+def opening(*, item: Item, step: Step | None) -> tuple[str, dict[str, Any]]:
+    """The tutor's first turn on ``item`` and the progress it leaves the first step in."""
     if step is None:
-        return "This item has no steps yet."
-    return f"Let's work on this together. {step.prompt}"
+        return "This item has no steps yet.", {}
+    view, _patterns = step_content(step)
+    first = policy.opening(view)
+    return first.text, _progress_dump(first.progress)
 
 
-def finished_reply(*, session: TutoringSession) -> Outcome:
-    text = "You have finished this problem — well done! Choose **Next item** when you are ready."
-    return Outcome(move="encourage", mathdial=Turn.MathDialMove.GENERIC, hint_level=0, authored_text=text,
-                   released=True, advance=False, progress=session.progress, answer="", answer_forms=[],
-                   allowed_numbers=[])
+def _last_step(session: TutoringSession) -> Step | None:
+    return session.item.steps.order_by("-position", "-id").first()
+
+
+def _previous_replies(session: TutoringSession) -> set[str]:
+    """What the tutor has already said in this conversation (sent and authored wording)."""
+    said: set[str] = set()
+    for text, authored in session.turns.filter(role=Turn.Role.TUTOR).values_list("text", "authored_text"):
+        said.update(_said(t) for t in (text, authored) if t)
+    return said
+
+
+def _said(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def finished_reply(*, session: TutoringSession, text: str = "") -> Outcome:
+    """A message after the item is finished: a question is explained from the item's content (its
+    answer is out), anything else is pointed at the next item; never the same words twice."""
+    step = _last_step(session)
+    if step is None:
+        view = policy.StepView(id=0, spec=AnswerSpec(kind=AnswerKind.TEXT, answer=""))
+    else:
+        view, _patterns = step_content(step)
+    pointers = session.turns.filter(role=Turn.Role.TUTOR, move=policy.Move.POINT_NEXT).count()
+    decision = policy.after_item(view, intent=classify(text, view), message=text, previous_pointers=pointers)
+    chosen = _choose_text(decision, previous=_previous_replies(session), leaks=None)
+    return Outcome(move=str(decision.move), mathdial=str(decision.mathdial), hint_level=0, authored_text=chosen,
+                   released=False, advance=False, progress=session.progress, answer=step.answer if step else "",
+                   answer_forms=answer_forms(step) if step else [], allowed_numbers=[session.item.statement, text],
+                   answer_public=True, check=None)
 
 
 def step_view(step: Step) -> policy.StepView:
     """The policy's view of an authored step; a step with no authored hints or subproblems (an
-    imported MathDial item, say) gets a ladder and subproblems derived from the worked solution."""
+    imported MathDial item, say) gets subproblems and a bottom-out derived from the worked solution."""
     item = step.item
+    worked = tuple(p.strip() for p in re.split(r"\n\s*\n|\n", item.worked_solution or "") if p.strip())
     view = policy.StepView(
         id=step.pk,
         spec=step.answer_spec(),
@@ -92,10 +154,13 @@ def step_view(step: Step) -> policy.StepView:
             for m in step.misconceptions.all()
         ),
         explanation=step.explanation,
-        worked_solution=tuple(p.strip() for p in re.split(r"\n\s*\n|\n", item.worked_solution or "") if p.strip()),
+        worked_solution=worked,
         concepts=tuple(
             policy.ConceptView(kc_id=kc.pk, name=kc.name, description=kc.description) for kc in item.kcs.all()
         ),
+        question=item_question(item=item, step=step),
+        reasoning=reasoning(worked, step.answer) if worked else (),
+        whole_item=item.steps.count() == 1,
     )
     return with_derived_scaffold(view)
 
@@ -140,28 +205,81 @@ def _weak_kcs(session: TutoringSession, kc_ids: list[int]) -> list[int]:
     if not kc_ids:
         return []
     try:
-        from tracing import services as tracing_services
+        from tracing import selectors as tracing_selectors
 
-        predictions = tracing_services.mastery_predict(learner=session.student, course=session.course, kcs=kc_ids)
+        predictions = tracing_selectors.mastery_predict(learner=session.student, course=session.course, kcs=kc_ids)
     except Exception:  # the learner model must never break a tutoring turn
         log.exception("learner model prediction failed")
         return []
     return sorted(predictions, key=lambda kc: predictions[kc].mastery)
 
 
-def _without_early_answer(text: str, *, step: Step, session: TutoringSession, released: bool) -> str:
-    """Authored text is trusted, but a hint or concept note that happens to state this step's answer
-    would hand it over early: such text is replaced by a neutral scaffold and the author is told."""
-    if released or not text:
+# A worked example set off from its sentence ("…, so $5 - (-2) = 7$", "…: $(-20) \div (-4) = 5$"): it can
+# go and leave the sentence whole. Maths inside the sentence's grammar cannot: that sentence goes.
+_EXAMPLE_MATH = re.compile(
+    r"(?:[,;]?\s*(?:so|e\.g\.,?|for\s+example,?|for\s+instance,?|like|such\s+as|i\.e\.,?|but|and|or|while"
+    r"|whereas)\s*|\s*:\s*)\$[^$]+\$(?=\s*(?:[.;,]|$|(?:but|and|or|while|whereas)\b))", re.I)
+_AGAIN = ("To put it once more:", "Here it is again:", "Once more:", "Remember:")
+NEUTRAL_SCAFFOLD = "Let's take it one piece at a time. What is the first thing you would work out?"
+
+
+def _unleaked(text: str, leaks: Any) -> str:
+    """``text`` without the sentences (or the worked examples inside a sentence) that state the
+    step's answer before its release; "" when nothing is left."""
+    if not leaks(text):
         return text
-    verdict = guard.guard_check(text, answer=step.answer, answer_forms=answer_forms(step), released=False,
-                                   authored_text="", allowed_numbers=[session.item.statement, step.prompt],
-                                   move="hint", max_chars=100_000)
-    if not verdict.reveals_answer:
-        return text
-    log.warning("authored text for step %s states its answer before release; sent a neutral scaffold", step.pk)
-    return (f"Let's take it one piece at a time. Look again at what this step asks: {step.prompt} "
-            "What is the first thing you would work out?")
+    paragraphs = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        kept = []
+        for sentence in explain.sentences(paragraph):
+            if leaks(sentence):
+                for m in reversed(list(_EXAMPLE_MATH.finditer(sentence))):
+                    if leaks(m.group(0)):
+                        sentence = sentence[: m.start()] + sentence[m.end() :]
+                sentence = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(sentence.split()))
+                if leaks(sentence) or len(sentence.split()) < 4:
+                    continue
+            kept.append(sentence)
+        if kept:
+            paragraphs.append(" ".join(kept))
+    out = "\n\n".join(paragraphs)
+    return out if out and not leaks(out) else ""
+
+
+def _choose_text(decision: policy.Decision, *, previous: set[str], leaks: Any) -> str:
+    """The decision's first wording that states no unreleased answer and that the tutor has not
+    already sent in this conversation (authored text is trusted, but a hint or a concept's worked
+    example can happen to state this step's answer: that part is left out and the author told)."""
+    candidates = [decision.authored_text, *decision.alternatives]
+    safe = []
+    for candidate in candidates:
+        text = candidate if leaks is None or decision.answer_public else _unleaked(candidate, leaks)
+        if text.strip():
+            safe.append(text)
+        if text != candidate:
+            log.warning("authored text for move %s states its answer before release; left that part out",
+                        decision.move)
+    if not safe:
+        safe = [NEUTRAL_SCAFFOLD]
+    for text in safe:
+        if _said(text) not in previous:
+            return text
+    for again in _AGAIN:
+        for text in safe:
+            if _said(f"{again} {text}") not in previous:
+                return f"{again} {text}"
+    return safe[0]
+
+
+def _leak_check(*, step: Step, session: TutoringSession, message: str) -> Any:
+    forms = answer_forms(step)
+    allowed = (session.item.statement, step.prompt, message)
+
+    def leaks(text: str) -> bool:
+        return guard.answer_leak(text, answer=step.answer, answer_forms=forms, released=False,
+                                 allowed_numbers=allowed) is not None
+
+    return leaks
 
 
 def decide(*, session: TutoringSession, step: Step, text: str,
@@ -181,13 +299,13 @@ def decide(*, session: TutoringSession, step: Step, text: str,
         step=view, progress=progress, intent=intent, check=check, main_check=main_check, message=text,
         settings=settings or policy.PolicySettings(), weak_kc_ids=_weak_kcs(session, list(dict.fromkeys(kc_ids))),
     )
-    authored = _without_early_answer(decision.authored_text, step=step, session=session,
-                                     released=decision.released_answer)
+    authored = _choose_text(decision, previous=_previous_replies(session),
+                            leaks=_leak_check(step=step, session=session, message=text))
     subproblem = None
     if on_subproblem and progress.subproblem_index is not None:
         sub_id = view.subproblems[progress.subproblem_index].id
         subproblem = Subproblem.objects.filter(pk=sub_id, step=step).first() if sub_id > 0 else None
-    if main_check is not None and main_check.correct:
+    if main_check is not None and (main_check.correct or decision.move == policy.Move.MISCONCEPTION_FEEDBACK):
         check, on_subproblem, subproblem = main_check, False, None
     return Outcome(
         move=str(decision.move),
@@ -206,6 +324,7 @@ def decide(*, session: TutoringSession, step: Step, text: str,
         subproblem=subproblem,
         on_subproblem=on_subproblem,
         offer_similar=decision.offer_similar,
+        answer_public=decision.answer_public,
     )
 
 

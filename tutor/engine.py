@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -26,18 +26,20 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from content.models import Item, Step
 from tutor import dialogue_bridge
+from tutor.checking import CheckResult
 from tutor.courses import services as course_settings
 from tutor.dialogue import policy
 from tutor.models import Attempt, Turn, TutoringSession
 
 log = logging.getLogger(__name__)
 
-LLM_TIMEOUT_S = float(getattr(settings, "TUTOR_LLM_TIMEOUT", 20.0))
-LLM_MAX_NEW_TOKENS = int(getattr(settings, "TUTOR_LLM_MAX_NEW_TOKENS", 80))
+LLM_TIMEOUT_S: float = settings.TUTOR_LLM_TIMEOUT
+LLM_MAX_NEW_TOKENS: int = settings.TUTOR_LLM_MAX_NEW_TOKENS
 _TRAILING_WORD = re.compile(r"[\w.,/^$\\-]+$")
 
 
@@ -70,15 +72,22 @@ class TurnPlan:
     llm_enabled: bool = True
     llm_backend: str = ""  # "" = the deployment's TUTOR_LLM
     extra: dict[str, Any] = field(default_factory=dict)
+    last_attempt: CheckResult | None = None  # the checker's verdict on the message this turn answers
 
 
 def _next_seq(session: TutoringSession) -> int:
     return (session.turns.aggregate(m=Max("seq"))["m"] or 0) + 1
 
 
-def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
+# The tutor settings a replay may set per conversation (``tutor_replay``'s "settings").
+POLICY_OVERRIDES = ("allow_telling", "max_attempts_before_bottom_out")
+
+
+def turn_take(*, session_id: int, text: str, client_id: str = "",
+              policy_overrides: dict[str, Any] | None = None) -> TurnPlan:
     """Store the student's message (once, even if re-sent), check it, decide and store the tutor's
-    move. Returns what the reply needs; nothing has been sent yet."""
+    move. Returns what the reply needs; nothing has been sent yet. ``policy_overrides`` (replays
+    only) replaces the course's ``POLICY_OVERRIDES`` settings for this turn."""
     with transaction.atomic():
         # Lock the session row only: PostgreSQL refuses FOR UPDATE on the nullable side of a join (step).
         session = (
@@ -91,12 +100,17 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
                 return _duplicate_plan(session, existing)
         step = session.step
         tutor_settings = course_settings.settings_effective(course=session.course, student=session.student)
+        if policy_overrides:
+            unknown = set(policy_overrides) - set(POLICY_OVERRIDES)
+            if unknown:
+                raise ValueError(f"unknown policy settings: {', '.join(sorted(unknown))}")
+            tutor_settings = replace(tutor_settings, **policy_overrides)
         student = Turn.objects.create(
             session=session, seq=_next_seq(session), role=Turn.Role.STUDENT, text=text, client_id=client_id,
             item=session.item, step=step,
         )
         if step is None:
-            outcome = dialogue_bridge.finished_reply(session=session)
+            outcome = dialogue_bridge.finished_reply(session=session, text=text)
             attempt = None
         else:
             outcome = dialogue_bridge.decide(session=session, step=step, text=text, settings=policy.PolicySettings(
@@ -127,14 +141,18 @@ def turn_take(*, session_id: int, text: str, client_id: str = "") -> TurnPlan:
             session.progress = {**(session.progress or {}), SIMILAR_OFFER: {"turn": offer}}
         session.save()
     if attempt is not None and not getattr(outcome, "on_subproblem", False):
-        _trace(attempt)
+        _learner_model_record(attempt)
+    finished = session.step is None
     plan = TurnPlan(
         session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=tutor.pk, move=outcome.move,
-        authored_text=outcome.authored_text, released=outcome.released, answer=outcome.answer,
-        answer_forms=outcome.answer_forms, allowed_numbers=outcome.allowed_numbers,
+        # The guard may let a reply state the answer once it is out: told, or given by the student.
+        authored_text=outcome.authored_text, released=outcome.released or outcome.answer_public,
+        answer=outcome.answer, answer_forms=outcome.answer_forms, allowed_numbers=outcome.allowed_numbers,
         messages=dialogue_bridge.prompt_messages(session=session, tutor_turn=tutor, outcome=outcome),
-        finished_item=session.step is None, llm_enabled=tutor_settings.llm_enabled,
-        llm_backend=tutor_settings.llm_backend, extra={"offer_similar": outcome.offer_similar},
+        finished_item=finished, llm_enabled=tutor_settings.llm_enabled,
+        llm_backend=tutor_settings.llm_backend,
+        extra={"offer_similar": outcome.offer_similar, "next_url": _next_item_url(session) if finished else ""},
+        last_attempt=outcome.check,
     )
     plan.opening_html = render_to_string(
         "tutor/partials/turn_open.html", {"student": student, "tutor": tutor}
@@ -149,16 +167,24 @@ def similar_offer_turn(session: TutoringSession) -> int | None:
     return turn if isinstance(turn, int) else None
 
 
+def _next_item_url(session: TutoringSession) -> str:
+    return reverse("continue-learning", args=[session.course.slug])
+
+
 def turn_context(turn: Turn | None, **extra: Any) -> dict[str, Any]:
-    """Context for ``tutor/partials/turn_final.html``: the turn, and whether it offers a similar item."""
+    """Context for ``tutor/partials/turn_final.html``: the turn, whether it offers a similar item,
+    and, once the item is finished, the Next item button's URL."""
     offer = turn is not None and similar_offer_turn(turn.session) == turn.pk
-    return {"turn": turn, "offer_similar": offer, **extra}
+    finished = turn is not None and turn.session.status == TutoringSession.Status.FINISHED
+    next_url = _next_item_url(turn.session) if turn is not None and finished else ""
+    return {"turn": turn, "offer_similar": offer, "next_url": next_url, **extra}
 
 
 def _duplicate_plan(session: TutoringSession, student: Turn) -> TurnPlan:
+    """A re-sent message: nothing new is stored. Its bubbles are rendered again (a page whose socket died
+    before it saw them has neither; the page keeps one of each turn, and the student's bubble
+    acknowledges the message), then the consumer sends the reply again (``reply_resend``)."""
     reply = Turn.objects.filter(reply_to=student).select_related("session").first()
-    # Both bubbles again: a page whose socket died before it saw them has neither (the page keeps one
-    # of each turn it already shows), and the student's bubble acknowledges the message.
     html_out = render_to_string("tutor/partials/turn_open.html", {"student": student, "tutor": reply})
     return TurnPlan(
         session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=reply.pk if reply else 0, move="",
@@ -183,11 +209,11 @@ def _with_next_step(text: str, next_step: Step | None) -> str:
     """Praise, then what comes next: the next step's question, or the end of the item."""
     text = text.strip() or "Correct — well done!"
     if next_step is None:
-        return f"{text}\n\nYou have finished this problem. Choose **Next item** when you are ready."
+        return f"{text}\n\nYou have finished this problem. Press **Next item** when you are ready for the next one."
     return f"{text}\n\nNext: {next_step.prompt}"
 
 
-def _trace(attempt: Attempt) -> None:
+def _learner_model_record(attempt: Attempt) -> None:
     """Feed a checked answer to the learner model; tutoring never fails because tracing did."""
     try:
         from tracing import services as tracing_services
@@ -197,9 +223,11 @@ def _trace(attempt: Attempt) -> None:
     if record is None:
         return
     try:
+        taught = course_settings.settings_effective(course=attempt.session.course, student=attempt.session.student)
         result = record(
             learner=attempt.session.student, item=attempt.step.item, correct=attempt.correct,
             at=attempt.created or timezone.now(), attempt_id=f"tutor-attempt-{attempt.pk}",
+            mastery_threshold=taught.mastery_threshold,
         )
     except Exception:  # the learner model must never break a tutoring turn
         log.exception("learner-model update failed for attempt %s", attempt.pk)
@@ -216,15 +244,16 @@ def _guard(plan: TurnPlan, text: str, *, max_chars: int = 600) -> Any:
     return guard.guard_check(
         text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
         authored_text=plan.authored_text, allowed_numbers=plan.allowed_numbers, move=plan.move, max_chars=max_chars,
+        last_attempt=plan.last_attempt,
     )
 
 
 def _leak(plan: TurnPlan, text: str) -> str | None:
-    """How ``text`` states this plan's unreleased answer, if it does (the guard's first check)."""
+    """How ``text`` states an answer it must not, if it does (the guard's first checks)."""
     from tutor import guard
 
     return guard.answer_leak(text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
-                                allowed_numbers=plan.allowed_numbers)
+                                allowed_numbers=plan.allowed_numbers, last_attempt=plan.last_attempt)
 
 
 def _verdict(check: Any) -> dict[str, Any]:
@@ -296,7 +325,8 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
         tutor_turn_id=plan.tutor_turn_id, text=final_text, state=state, guard=verdict, backend=backend_name,
         model_id=model_id, latency_ms=first_token_ms if first_token_ms is not None else latency,
     )
-    context = {"turn": turn, "oob": True, "offer_similar": bool(plan.extra.get("offer_similar"))}
+    context = {"turn": turn, "oob": True, "offer_similar": bool(plan.extra.get("offer_similar")),
+               "next_url": plan.extra.get("next_url", "")}
     yield await sync_to_async(render_to_string)("tutor/partials/turn_final.html", context)
 
 
@@ -380,6 +410,21 @@ def reply_finish(*, tutor_turn_id: int, text: str, state: str, guard: dict[str, 
     return Turn.objects.get(pk=tutor_turn_id)
 
 
+def reply_resend(*, tutor_turn_id: int) -> str:
+    """The final fragment of one tutor turn, whatever became of its stream: a reply still pending
+    gets its authored text first. Sent after a re-sent message, and after a stream whose last
+    database write failed (the write may have committed before the connection broke, so "nothing
+    pending" does not mean the student saw the reply)."""
+    turn = Turn.objects.select_related("session").filter(pk=tutor_turn_id, role=Turn.Role.TUTOR).first()
+    if turn is None:
+        return ""
+    if turn.state == Turn.State.PENDING:
+        turn = reply_finish(tutor_turn_id=turn.pk, text=turn.authored_text, state=Turn.State.FALLBACK,
+                            guard={"reasons": ["connection dropped before the reply finished"]}, backend="",
+                            model_id="", latency_ms=0.0)
+    return render_to_string("tutor/partials/turn_final.html", turn_context(turn, oob=True))
+
+
 def pending_replies_finish(*, session_id: int) -> list[str]:
     """Tutor turns still pending (their connection dropped mid-reply) get their authored text."""
     out: list[str] = []
@@ -400,8 +445,9 @@ def session_start(*, student: Any, item: Item) -> TutoringSession:
         if existing is not None:
             return existing
         first = item.steps.order_by("position", "id").first()
-        session = TutoringSession.objects.create(student=student, course=item.course, item=item, step=first)
-        intro = dialogue_bridge.intro_text(item=item, step=first)
+        intro, progress = dialogue_bridge.opening(item=item, step=first)
+        session = TutoringSession.objects.create(student=student, course=item.course, item=item, step=first,
+                                                 progress=progress)
         Turn.objects.create(session=session, seq=1, role=Turn.Role.TUTOR, text=intro, authored_text=intro,
                             move="present", mathdial_move=Turn.MathDialMove.GENERIC, item=item, step=first)
     return session

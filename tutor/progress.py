@@ -1,7 +1,7 @@
 """The student's progress page: per knowledge component, what the learner model believes now, how
 that belief is predicted to fade over the next four weeks, and what is due for review.
 
-``progress_rows`` does the work (one call to ``tracing.services.mastery_predict`` per point of the
+``progress_rows`` does the work (one call to ``tracing.selectors.mastery_predict`` per point of the
 forgetting curve); the view only checks the request and renders. The learner is always the
 requesting user, so the URL carries no student id that could be changed to see someone else.
 """
@@ -19,10 +19,12 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from content.models import Course, KnowledgeComponent
-from tracing.models import LearnerKCState
-from tracing.services import mastery_predict
+from tracing.selectors import kc_practice_times, mastery_predict
+from tutor.courses import rules
+from tutor.courses.services import settings_effective
 
-REVIEW_THRESHOLD = 0.7  # predicted p(correct) below which a practised KC is due for review
+# How far ahead the page looks for reviews ("due in N days"); what "due" means is
+# tutor.courses.rules.is_due_for_review with the student's own thresholds.
 REVIEW_WINDOW_DAYS = 7
 # Daily for the review window (so "due in N days" is exact to the day), then sparser to four weeks.
 CURVE_DAYS: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 10, 14, 21, 28)
@@ -49,9 +51,10 @@ class KCProgress:
     p_correct_sd: float
     low: float  # p_correct ± sd, clipped to [0, 1]
     high: float
-    mastery: float  # P(state above the mastery threshold), now
+    mastery: float  # P(p(correct) at least the mastery threshold), now
+    mastered: bool  # tutor.courses.rules.is_mastered, now
     curve: tuple[CurvePoint, ...]
-    due_in_days: int | None  # first day within the review window below the threshold (practised KCs)
+    due_in_days: int | None  # first day within the review window on which it is due for review
     chart: dict[str, Any]  # SVG geometry, precomputed for the template
 
     @property
@@ -75,11 +78,12 @@ def progress_rows(*, learner: Any, course: Course, now: datetime | None = None) 
     if not kcs:
         return []
     kc_ids = [k for k, _ in kcs]
-    practised = dict(
-        LearnerKCState.objects.filter(learner=learner, kc_id__in=kc_ids).values_list("kc_id", "practised_at")
-    )
+    # The thresholds the tutor and the planner use for this student (a page that shows assigns nothing).
+    taught = settings_effective(course=course, student=learner, assign=False)
+    practised = kc_practice_times(learner=learner, course=course, kc_ids=kc_ids)
     by_day = {
-        day: mastery_predict(learner=learner, course=course, kcs=kc_ids, at=now + timedelta(days=day))
+        day: mastery_predict(learner=learner, course=course, kcs=kc_ids, at=now + timedelta(days=day),
+                             mastery_threshold=taught.mastery_threshold)
         for day in CURVE_DAYS
     }
     rows = []
@@ -89,9 +93,11 @@ def progress_rows(*, learner: Any, course: Course, now: datetime | None = None) 
         )
         today = by_day[0][kc_id]
         is_practised = kc_id in practised
-        due = None
-        if is_practised:
-            due = next((p.day for p in curve if p.day <= REVIEW_WINDOW_DAYS and p.p_correct < REVIEW_THRESHOLD), None)
+        due = next((
+            p.day for p in curve if p.day <= REVIEW_WINDOW_DAYS and rules.is_due_for_review(
+                practised=is_practised, p_correct_now=today.p_correct, p_correct_later=p.p_correct,
+                mastery_threshold=taught.mastery_threshold, review_threshold=taught.review_threshold)
+        ), None)
         rows.append(
             KCProgress(
                 kc_id=kc_id,
@@ -103,21 +109,22 @@ def progress_rows(*, learner: Any, course: Course, now: datetime | None = None) 
                 low=_clip(today.p_correct - today.p_correct_sd),
                 high=_clip(today.p_correct + today.p_correct_sd),
                 mastery=today.mastery,
+                mastered=bool(rules.is_mastered(today.p_correct, mastery_threshold=taught.mastery_threshold)),
                 curve=curve,
                 due_in_days=due,
-                chart=curve_chart(curve),
+                chart=curve_chart(curve, review_threshold=taught.review_threshold),
             )
         )
     return rows
 
 
 def review_due(rows: Sequence[KCProgress]) -> list[KCProgress]:
-    """Practised KCs predicted to fall below the threshold within the window, soonest first."""
+    """KCs due for review within the window, soonest first."""
     due = [r for r in rows if r.due_in_days is not None]
     return sorted(due, key=lambda r: (r.due_in_days, r.p_correct))
 
 
-def curve_chart(curve: Sequence[CurvePoint]) -> dict[str, Any]:
+def curve_chart(curve: Sequence[CurvePoint], *, review_threshold: float) -> dict[str, Any]:
     """SVG geometry for one forgetting curve: the line, a ±1 sd band, the review threshold, ticks."""
     last_day = max(p.day for p in curve) or 1
     inner_w, inner_h = CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B
@@ -140,7 +147,7 @@ def curve_chart(curve: Sequence[CurvePoint]) -> dict[str, Any]:
         "right": CHART_W - PAD_R,
         "top": PAD_T,
         "bottom": CHART_H - PAD_B,
-        "threshold_y": y(REVIEW_THRESHOLD),
+        "threshold_y": y(review_threshold),
         "y_ticks": [{"y": y(v), "label": f"{round(v * 100)}%"} for v in (0.0, 0.5, 1.0)],
         "x_ticks": [{"x": x(d), "label": "now" if d == 0 else f"{d}d"} for d in (0, 7, 14, 21, 28) if d <= last_day],
         "summary": "; ".join(
@@ -159,11 +166,13 @@ def _clip(p: float) -> float:
 def progress_page(request: HttpRequest, slug: str) -> HttpResponse:
     course = get_object_or_404(Course, slug=slug)
     rows = progress_rows(learner=request.user, course=course)
+    taught = settings_effective(course=course, student=request.user, assign=False)
     context = {
         "course": course,
         "rows": rows,
         "due": review_due(rows),
-        "threshold": REVIEW_THRESHOLD,
+        "threshold": taught.review_threshold,
+        "mastery_threshold": taught.mastery_threshold,
         "window_days": REVIEW_WINDOW_DAYS,
     }
     return render(request, "tutor/progress.html", context)

@@ -57,11 +57,12 @@ def continue_learning(request: HttpRequest, slug: str) -> HttpResponse:
     item, reason = planning.item_next(student=request.user, course=course)
     if item is None:
         messages.success(request, f"You have worked through every item of “{course.title}”. Well done!")
-        return redirect("home")
+        return _redirect(request, reverse("home"))
     session = engine.session_start(student=request.user, item=item)
     if reason:
         messages.info(request, reason)
-    return redirect("session", session_id=session.pk)
+    # The Next item button in a finished conversation posts over htmx: it follows as a page load.
+    return _redirect(request, reverse("session", args=[session.pk]))
 
 
 @login_required

@@ -12,7 +12,7 @@ import pytest
 from tests.load.driver import ROOT
 from tests.load.test_load import services
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 def test_database_drops_and_redis_kills_lose_nothing(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from tests.load import driver
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 def services() -> tuple[str, str]:

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracing import bench
+from tracing.benchmarks import bench
+from tracing.benchmarks.metrics import auc
 
 
 def _write_tsv(path: Path, n_learners: int = 30, n_answers: int = 24) -> None:
@@ -70,10 +71,10 @@ def test_bench_ensemble_and_predictions_csv(tmp_path: Path, capsys: pytest.Captu
     y = np.array([int(r["correct"]) for r in rows])
     cols = {name: np.array([float(r["p_" + name]) for r in rows]) for name in ("psikt", "bkt")}
     for name, p in cols.items():
-        assert bench.auc(y, p) == pytest.approx(by_name[name]["auc"], abs=1e-6)
+        assert auc(y, p) == pytest.approx(by_name[name]["auc"], abs=1e-6)
     logit = {name: np.log(p / (1 - p)) for name, p in cols.items()}
     mean = 1 / (1 + np.exp(-(logit["psikt"] + logit["bkt"]) / 2))
-    assert bench.auc(y, mean) == pytest.approx(ens["auc"], abs=1e-6)
+    assert auc(y, mean) == pytest.approx(ens["auc"], abs=1e-6)
     first = [r for r in rows if r["position"] == "0"]
     assert len({r["learner"] for r in first}) == len(first) == report["data"]["test_learners"]
     assert "psikt+bkt" in capsys.readouterr().out

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracing.baselines.bkt import BKTTracker, fit_bkt
-from tracing.bench import auc
+from tracing.benchmarks.baselines.bkt import BKTTracker, fit_bkt
+from tracing.benchmarks.metrics import auc
 from tracing.psikt.data import DatasetBuilder
 
 

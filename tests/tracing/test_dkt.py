@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tracing.baselines.dkt import DKTConfig, DKTTracker, fit_dkt, predict
-from tracing.bench import auc
+from tracing.benchmarks.baselines.dkt import DKTConfig, DKTTracker, fit_dkt, predict
+from tracing.benchmarks.metrics import auc
 from tracing.psikt.data import Dataset, DatasetBuilder, split_learners
 
 

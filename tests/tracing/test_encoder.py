@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from tracing.bench import auc
+from tracing.benchmarks.metrics import auc
 from tracing.psikt.data import Dataset, DatasetBuilder
-from tracing.psikt.encoder import Encoder, EncoderConfig, _Net, _pad, _val_loss, filter_tracks, held_out_loss
+from tracing.psikt.encoder import Encoder, EncoderConfig
+from tracing.psikt.encoder_fit import _Net, _pad, _val_loss, filter_tracks, held_out_loss
 from tracing.psikt.fit import FitConfig, fit
-from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe
+from tracing.psikt.online import LearnerStates, OnlineModel, forecast, forecast_learners, observe
 
 
 def _alternating(n_learners: int, n_answers: int, seed: int, n_kcs: int = 2) -> Dataset:
@@ -164,8 +165,40 @@ def test_shift_fades_at_the_forgetting_rate_and_state_survives_storage() -> None
     assert other.encoder_state(0) == {"h": [0.0] * 5, "c": [0.0] * 5, "t": None}
 
 
+@pytest.mark.parametrize("with_encoder", [False, True])
+def test_forecast_for_many_learners_is_each_learners_own(with_encoder: bool) -> None:
+    # Three KCs, one with items (so a non-zero typical offset), learned edges and gains; learners
+    # with different histories and traits, one who never answered.
+    base = OnlineModel.default(["a", "b", "c"])
+    model = replace(
+        base,
+        kc_offset=np.array([0.4, -0.3, 0.0, 0.0]),
+        pre_index=np.array([[3], [0], [1], [3]]),
+        pre_weight=np.array([[0.0], [0.8], [0.5], [0.0]]),
+        kc_gain=np.array([[0.05, 0.2], [0.1, 0.3], [0.0, 0.1], [0.0, 0.0]]),
+        encoder=_random_encoder(3, 5, seed=3) if with_encoder else None,
+    )
+    rng = np.random.default_rng(0)
+    traits = model.population_traits()[None, :] + rng.normal(0, 0.4, (4, 3))
+    st = LearnerStates.new(model, traits, np.array([0.0, 1.0, -1.0, 0.3]), 0.7)
+    for row, n_answers in enumerate([6, 3, 9, 0]):
+        for n in range(n_answers):
+            kc, y = np.array([[rng.integers(3)]]), rng.integers(0, 2, 1)
+            observe(model, st, np.array([row]), kc, np.zeros(1), y, np.array([n * 0.5]))
+    kcs = np.array([2, 0, 1])
+    for t in (5.0, 12.0):
+        many = forecast_learners(model, st, kcs, t, mastery_p=0.8)
+        assert many.p_correct.shape == (4, 3)
+        for row in range(4):
+            own = forecast(model, st, row, kcs, t, mastery_p=0.8)
+            for name in ("p_correct", "p_correct_sd", "mastery", "mean", "sd"):
+                np.testing.assert_allclose(getattr(many, name)[row], getattr(own, name), rtol=0, atol=1e-12)
+    # The learners differ, so the equality is not the prior's.
+    assert np.ptp(many.mastery[:, 1]) > 0.05
+
+
 def test_learners_are_filtered_in_chunks_of_similar_length(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tracing.psikt import encoder as encoder_mod
+    from tracing.psikt import encoder_fit as encoder_mod
 
     builder = DatasetBuilder(kcs=["a", "b"], time_unit="day")
     rng = np.random.default_rng(0)

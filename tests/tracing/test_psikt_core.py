@@ -3,18 +3,19 @@
 # ruff: noqa: RUF003  -- Greek letters are the paper's notation (α, σ, γ, μ, ...).
 from __future__ import annotations
 
+import ast
+import json
 import math
+import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tracing.psikt.data import load_pykt_csv, load_tsv, split_by_source, split_learners
-from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe, practise
-from tracing.psikt.params import PsiktParams
-from tracing.psikt.simulate import (
+from tracing.benchmarks.simulate import (
     Population,
     SimGraph,
     SimItem,
@@ -24,19 +25,81 @@ from tracing.psikt.simulate import (
     random_graph,
     simulate,
 )
+from tracing.psikt.data import (
+    AssistmentsFormatError,
+    assistments_answer,
+    assistments_columns,
+    load_pykt_csv,
+    load_tsv,
+    read_assistments,
+    split_by_source,
+    split_learners,
+)
+from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe, practise
+from tracing.psikt.params import PsiktParams
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_ml_code_imports_no_django() -> None:
+def _import_without_django_settings(code: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_learner_model_imports_no_django_and_no_benchmark() -> None:
+    # Every module of tracing.psikt, found on disk so that a new one is covered too.
     code = (
-        "import sys, os; os.environ.pop('DJANGO_SETTINGS_MODULE', None);"
-        "import tracing.psikt, tracing.psikt.fit, tracing.psikt.online, tracing.psikt.simulate,"
-        " tracing.psikt.data, tracing.baselines.bkt, tracing.bench;"
-        "assert 'django' not in sys.modules, sorted(m for m in sys.modules if m.startswith('django'))"
+        "import importlib, json, pkgutil, sys\n"
+        "import tracing.psikt as pkg\n"
+        "names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__, 'tracing.psikt.'))\n"
+        "for name in names: importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'django' or m.startswith('tracing.benchmarks'))\n"
+        "print(json.dumps({'imported': names, 'bad': bad}))\n"
     )
-    env = {k: v for k, v in __import__("os").environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    out = _import_without_django_settings(code)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {"tracing.psikt.online", "tracing.psikt.fit", "tracing.psikt.encoder", "tracing.psikt.data"} <= set(
+        result["imported"]
+    )
+    assert result["bad"] == []
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, at the top or inside a function (absolute imports only)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_runtime_code_names_no_benchmark_even_in_a_late_import() -> None:
+    # The subprocess test above sees what importing runs; an import inside a function is only
+    # seen in the source.
+    runtime = [p for p in (ROOT / "tracing").rglob("*.py") if "benchmarks" not in p.relative_to(ROOT).parts]
+    assert ROOT / "tracing" / "services.py" in runtime and ROOT / "tracing" / "psikt" / "online.py" in runtime
+    offending = {
+        str(p.relative_to(ROOT)): sorted(m for m in _imported_modules(p) if m.startswith("tracing.benchmarks"))
+        for p in runtime
+    }
+    assert {k: v for k, v in offending.items() if v} == {}
+    psikt = sorted((ROOT / "tracing" / "psikt").glob("*.py"))
+    assert {str(p.name): sorted(m for m in _imported_modules(p) if m.split(".")[0] == "django") for p in psikt} == {
+        str(p.name): [] for p in psikt
+    }
+
+
+def test_benchmarks_run_without_django() -> None:
+    code = (
+        "import sys; import tracing.benchmarks.bench, tracing.benchmarks.simulate, tracing.benchmarks.baselines.dkt,"
+        " tracing.benchmarks.baselines.pybkt_bridge;"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'django'], 'django imported'"
+    )
+    out = _import_without_django_settings(code)
     assert out.returncode == 0, out.stderr
 
 
@@ -72,6 +135,65 @@ def test_load_tsv_sorts_by_time_and_uses_days(tmp_path: Path) -> None:
     assert seq.times.tolist() == [1.0, 2.0]
     train, test = split_learners(data, test_fraction=0.5, seed=0)
     assert len(train.seqs) + len(test.seqs) == 2
+
+
+def test_assistments_rows_are_read_one_way(tmp_path: Path) -> None:
+    # Header in another case and order, with a column of its own; a BOM, as spreadsheet exports add.
+    path = tmp_path / "log.tsv"
+    path.write_text(
+        "\ufeffSkill_ID\tuser_id\tExtra\titem_id\tcorrect\ttimestamp\n"
+        "3_5\t7\tx\ta\t1\t86400\n"
+        "nan\t7\tx\tb\t0\t172800\n"
+        "\t8\tx\ta\t1.0\t0\n"
+        "\n"
+        "4,NULL\t8\tx\tc\t0\t43200.5\n",
+        encoding="utf-8",
+    )
+    rows = list(read_assistments(path))
+    assert [(r.line, r.learner, r.item, r.correct, r.kcs) for r in rows] == [
+        (2, "7", "a", True, ("3", "5")),
+        (3, "7", "b", False, ()),
+        (4, "8", "a", True, ()),
+        (6, "8", "c", False, ("4",)),
+    ]
+    assert rows[0].at == datetime(1970, 1, 2, tzinfo=UTC) and rows[0].days == 1.0
+    assert rows[3].days == pytest.approx(43200.5 / 86400)
+    assert rows[0].key == "\x1f".join(["7", "a", "86400", "1", "3_5"])
+    # The benchmark's loader sees exactly these answers and KCs.
+    data = load_tsv(path)
+    by_learner = {data.learners[s.learner]: s for s in data.seqs}
+    assert sorted(data.kcs) == ["3", "4", "5"]
+    first = by_learner["7"]
+    assert [data.kcs[k] for k in first.kcs[0] if k >= 0] == ["3", "5"] and list(first.kcs[1]) == [-1, -1]
+    assert by_learner["8"].times.tolist() == [0.0, pytest.approx(43200.5 / 86400)]
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("7\ta\tsoon\t1\t3", "line 2: timestamp 'soon' is not a number of seconds."),
+        ("7\ta\tnan\t1\t3", "line 2: timestamp 'nan' is not a number of seconds."),
+        ("7\ta\t5\t0.5\t3", "line 2: correct must be 0 or 1, got '0.5'."),
+        ("7\ta\t5\tyes\t3", "line 2: correct must be 0 or 1, got 'yes'."),
+        ("\ta\t5\t1\t3", "line 2: user_id and item_id must not be empty."),
+        ("7\ta\t5\t1", "line 2: expected 5 tab-separated fields, got 4."),
+    ],
+)
+def test_assistments_problems_name_the_line(tmp_path: Path, row: str, problem: str) -> None:
+    path = tmp_path / "log.tsv"
+    path.write_text("user_id\titem_id\ttimestamp\tcorrect\tskill_id\n" + row + "\n")
+    with pytest.raises(AssistmentsFormatError) as err:
+        load_tsv(path)
+    assert str(err.value) == problem
+
+
+def test_assistments_header_names_missing_columns() -> None:
+    with pytest.raises(AssistmentsFormatError, match=r"^line 1: missing ASSISTments column\(s\): timestamp, skill_id "):
+        assistments_columns(["user_id", "item_id", "correct"])
+    columns = assistments_columns([" CORRECT ", "skill_id", "timestamp", "item_id", "user_id"])
+    answer = assistments_answer(["1", "9", "60", "i", "u"], columns, line=12)
+    read = (answer.line, answer.learner, answer.item, answer.seconds, answer.correct, answer.kcs)
+    assert read == (12, "u", "i", 60.0, True, ("9",))
 
 
 def _one_kc_model(

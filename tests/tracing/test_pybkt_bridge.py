@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracing import bench
-from tracing.baselines import pybkt_bridge
+from tracing.benchmarks import bench
+from tracing.benchmarks.baselines import pybkt_bridge
 from tracing.psikt.data import Dataset, DatasetBuilder
 
 
@@ -80,6 +80,18 @@ def test_find_python_prefers_option_then_env_then_default(monkeypatch: pytest.Mo
     monkeypatch.setenv("PYBKT_PYTHON", "/env/python")
     assert pybkt_bridge.find_python() == Path("/env/python")
     assert pybkt_bridge.find_python("/opt/python") == Path("/opt/python")
+
+
+def test_setup_script_worker_and_default_env_are_found_from_the_repo_root() -> None:
+    root = Path(__file__).resolve().parents[2]
+    assert root == pybkt_bridge.REPO_ROOT
+    assert root / ".venv-pybkt" / "bin" / "python" == pybkt_bridge.DEFAULT_PYTHON
+    assert (root / pybkt_bridge.SETUP_SCRIPT).is_file()
+    assert pybkt_bridge.WORKER.is_file()
+    # The script finds the repository root from its own folder, as the bridge does.
+    script = (root / pybkt_bridge.SETUP_SCRIPT).read_text()
+    depth = len(Path(pybkt_bridge.SETUP_SCRIPT).parent.parts)
+    assert '$(dirname "$0")/' + "/".join([".."] * depth) + '"' in script
 
 
 def test_bench_row_says_how_to_set_up_pybkt_when_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -9,8 +9,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from content.models import Course, Item, KnowledgeComponent, Prerequisite
-from tracing import services
+from tracing import selectors, services
+from tracing.learner_state import model_cache_clear
 from tracing.models import LearnerKCState, LearnerTraits, Observation, TracingFit
+from tracing.psikt.timeunit import days_from_datetime
 
 pytestmark = pytest.mark.django_db
 
@@ -60,8 +62,8 @@ def test_correct_answers_raise_mastery_and_p_correct(course: Course, learner) ->
     item = _items(course)["i1"]
     kc_a = item.kcs.get().pk
     start = timezone.now()
-    before = services.mastery_predict(learner=learner, course=course)[kc_a]
-    p_first = services.item_predict(learner=learner, item=item, at=start)
+    before = selectors.mastery_predict(learner=learner, course=course)[kc_a]
+    p_first = selectors.item_predict(learner=learner, item=item, at=start)
     outcomes = [
         services.response_record(
             learner=learner, item=item, correct=True, at=start + timedelta(minutes=i), attempt_id=f"a{i}"
@@ -70,7 +72,7 @@ def test_correct_answers_raise_mastery_and_p_correct(course: Course, learner) ->
     ]
     assert outcomes[0].p_correct_before == pytest.approx(p_first, abs=1e-9)
     assert outcomes[-1].p_correct_before > outcomes[0].p_correct_before
-    after = services.mastery_predict(learner=learner, course=course, at=start + timedelta(minutes=4))[kc_a]
+    after = selectors.mastery_predict(learner=learner, course=course, at=start + timedelta(minutes=4))[kc_a]
     assert after.mastery > before.mastery
     assert after.mean > before.mean
     assert 0 < after.p_correct_sd < 0.5
@@ -85,7 +87,7 @@ def test_forgetting_curve_and_clock_skew(course: Course, learner) -> None:
             learner=learner, item=item, correct=True, at=now + timedelta(minutes=i), attempt_id=f"f{i}"
         )
     curve = [
-        services.mastery_predict(learner=learner, course=course, kcs=[kc_a], at=now + timedelta(days=d))[kc_a].mastery
+        selectors.mastery_predict(learner=learner, course=course, kcs=[kc_a], at=now + timedelta(days=d))[kc_a].mastery
         for d in (0, 7, 60, 3650)
     ]
     assert curve[0] >= curve[1] > curve[2] >= curve[3]
@@ -103,7 +105,7 @@ def test_item_without_kcs_and_unknown_kcs(course: Course, learner) -> None:
     out = services.response_record(learner=learner, item=bare, correct=True, at=timezone.now(), attempt_id="bare-1")
     assert out.created and out.mastery == {}
     new_kc = KnowledgeComponent.objects.create(course=course, slug="c", name="New", position=2)
-    preds = services.mastery_predict(learner=learner, course=course, kcs=[new_kc.pk])
+    preds = selectors.mastery_predict(learner=learner, course=course, kcs=[new_kc.pk])
     assert 0 < preds[new_kc.pk].mastery < 1
 
 
@@ -138,7 +140,7 @@ def test_fit_run_replays_states_and_warm_starts(course: Course, learner) -> None
     assert fit1.n_observations == len(answers)
     assert LearnerTraits.objects.filter(course=course, fit=fit1).count() == len(users)
     assert LearnerKCState.objects.filter(learner=learner).count() == 2
-    edges = services.learned_edges(course=course)
+    edges = selectors.learned_edges(course=course)
     a, b = KnowledgeComponent.objects.filter(course=course).order_by("position")[:2]
     drawn = [e for e in edges if (e.prerequisite, e.dependent) == (a.pk, b.pk)]
     assert drawn and drawn[0].teacher_strength == pytest.approx(0.9) and drawn[0].strength > 0.5
@@ -165,12 +167,12 @@ def test_fit_tracing_command(course: Course, learner, capsys: pytest.CaptureFixt
 
 
 def test_mastery_predict_thousand_kcs(learner) -> None:
-    # Speed is measured by `python -m tracing.bench --predict-kcs 1000`, not asserted here.
+    # Speed is measured by `python -m tracing.benchmarks --predict-kcs 1000`, not asserted here.
     course = Course.objects.create(slug="big", title="Big")
     KnowledgeComponent.objects.bulk_create(
         [KnowledgeComponent(course=course, slug=f"k{i}", name=f"k{i}", position=i) for i in range(1000)]
     )
-    preds = services.mastery_predict(learner=learner, course=course)
+    preds = selectors.mastery_predict(learner=learner, course=course)
     assert len(preds) == 1000
     assert all(0.0 < p.p_correct < 1.0 for p in preds.values())
 
@@ -188,21 +190,21 @@ def test_requests_step_and_store_the_history_encoder(course: Course, learner) ->
     params = fit(builder.build(), config=FitConfig(steps=3, encoder=None)).params
     bare = params.to_dict()
     params.encoder = _random_encoder(len(kc_ids), 6, seed=1).to_dict()
-    services._cache.clear()
+    model_cache_clear()
     TracingFit.objects.create(course=course, version=1, status=TracingFit.Status.DONE, params=params.to_dict())
     now = timezone.now()
     services.response_record(learner=learner, item=items["i3"], correct=True, at=now, attempt_id="e1")
     stored = LearnerTraits.objects.get(learner=learner, course=course).raw["encoder"]
-    assert len(stored["h"]) == 6 and stored["t"] == pytest.approx(services._days(now))
+    assert len(stored["h"]) == 6 and stored["t"] == pytest.approx(days_from_datetime(now))
     assert any(abs(x) > 1e-3 for x in stored["h"])
     again = services.response_record(learner=learner, item=items["i3"], correct=False, at=now, attempt_id="e1")
     assert not again.created
     assert LearnerTraits.objects.get(learner=learner, course=course).raw["encoder"] == stored
     # The next prediction carries the encoder's shift: it differs from the same fit without one.
     later = now + timedelta(minutes=1)
-    with_enc = services.item_predict(learner=learner, item=items["i1"], at=later)
-    services._cache.clear()
+    with_enc = selectors.item_predict(learner=learner, item=items["i1"], at=later)
+    model_cache_clear()
     TracingFit.objects.filter(course=course).update(params=bare)
-    without = services.item_predict(learner=learner, item=items["i1"], at=later)
+    without = selectors.item_predict(learner=learner, item=items["i1"], at=later)
     assert abs(with_enc - without) > 1e-3
-    services._cache.clear()
+    model_cache_clear()

@@ -98,3 +98,35 @@ async def test_size_cap_and_rate_limit(session, student, backend):
         await receive_until_final(comm) if "#transcript" in frame else None
     assert limited
     await comm.disconnect()
+
+
+async def test_a_reply_whose_last_write_broke_after_committing_is_still_sent(session, student, backend, monkeypatch):
+    # The database connection dies between the reply's UPDATE and the read after it (as a terminated
+    # PostgreSQL backend does): nothing is pending any more, yet the student must still get the reply.
+    from django.db import OperationalError
+
+    from tutor import engine
+
+    real_finish = engine.reply_finish
+    broken: list[int] = []
+
+    def finish_then_lose_the_connection(**kwargs):
+        turn = real_finish(**kwargs)
+        if not broken:
+            broken.append(turn.pk)
+            raise OperationalError("terminating connection due to administrator command")
+        return turn
+
+    monkeypatch.setattr(engine, "reply_finish", finish_then_lose_the_connection)
+    comm, connected, _ = await connect(student, session.pk)
+    assert connected
+    await comm.send_to(text_data=json.dumps({"message": "can I have a hint?", "client_id": "lost-1"}))
+    frames = await receive_until_final(comm)
+    assert broken and f'id="turn-{broken[0]}"' in frames[-1] and "What denominator" in frames[-1]
+    # Re-sending the same message (as the page does after a notice) gets the stored reply again, once.
+    await comm.send_to(text_data=json.dumps({"message": "can I have a hint?", "client_id": "lost-1"}))
+    again = await receive_until_final(comm)
+    assert f'id="turn-{broken[0]}"' in again[-1]
+    await comm.disconnect()
+    count = await database_sync_to_async(Turn.objects.filter(session=session, client_id="lost-1").count)()
+    assert count == 1

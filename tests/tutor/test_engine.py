@@ -26,7 +26,7 @@ def test_student_turn_and_attempt_are_stored_before_any_reply(session, backend):
     assert attempt.outcome == "incorrect" and attempt.misconception is not None
     tutor = Turn.objects.get(pk=plan.tutor_turn_id)
     assert tutor.state == Turn.State.PENDING and tutor.move == "misconception_feedback"
-    assert tutor.authored_text == "Did you add the bottoms too?"
+    assert tutor.authored_text == "Not quite — “2/6” isn't right. Did you add the bottoms too?"
 
 
 def test_stream_sends_tokens_then_final_and_stores_it(session, backend):
@@ -122,5 +122,33 @@ def test_an_edited_hint_is_used_at_the_next_turn(session, backend):
     hint = session.step.hints.order_by("position", "id")[1]
     hint.text = "Try writing both fractions with the same bottom number."
     hint.save()
+    run_reply(engine.turn_take(session_id=session.pk, text="1/3", client_id="a1"))  # a try, probed
     plan = engine.turn_take(session_id=session.pk, text="another hint please", client_id="h2")
     assert plan.authored_text == "Try writing both fractions with the same bottom number."
+
+
+def test_a_model_that_confirms_a_wrong_answer_is_cut_off(session, backend):
+    """The guard gets the checker's verdict on the message it answers (issue 19)."""
+    backend(ScriptedBackend(["Yes, that's right! Well done, 2/6 it is."]))
+    plan = engine.turn_take(session_id=session.pk, text="2/6")
+    assert plan.last_attempt is not None and plan.last_attempt.status == "incorrect"
+    fragments = run_reply(plan)
+    assert "right" not in "".join(fragments[:-1]) and "Well done" not in "".join(fragments[:-1])
+    tutor = Turn.objects.get(pk=plan.tutor_turn_id)
+    # The authored move is sent instead: the wrong answer called wrong, then the misconception's feedback.
+    assert tutor.state == Turn.State.FALLBACK and tutor.text == plan.authored_text
+    assert "isn't right" in tutor.text and tutor.text.endswith("Did you add the bottoms too?")
+    assert any("confirms an answer the checker marked wrong" in reason for reason in tutor.guard["reasons"])
+
+
+def test_praise_may_repeat_the_answer_the_student_just_gave(session, backend):
+    step = session.step
+    step.explanation = "Rewrite 1/2 as 2/4, then 2/4 + 1/4 = 3/4."
+    step.save()
+    backend(ScriptedBackend(["Yes, 3/4 is right: 2/4 + 1/4 = 3/4."]))
+    plan = engine.turn_take(session_id=session.pk, text="3/4")
+    assert "2/4 + 1/4 = 3/4" in plan.authored_text  # not swapped for a scaffold as an early answer
+    run_reply(plan)
+    tutor = Turn.objects.get(pk=plan.tutor_turn_id)
+    assert tutor.state == Turn.State.COMPLETE, tutor.guard
+    assert tutor.text.startswith("Yes, 3/4 is right")

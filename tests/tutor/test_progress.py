@@ -6,8 +6,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.factories import UserFactory
-from tracing.services import mastery_predict
+from tracing.selectors import mastery_predict
 from tutor import engine, progress, roles
+from tutor.courses.models import CourseSettings
 
 
 def _figures(html: str) -> dict[int, dict[str, str]]:
@@ -38,7 +39,8 @@ def url(course):
 def test_page_shows_every_kc_with_the_models_figures(client, course, student):
     html = _page(client, student, course)
     figures = _figures(html)
-    predicted = mastery_predict(learner=student, course=course)
+    # "Mastered" uses the course's own threshold (0.8 by default), as the planner does.
+    predicted = mastery_predict(learner=student, course=course, mastery_threshold=0.8)
     assert set(figures) == set(predicted) == set(course.kcs.values_list("id", flat=True))
     for kc_id, pred in predicted.items():
         assert float(figures[kc_id]["p_correct"]) == pytest.approx(pred.p_correct, abs=1e-3)
@@ -71,17 +73,33 @@ def test_rows_follow_the_forgetting_curve(course, student):
     assert days == sorted(days)
 
 
-def test_due_for_review_lists_practised_kcs_falling_below_the_threshold(course, student):
+def test_a_practised_kc_that_was_never_mastered_needs_practice_not_review(course, student):
     item = course.items.get(slug="add-halves-quarters")
     session = engine.session_start(student=student, item=item)
-    engine.turn_take(session_id=session.pk, text="2/6", client_id="wrong")  # a wrong answer: low, so due now
+    engine.turn_take(session_id=session.pk, text="2/6", client_id="wrong")  # a wrong answer: low, not mastered
     rows = progress.progress_rows(learner=student, course=course)
-    due = progress.review_due(rows)
-    expected = {r.kc_id for r in rows if r.practised and any(p.day <= 7 and p.p_correct < 0.7 for p in r.curve)}
-    assert {r.kc_id for r in due} == expected
-    for r in due:
-        first = next(p.day for p in r.curve if p.p_correct < 0.7)
-        assert r.due_in_days == first
+    practised = [r for r in rows if r.practised]
+    assert practised and not any(r.mastered for r in practised)
+    assert progress.review_due(rows) == []
+
+
+def test_due_for_review_is_the_planners_rule_with_the_students_thresholds(course, student):
+    # The same rule as the planner's (tutor.courses.rules.is_due_for_review): mastered now and
+    # predicted below the review threshold by that day. A lenient course makes one answer enough.
+    CourseSettings.objects.create(course=course, mastery_threshold=0.55, review_threshold=0.55)
+    item = course.items.get(slug="add-halves-quarters")
+    session = engine.session_start(student=student, item=item)
+    engine.turn_take(session_id=session.pk, text="3/4", client_id="right")
+    rows = progress.progress_rows(learner=student, course=course)
+    expected = {}
+    for r in rows:
+        today = r.curve[0].p_correct
+        first = next((p.day for p in r.curve if p.day <= progress.REVIEW_WINDOW_DAYS and r.practised
+                      and today >= 0.55 and p.p_correct < 0.55), None)
+        if first is not None:
+            expected[r.kc_id] = first
+        assert r.mastered == (today >= 0.55)
+    assert {r.kc_id: r.due_in_days for r in progress.review_due(rows)} == expected
 
 
 def test_a_correct_answer_changes_the_mastery_shown(client, course, student):

@@ -7,20 +7,29 @@ online filter and the baselines read it directly. Two public formats are support
   logs carry no timestamps, so the position in the sequence is the time (one unit per answer), and
   there are no question ids, so each concept doubles as its own item. Multi-concept answers use
   pyKT's ``_`` separator; ``-1`` is pyKT's padding and is dropped.
-* TSV ``user_id item_id timestamp correct skill_id``: one row per answer; timestamps in seconds are
-  converted to days, the unit the Django side uses too.
+* ASSISTments TSV ``user_id item_id timestamp correct skill_id``: one row per answer; timestamps in
+  seconds are converted to days, the unit the Django side uses too. :func:`assistments_columns` and
+  :func:`assistments_answer` are the one reading of a row, shared by the benchmark's loader
+  (:func:`load_tsv`) and the log importer (``tutor/log_import.py``), so both see the same answers
+  and the same KCs.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-SECONDS_PER_DAY = 86400.0
+from tracing.psikt.timeunit import days_from_seconds
+
+ASSISTMENTS_COLUMNS = ("user_id", "item_id", "timestamp", "correct", "skill_id")
+# skill_id cells that name no skill: empty, or a missing value as pandas and SQL exports write it.
+NO_SKILL = frozenset({"", "nan", "none", "null"})
 
 
 @dataclass
@@ -181,25 +190,99 @@ def split_by_source(dataset: Dataset, prefix: str) -> tuple[Dataset, Dataset]:
     return dataset.subset(inside), dataset.subset(outside)
 
 
+class AssistmentsFormatError(ValueError):
+    """A header or a row that is not in the ASSISTments format; the message starts with its line."""
+
+
+@dataclass(frozen=True)
+class AssistmentsAnswer:
+    """One row of an ASSISTments log, read."""
+
+    line: int
+    learner: str  # user_id
+    item: str  # item_id
+    at: datetime  # timestamp, seconds since the Unix epoch, as an aware UTC datetime
+    seconds: float
+    correct: bool
+    kcs: tuple[str, ...]  # the skills of skill_id, in order, none when it names none
+    key: str  # the row's five cells as read: identifies the row (the importer's idempotency key)
+
+    @property
+    def days(self) -> float:
+        return days_from_seconds(self.seconds)
+
+
+def assistments_columns(header: Sequence[str]) -> dict[str, int]:
+    """Where the five columns are in a header line's cells: names in any case and order, other
+    columns ignored. Raises :class:`AssistmentsFormatError` naming the missing ones."""
+    lowered = [h.strip().lower() for h in header]
+    missing = [c for c in ASSISTMENTS_COLUMNS if c not in lowered]
+    if missing:
+        expected = " ".join(ASSISTMENTS_COLUMNS)
+        raise AssistmentsFormatError(
+            f"line 1: missing ASSISTments column(s): {', '.join(missing)} (expected {expected})."
+        )
+    return {c: lowered.index(c) for c in ASSISTMENTS_COLUMNS}
+
+
+def assistments_skills(cell: str) -> tuple[str, ...]:
+    """The KCs a ``skill_id`` cell names: several joined by ``_`` (pyKT's separator) or ``,``;
+    none for an empty or missing value (``nan``, ``none``, ``null``)."""
+    cell = cell.strip()
+    if cell.lower() in NO_SKILL:
+        return ()
+    return tuple(k.strip() for k in cell.replace("_", ",").split(",") if k.strip().lower() not in NO_SKILL)
+
+
+def assistments_answer(cells: Sequence[str], columns: Mapping[str, int], *, line: int) -> AssistmentsAnswer:
+    """Read one data row (its cells, split on tabs) with the header's ``columns``. Raises
+    :class:`AssistmentsFormatError` saying what is wrong with the row."""
+    user, item, stamp, correct, skill = (cells[columns[c]].strip() for c in ASSISTMENTS_COLUMNS)
+    if not user or not item:
+        raise AssistmentsFormatError(f"line {line}: user_id and item_id must not be empty.")
+    try:
+        right = float(correct)
+    except ValueError:
+        right = math.nan
+    if right not in (0.0, 1.0):
+        raise AssistmentsFormatError(f"line {line}: correct must be 0 or 1, got {correct!r}.")
+    try:
+        seconds = float(stamp)
+        at = datetime.fromtimestamp(seconds, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise AssistmentsFormatError(f"line {line}: timestamp {stamp!r} is not a number of seconds.") from None
+    key = "\x1f".join([user, item, stamp, correct, skill])
+    return AssistmentsAnswer(line, user, item, at, seconds, right == 1.0, assistments_skills(skill), key)
+
+
+def read_assistments(path: Path | str) -> Iterator[AssistmentsAnswer]:
+    """Every answer of an ASSISTments TSV file (UTF-8, a header line first, blank lines skipped).
+    Raises :class:`AssistmentsFormatError` at the first line it cannot read."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        header = fh.readline().rstrip("\r\n").split("\t")
+        columns = assistments_columns(header)
+        for number, text in enumerate(fh, start=2):
+            text = text.rstrip("\r\n")
+            if not text.strip():
+                continue
+            cells = text.split("\t")
+            if len(cells) != len(header):
+                raise AssistmentsFormatError(
+                    f"line {number}: expected {len(header)} tab-separated fields, got {len(cells)}."
+                )
+            yield assistments_answer(cells, columns, line=number)
+
+
 def load_tsv(path: Path | str, *, max_learners: int | None = None) -> Dataset:
-    """Load a ``user_id item_id timestamp correct skill_id`` TSV; times become days."""
+    """Load an ASSISTments ``user_id item_id timestamp correct skill_id`` TSV; times become days."""
     builder = DatasetBuilder(time_unit="day")
     seen: set[str] = set()
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            user = row["user_id"]
-            if max_learners is not None and user not in seen:
-                if len(seen) >= max_learners:
-                    continue
-                seen.add(user)
-            kcs = [k for k in row["skill_id"].replace("_", ",").split(",") if k != ""]
-            builder.add(
-                user,
-                row["item_id"],
-                kcs,
-                int(float(row["correct"])),
-                float(row["timestamp"]) / SECONDS_PER_DAY,
-            )
+    for answer in read_assistments(path):
+        if max_learners is not None and answer.learner not in seen:
+            if len(seen) >= max_learners:
+                continue
+            seen.add(answer.learner)
+        builder.add(answer.learner, answer.item, answer.kcs, answer.correct, answer.days)
     return builder.build()
 
 

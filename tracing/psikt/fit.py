@@ -203,7 +203,7 @@ def fit(
     finally:
         torch.set_num_threads(threads)
     if config.encoder is not None:
-        from tracing.psikt.encoder import fit_encoder
+        from tracing.psikt.encoder_fit import fit_encoder
         from tracing.psikt.online import OnlineModel
 
         encoder, result.encoder = fit_encoder(

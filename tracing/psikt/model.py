@@ -1,6 +1,6 @@
 """The PSI-KT-style generative model and the Gaussian filter that marginalises its latent states.
 
-Generative process (``simulate.py`` draws from exactly this):
+Generative process (``tracing/benchmarks/simulate.py`` draws from exactly this):
 
 * population: location/scale of each learner trait, a scale for item offsets;
 * learner ``l``: ``log α_l``, ``log σ_l``, ``logit γ_l`` ~ Normal(population) and ``μ_l`` ~

@@ -25,6 +25,15 @@ TRAIT_NAMES = ("log_alpha", "log_sigma", "logit_gamma")
 # answer (forgotten again at the learner's rate α). Population locations are named ``<name>_loc``.
 GAIN_NAMES = ("gain_wrong", "gain_correct")
 N_GAINS = len(GAIN_NAMES)
+# Prior offset per authored difficulty level (1-5): difficulty 3 is neutral, each level shifts the
+# log-odds of a correct answer by 0.5 (a 1 -> 5 span of 2 logits, roughly 80% -> 35% for an average
+# learner). A fit replaces it with the item's learned offset.
+DIFFICULTY_LOGIT_STEP = 0.5
+
+
+def difficulty_offset(difficulty: int) -> float:
+    """An item's prior offset (logits) from its authored difficulty."""
+    return (3 - int(difficulty)) * DIFFICULTY_LOGIT_STEP
 
 
 @dataclass

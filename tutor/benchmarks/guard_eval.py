@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from tutor.checking import CheckResult
 from tutor.guard.guard import extract_quantities, guard_check
 
 
@@ -90,9 +91,20 @@ def _precision_recall(pairs: list[tuple[bool, bool]]) -> dict[str, float | int]:
     }
 
 
+def _last_attempt(case: dict[str, Any]) -> CheckResult | None:
+    """A case's ``last_attempt``: ``{"status": "incorrect", "parsed": "42"}``, as the checker gave it."""
+    attempt = case.get("last_attempt")
+    if not isinstance(attempt, dict):
+        return None
+    return CheckResult(status=attempt["status"], parsed=str(attempt.get("parsed", "")),
+                       partial=bool(attempt.get("partial", False)))
+
+
 def evaluate_cases(path: Path) -> dict[str, Any]:
-    """Precision/recall of ``reveals_answer`` (and agreement on ``passed``) on hand-labelled cases."""
+    """Precision/recall of ``reveals_answer`` on hand-labelled cases, and of rejecting a reply
+    (not ``passed``) where cases label that too."""
     pairs: list[tuple[bool, bool]] = []
+    rejected: list[tuple[bool, bool]] = []
     passed_agree = passed_n = 0
     misses: list[str] = []
     for _, case in _read_jsonl(str(path)):
@@ -104,16 +116,21 @@ def evaluate_cases(path: Path) -> dict[str, Any]:
             authored_text=case.get("authored_text", ""),
             allowed_numbers=case.get("allowed", ()),
             move=case.get("move", ""),
+            last_attempt=_last_attempt(case),
         )
         pairs.append((bool(case["reveals_answer"]), verdict.reveals_answer))
-        if bool(case["reveals_answer"]) != verdict.reveals_answer:
-            misses.append(case.get("id", "?"))
+        disagrees = bool(case["reveals_answer"]) != verdict.reveals_answer
         if "passed" in case:
             passed_n += 1
             passed_agree += verdict.passed == bool(case["passed"])
+            rejected.append((not case["passed"], not verdict.passed))
+            disagrees = disagrees or verdict.passed != bool(case["passed"])
+        if disagrees:
+            misses.append(case.get("id", "?"))
     return {
         **_precision_recall(pairs),
         "passed_accuracy": round(passed_agree / passed_n, 4) if passed_n else None,
+        "rejected": _precision_recall(rejected),
         "disagreements": misses,
     }
 

@@ -48,8 +48,8 @@ from typing import Any
 import numpy as np
 
 from content.graph import add_edges_acyclic, topological_layers
+from tracing.benchmarks.simulate import Population, SimGraph, SimItem, Simulator, Traits
 from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe
-from tracing.psikt.simulate import Population, SimGraph, SimItem, Simulator, Traits
 from tutor.planning.planner import (
     CourseGraph,
     CourseOrderPolicy,

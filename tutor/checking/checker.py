@@ -38,6 +38,7 @@ import sympy
 from sympy.parsing.sympy_parser import auto_number, parse_expr
 
 from content.answers import AnswerKind, AnswerSpec
+from tutor.checking import numbers
 
 Status = Literal["correct", "incorrect", "unreadable"]
 
@@ -47,7 +48,7 @@ MAX_INPUT_CHARS = 1_000  # after normalisation
 MAX_TOKENS = 200
 MAX_DEPTH = 20
 MAX_DIGITS = 30
-MAX_DECIMAL_EXPONENT = 300
+MAX_DECIMAL_EXPONENT = numbers.MAX_EXPONENT
 MAX_TREE_NODES = 400
 MAX_LITERAL_EXPONENT = 1_000
 MAX_LOG10_MAGNITUDE = 300.0
@@ -102,6 +103,7 @@ MSG_CHOICE = "Pick one of the choices — type its letter (a, b, …), its numbe
 MSG_MISSING_UNITS = "The number is right — don't forget the units."
 MSG_WRONG_UNITS = "The number is right, but check the units."
 MSG_PERCENT = "That value is right — now write it as a percentage."
+MSG_FALSE_EQUATION = "Your last number is right, but “{equation}” is not true: each side of = must have the same value."
 
 
 def _unreadable(message: str, parsed: str = "") -> CheckResult:
@@ -148,8 +150,8 @@ def _sanitise(raw: object) -> str | CheckResult:
         return _unreadable(MSG_CONTROL)
     if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
         return _unreadable(MSG_CONTROL)
-    # Superscripts first: NFKC would turn x² into x2.
-    text = unicodedata.normalize("NFKC", text.translate(_SUPERSCRIPTS)).translate(_SYMBOLS)
+    # Superscripts and vulgar fractions first: NFKC would turn x² into x2 and 3½ into 31 over 2.
+    text = unicodedata.normalize("NFKC", numbers.spell_fractions(text.translate(_SUPERSCRIPTS))).translate(_SYMBOLS)
     text = " ".join(text.split())
     if len(text) > MAX_INPUT_CHARS:
         return _unreadable(MSG_TOO_LONG)
@@ -176,23 +178,10 @@ _FILLER = re.compile(
 
 # --- numbers ---------------------------------------------------------------------------------
 
-_NUM_RE = re.compile(
-    r"""
-    (?P<sign>[-+])?
-    (?:
-        (?P<whole>\d+)\s+(?P<mnum>\d+)\s*/\s*(?P<mden>\d+)(?![\d.])
-      | (?P<fnum>\d+(?:\.\d+)?)\s*/\s*(?P<fden>\d+(?:\.\d+)?)
-      | (?P<dec>\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!,?\d)|\d{1,3}(?:\ \d{3})+(?![\d/])|\d+,\d{1,2}(?![\d,])
-               |\d+(?:\.\d*)?|\.\d+)
-        (?:e(?P<exp>[-+]?\d+)(?![a-z])|\s*[*x]\s*10\s*\^\s*\(?(?P<exp10>[-+]?\d+)\)?)?
-    )
-    (?P<pct>\s*(?:%|percent\b|per\s+cent\b))?
-    """,
-    re.VERBOSE | re.IGNORECASE,
-)
 _CURRENCY_BEFORE = re.compile(r"([$€£¥])\s*$")
 _UNIT_AFTER = re.compile(r"\s*(?P<unit>[a-zµ°$€£][a-zµ°]*(?:\^-?\d)?(?:\s*/\s*[a-zµ°]+(?:\^-?\d)?)?)", re.I)
 _MARKERS = re.compile(r"(?:=|\bequals?\b|\bis\b|\bgot\b|\bget\b|\bgives\b|\banswer\s*:|\bmakes\b)", re.I)
+_EQUALS_WORDS = re.compile(r"\bequals?\b|\bis\s+equal\s+to\b", re.I)
 _VARIABLE_LETTERS = frozenset("xyzn")
 _OPERATOR_CHARS = frozenset("+-*/^(")
 
@@ -211,37 +200,17 @@ class _Unreadable(Exception):
         self.message = message
 
 
-def _number_from_match(m: re.Match[str]) -> float:
-    digits = sum(ch.isdigit() for ch in m.group(0))
-    if digits > MAX_DIGITS:
+def _read_number_at(text: str, number: numbers.Number) -> _Number:
+    if sum(ch.isdigit() for ch in number.text) > MAX_DIGITS:
         raise _Unreadable(MSG_TOO_BIG)
-    sign = -1.0 if m.group("sign") == "-" else 1.0
-    if m.group("whole") is not None:
-        den = int(m.group("mden"))
-        if den == 0:
-            raise _Unreadable(MSG_UNDEFINED)
-        return sign * (int(m.group("whole")) + int(m.group("mnum")) / den)
-    if m.group("fnum") is not None:
-        den_f = float(m.group("fden"))
-        if den_f == 0:
-            raise _Unreadable(MSG_UNDEFINED)
-        return sign * float(m.group("fnum")) / den_f
-    dec = m.group("dec")
-    dec = dec.replace(",", ".") if re.fullmatch(r"\d+,\d{1,2}", dec) else dec.replace(",", "").replace(" ", "")
-    exp_text = m.group("exp") or m.group("exp10")
-    exponent = int(exp_text) if exp_text is not None else 0
-    if abs(exponent) > MAX_DECIMAL_EXPONENT:
-        raise _Unreadable(MSG_TOO_BIG)
-    value = float(dec) * 10.0**exponent
-    if not math.isfinite(value):
-        raise _Unreadable(MSG_TOO_BIG)
-    return sign * value
-
-
-def _read_number_at(text: str, m: re.Match[str]) -> _Number:
-    value = _number_from_match(m)
-    before = text[: m.start()]
-    after = text[m.end() :]
+    if number.value is None:
+        raise _Unreadable(MSG_UNDEFINED if number.problem == "zero denominator" else MSG_TOO_BIG)
+    try:
+        value = float(number.value)
+    except OverflowError:
+        raise _Unreadable(MSG_TOO_BIG) from None
+    before = text[: number.start]
+    after = text[number.end :]
     if before[-1:].isalpha() or before.rstrip()[-1:] in {"*", "/", "^"}:
         raise _Unreadable(MSG_NOT_A_NUMBER)
     unit = ""
@@ -250,7 +219,7 @@ def _read_number_at(text: str, m: re.Match[str]) -> _Number:
         unit = currency.group(1)
     um = _UNIT_AFTER.match(after)
     rest = after
-    if um and not m.group("pct"):
+    if um and not number.percent:
         word = um.group("unit")
         if len(word) == 1 and word.lower() in _VARIABLE_LETTERS and not after.startswith(" "):
             raise _Unreadable(MSG_NOT_A_NUMBER)  # 2x is an expression, not 2 of unit x
@@ -258,30 +227,51 @@ def _read_number_at(text: str, m: re.Match[str]) -> _Number:
         rest = after[um.end() :]
     if rest.lstrip()[:1] in _OPERATOR_CHARS:
         raise _Unreadable(MSG_NOT_A_NUMBER)
-    return _Number(value=value, percent=bool(m.group("pct")), unit=unit, text=m.group(0).strip())
+    return _Number(value=value, percent=number.percent, unit=unit, text=number.text.strip())
 
 
-def _read_number(text: str) -> _Number:
-    """The single number a student meant, with its units; raises ``_Unreadable`` otherwise."""
-    text = _strip_math_delimiters(text)
-    matches = [
-        m
-        for m in _NUM_RE.finditer(text)
-        if any(ch.isdigit() for ch in m.group(0)) and not text[: m.start()].endswith("^")  # cm^2
-    ]
-    if not matches:
+# "this one", "the other one": a pronoun, not a number.
+_PRONOUN_ONE = re.compile(
+    r"\b(?:this|that|the|which|each|every|another|any|some|no|other|next|last|first|right|wrong)\s+$", re.I
+)
+# A sentence of this many words or more is an answer in words only after a marker ("it is twelve").
+_WORD_ANSWER_MAX_WORDS = 8
+
+
+def _word_answer(text: str) -> list[numbers.Number]:
+    """Numbers written in words, where the message reads as an answer: a short message ("seven
+    halves", "it's twelve") or a number after a marker ("so my answer is twelve"). In a longer
+    sentence a number word is talk ("please do this one for me", "one more hint"), not an attempt."""
+    found = [n for n in numbers.read_numbers(text)
+             if not (text[n.start:n.start + 3].lower() == "one" and _PRONOUN_ONE.search(text[: n.start]))]
+    if len(text.split()) < _WORD_ANSWER_MAX_WORDS:
+        return found
+    markers = list(_MARKERS.finditer(text))
+    return [n for n in found if markers and n.start >= markers[-1].end()]
+
+
+def _read_number(text: str, *, words: bool = True) -> _Number:
+    """The single number a student meant, with its units; raises ``_Unreadable`` otherwise.
+
+    Numbers are read by ``tutor.checking.numbers``, as the guard reads them; numbers in words
+    ("seven halves") count only where no digits are written (``words``: at all)."""
+    text = numbers.normalise(_strip_math_delimiters(text))
+    found = numbers.read_numbers(text, words=False) or (_word_answer(text) if words else [])
+    # cm^2, 2^3: an exponent is not the answer
+    found = [n for n in found if not text[: n.start].rstrip().endswith("^")]
+    if not found:
         raise _Unreadable(MSG_NUMBER)
-    if len(matches) > 1:
+    if len(found) > 1:
         # "x = 3.5", "24 + 6 = 30", "I got 72": the number after the last marker, if it is alone.
         markers = list(_MARKERS.finditer(text))
         if not markers:
             raise _Unreadable(MSG_AMBIGUOUS)
         cut = markers[-1].end()
-        tail = [m for m in matches if m.start() >= cut]
+        tail = [n for n in found if n.start >= cut]
         if len(tail) != 1:
             raise _Unreadable(MSG_AMBIGUOUS)
-        matches = tail
-    return _read_number_at(text, matches[0])
+        found = tail
+    return _read_number_at(text, found[0])
 
 
 _UNIT_ALIASES: dict[str, tuple[str, ...]] = {
@@ -334,7 +324,7 @@ def _expected_number(answer: str) -> _Number:
     if isinstance(text, CheckResult):
         raise AnswerSpecError(f"Numeric answer {answer!r} cannot be read: {text.message}")
     try:
-        return _read_number(text)
+        return _read_number(text, words=False)  # an answer key is written in digits
     except _Unreadable as exc:
         raise AnswerSpecError(f"Numeric answer {answer!r} cannot be read: {exc.message}") from exc
 
@@ -354,6 +344,11 @@ def _compare_numeric(spec: AnswerSpec, answer: str, text: str) -> CheckResult:
         if want_percent and not got.percent and _close(got.value * 100.0, expected.value, spec.tolerance):
             return CheckResult(status="incorrect", parsed=parsed, partial=True, message=MSG_PERCENT)
         return CheckResult(status="incorrect", parsed=parsed)
+    false = numbers.false_equalities(_EQUALS_WORDS.sub("=", text))
+    if false:
+        # "6 = 5", "7 = x = 5": the last number is right, but the student wrote something untrue.
+        return CheckResult(status="incorrect", parsed=false[0], partial=True,
+                           message=MSG_FALSE_EQUATION.format(equation=false[0]))
     if units and _canonical_unit(units) != "%":
         if not got.unit:
             return CheckResult(status="incorrect", parsed=parsed, partial=True, message=MSG_MISSING_UNITS)

@@ -41,6 +41,27 @@ CONDITION_OVERRIDES: dict[str, type] = {
 }
 
 
+# "Mastered" and "due for review": the planner, the student's progress page and the teacher's pages
+# all decide with these two rules and the student's effective thresholds. They work on floats and
+# elementwise on numpy arrays alike.
+
+
+def is_mastered(p_correct: Any, *, mastery_threshold: float) -> Any:
+    """Mastered: the predicted chance of answering a typical item of the KC right is at least the
+    mastery threshold."""
+    return p_correct >= mastery_threshold
+
+
+def is_due_for_review(
+    *, practised: Any, p_correct_now: Any, p_correct_later: Any, mastery_threshold: float, review_threshold: float
+) -> Any:
+    """Due for review: a practised KC that is mastered now and is predicted to fall below the review
+    threshold by the later time (a KC practised but never mastered needs practice, not review)."""
+    return practised & is_mastered(p_correct_now, mastery_threshold=mastery_threshold) & (
+        p_correct_later < review_threshold
+    )
+
+
 def allowed_backends(*, deployment: str, extra: Iterable[str] = ()) -> list[str]:
     """LLM backend specs a condition may name: the deployment's own, the scripted one, and those the
     deployment lists in ``TUTOR_LLM_BACKENDS``. A teacher cannot point the tutor at an arbitrary server."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -63,7 +64,7 @@ def course_settings(course: Course) -> TutorSettings:
 
 def _draw(student_id: int, course_id: int, conditions: list[Condition]) -> Condition:
     """A weighted pick that is random across students but the same every time for one student."""
-    secret = getattr(django_settings, "TUTOR_CONDITION_SALT", "") or django_settings.SECRET_KEY
+    secret = django_settings.TUTOR_CONDITION_SALT or django_settings.SECRET_KEY
     digest = hmac.new(str(secret).encode(), f"condition:{course_id}:{student_id}".encode(), hashlib.sha256)
     u = int.from_bytes(digest.digest()[:8], "big") / 2**64
     total = sum(c.weight for c in conditions)
@@ -75,11 +76,12 @@ def _draw(student_id: int, course_id: int, conditions: list[Condition]) -> Condi
     return conditions[-1]
 
 
-def condition_assign(*, student: Any, course: Course) -> Condition | None:
-    """The student's condition in the course, assigned on first need and never changed after."""
+def condition_assign(*, student: Any, course: Course, assign: bool = True) -> Condition | None:
+    """The student's condition in the course, assigned on first need and never changed after
+    (``assign=False``: only an existing assignment, for pages that show rather than teach)."""
     existing = ConditionAssignment.objects.filter(student=student, course=course).select_related("condition").first()
-    if existing is not None:
-        return existing.condition
+    if existing is not None or not assign:
+        return existing.condition if existing is not None else None
     conditions = [c for c in Condition.objects.filter(course=course, active=True).order_by("id") if c.weight > 0]
     if not conditions or student is None or not getattr(student, "pk", None):
         return None
@@ -92,10 +94,26 @@ def condition_assign(*, student: Any, course: Course) -> Condition | None:
     return chosen
 
 
-def settings_effective(*, course: Course, student: Any = None) -> TutorSettings:
-    """The course's settings with the student's experiment condition applied."""
+def settings_effective(*, course: Course, student: Any = None, assign: bool = True) -> TutorSettings:
+    """The course's settings with the student's experiment condition applied (``assign=False``: a
+    student not yet assigned runs on the course's settings and is not assigned by this call)."""
     base = course_settings(course)
-    condition = condition_assign(student=student, course=course) if student is not None else None
+    condition = condition_assign(student=student, course=course, assign=assign) if student is not None else None
+    return _with_condition(base, condition)
+
+
+def settings_effective_bulk(*, course: Course, student_ids: Iterable[int]) -> dict[int, TutorSettings]:
+    """``settings_effective(assign=False)`` for many students in two queries (a class page)."""
+    base = course_settings(course)
+    ids = list(student_ids)
+    assigned = {
+        a.student_id: a.condition
+        for a in ConditionAssignment.objects.filter(course=course, student_id__in=ids).select_related("condition")
+    }
+    return {sid: _with_condition(base, assigned.get(sid)) for sid in ids}
+
+
+def _with_condition(base: TutorSettings, condition: Condition | None) -> TutorSettings:
     if condition is None:
         return base
     known = {f.name for f in fields(TutorSettings)}

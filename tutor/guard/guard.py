@@ -5,9 +5,13 @@ prompt injection in the student's message cannot talk it out of its verdict. Che
 deterministic:
 
 1. answer leak: the reply states the final answer (or an equivalent form: 24, 24.0, "twenty-four",
-   $24$, 1/2 vs 0.5, \\frac{1}{2}, "x = 3") before the policy released it;
+   $24$, 1/2 vs 0.5, \\frac{1}{2}, "x = 3") before the policy released it, unless the student has
+   just given it; any other final answer asserted before release ("So the answer is 60.": human
+   judges count revealing a wrong answer as revealing too); a wrong answer confirmed: praise or
+   "that's correct" after an attempt the checker marked wrong;
 2. hallucinated numbers: a number that neither the authored text, the problem statement, the
-   student's messages, nor one arithmetic step on those supports;
+   student's messages, nor one arithmetic step on those supports; false arithmetic: a chain like
+   ``25*4 = 110`` or ``$220*12=$2540`` that does not hold, checked exactly;
 3. ignoring the move: a probing move without a question, a hint that shares almost nothing with
    the authored hint;
 4. length.
@@ -23,6 +27,12 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from tutor.checking import numbers
+
+if TYPE_CHECKING:
+    from tutor.checking import CheckResult
 
 __all__ = [
     "GuardVerdict",
@@ -35,47 +45,8 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------------------------------
-# Numbers in text: digits, decimals, thousands separators, fractions, LaTeX, number words.
-
-_LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}]+?)\s*\}")
-_LATEX_FRAC_SHORT = re.compile(r"\\[dt]?frac\s*(\d)\s*(\d)")
-_LATEX_TEXT = re.compile(r"\\(?:text|mathrm|textbf|mathbf|operatorname)\s*\{([^{}]*)\}")
-_LATEX_OPS = [
-    (re.compile(r"\\(?:times|cdot|ast)"), " x "),
-    (re.compile(r"\\div"), " / "),
-    (re.compile(r"\\(?:left|right|displaystyle|quad|qquad)"), " "),
-    (re.compile(r"\\[,;:! ]"), ""),
-    (re.compile(r"\{,\}"), ","),
-    (re.compile(r"\\%"), "%"),
-    (re.compile(r"\\\$"), "$"),
-    (re.compile(r"\\[()\[\]]"), " "),
-]
-
-_NUMBER = re.compile(
-    r"(?<![\w.])"
-    r"(?P<int>\d{1,3}(?:,\d{3})+(?![\d])|\d+)?"
-    r"(?:\.(?P<dec>\d+))?"
-    r"(?:\s*/\s*(?P<den>\d+)(?!\d|\.\d))?"
-    r"(?P<pct>\s*(?:%|percent\b|per cent\b))?"
-)
-_ORDINAL_SUFFIX = re.compile(r"(?:st|nd|rd|th)\b")
-
-_UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
-}  # fmt: skip
-_TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-    "ninety": 90,
-}  # fmt: skip
-_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
-_DENOMINATORS = {
-    "half": 2, "halves": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4, "fourth": 4,
-    "fourths": 4, "fifth": 5, "fifths": 5, "sixth": 6, "sixths": 6, "seventh": 7, "sevenths": 7,
-    "eighth": 8, "eighths": 8, "ninth": 9, "ninths": 9, "tenth": 10, "tenths": 10,
-}  # fmt: skip
-_WORD = re.compile(r"[a-z]+")
+# Numbers in text, read by the checker's number reader (tutor.checking.numbers): the guard must see
+# an answer in every form the checker accepts as that answer.
 
 
 @dataclass(frozen=True)
@@ -96,133 +67,30 @@ class Quantity:
     alias: bool = False
 
 
+@functools.lru_cache(maxsize=1024)  # one check reads the same text several times
 def _normalise(text: str) -> str:
-    text = _LATEX_TEXT.sub(r" \1 ", text)
-    text = _LATEX_FRAC.sub(r"\1/\2", text)
-    text = _LATEX_FRAC_SHORT.sub(r"\1/\2", text)
-    for pattern, replacement in _LATEX_OPS:
-        text = pattern.sub(replacement, text)
-    text = text.replace("\u2212", "-").replace("\u00a0", " ").replace("\u2009", " ")
-    return text
+    # Curly apostrophes (U+2019) too; one character for one, so positions still agree.
+    return numbers.normalise(text).replace("\u2019", "'")
 
 
-def _digit_quantities(text: str) -> Iterator[Quantity]:
-    for match in _NUMBER.finditer(text):
-        whole, dec, den, pct = match["int"], match["dec"], match["den"], match["pct"]
-        if whole is None and dec is None:
-            continue
-        start, end = match.start(), match.end()
-        if _ORDINAL_SUFFIX.match(text, end) and not den and not dec:
-            continue  # "2nd", "4th": positions, not quantities
-        value = Fraction(whole.replace(",", "") if whole else "0")
-        if dec:
-            value += Fraction(int(dec), 10 ** len(dec))
-        # A minus sign right before the digits, not after an operand, makes the number negative.
-        before = text[:start].rstrip(" ")
-        if before.endswith("-") and not re.search(r"[\w)\]}]\s*-$", before):
-            value = -value
-            start = text.rfind("-", 0, start)
-        if den is not None:
-            raw = match.group(0)
-            slash = raw.index("/")
-            if re.search(r"\s/|/\s", raw) or dec:
-                # "12 / 2" is a division in a worked step: its operands, not a stated fraction.
-                yield Quantity(value, raw[:slash].strip(), start, match.start() + slash, len(dec or ""))
-                yield Quantity(Fraction(int(den)), den, end - len(den), end)
-                continue
-            yield Quantity(value, whole or "", start, start + len(whole or ""), part=True)
-            yield Quantity(Fraction(int(den)), den, end - len(den), end, part=True)
-            if int(den) == 0:
-                continue
-            value = value / int(den)
-            mixed = re.search(r"(?<![\d.,])(\d+)\s+$", text[:start])
-            if mixed:  # "2 1/2"
-                yield Quantity(int(mixed[1]) + value, text[mixed.start() : end], mixed.start(), end)
-        elif pct:
-            yield Quantity(value, match.group(0), start, end, decimals=len(dec or ""))
-            yield Quantity(value / 100, match.group(0), start, end, decimals=len(dec or "") + 2, alias=True)
-            continue
-        yield Quantity(value, text[start:end].strip(), start, end, decimals=len(dec or ""))
-
-
-def _parse_integer_words(words: list[tuple[str, int, int]], i: int) -> tuple[int, int] | None:
-    """Parse an integer written in words starting at ``words[i]``; returns (value, next index)."""
-    total, current, j, seen = 0, 0, i, False
-    while j < len(words):
-        word = words[j][0]
-        if word in _UNITS:
-            if seen and current % 100 and current % 10 == 0 and current % 100 >= 20 and _UNITS[word] < 10:
-                current += _UNITS[word]  # "twenty" + "four"
-            elif seen and current % 100:
-                break
-            else:
-                current += _UNITS[word]
-        elif word in _TENS:
-            if seen and current % 100:
-                break
-            current += _TENS[word]
-        elif word in _SCALES and (seen or word == "hundred"):
-            scale = _SCALES[word]
-            if not seen:
-                break
-            if scale == 100:
-                current = max(current, 1) * 100
-            else:
-                total += max(current, 1) * scale
-                current = 0
-        elif word == "and" and seen and j + 1 < len(words) and (words[j + 1][0] in _UNITS or words[j + 1][0] in _TENS):
-            # "one hundred and five", but not "two and a half" (handled by the caller)
-            if current % 100 == 0 and (current or total):
-                j += 1
-                continue
-            break
-        else:
-            break
-        seen = True
-        j += 1
-    if not seen:
-        return None
-    return total + current, j
-
-
-def _word_quantities(text: str) -> Iterator[Quantity]:
-    lowered = text.lower()
-    words = [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(lowered)]
-    i = 0
-    while i < len(words):
-        word, start, _ = words[i]
-        parsed = _parse_integer_words(words, i)
-        if parsed is None:
-            # "a half", "a quarter"
-            if word == "a" and i + 1 < len(words) and words[i + 1][0] in ("half", "third", "quarter"):
-                end = words[i + 1][2]
-                yield Quantity(Fraction(1, _DENOMINATORS[words[i + 1][0]]), text[start:end], start, end, word=True)
-                i += 2
-                continue
-            if word in ("half", "halves"):
-                yield Quantity(Fraction(1, 2), text[start : words[i][2]], start, words[i][2], word=True)
-            i += 1
-            continue
-        value, j = parsed
-        end = words[j - 1][2]
-        quantity = Fraction(value)
-        # "two thirds", "one half"
-        if j < len(words) and words[j][0] in _DENOMINATORS and value >= 1 and words[j][0] != "second":
-            denominator = _DENOMINATORS[words[j][0]]
-            plural_ok = value == 1 or words[j][0].endswith("s") or words[j][0] in ("half",)
-            if plural_ok:
-                quantity = Fraction(value, denominator)
-                end = words[j][2]
-                j += 1
-        # "two and a half", "two and one-half", "two and three quarters"
-        elif j + 2 < len(words) and words[j][0] == "and":
-            numerator: int | None = 1 if words[j + 1][0] == "a" else _UNITS.get(words[j + 1][0])
-            if numerator and words[j + 2][0] in _DENOMINATORS:
-                quantity = Fraction(value) + Fraction(numerator, _DENOMINATORS[words[j + 2][0]])
-                end = words[j + 2][2]
-                j += 3
-        yield Quantity(quantity, text[start:end], start, end, word=True)
-        i = j
+def _as_quantities(number: numbers.Number) -> Iterator[Quantity]:
+    """What a number states: a fraction its value (its numerator and denominator only as parts), a
+    division in a worked step ("12 / 2") its operands, a percentage its value and, as an alias,
+    that value as a fraction of one."""
+    if number.kind == "division":
+        for operand in number.parts:
+            if operand.value is not None:
+                yield Quantity(operand.value, operand.text, operand.start, operand.end, operand.decimals)
+        return
+    for part in number.parts:
+        if part.value is not None:
+            yield Quantity(part.value, part.text, part.start, part.end, part.decimals, part=True)
+    if number.value is None:
+        return
+    word = number.kind == "word"
+    yield Quantity(number.value, number.text, number.start, number.end, number.decimals, word=word)
+    if number.percent:
+        yield Quantity(number.value / 100, number.text, number.start, number.end, number.decimals + 2, alias=True)
 
 
 def extract_quantities(text: str) -> list[Quantity]:
@@ -234,12 +102,7 @@ def extract_quantities(text: str) -> list[Quantity]:
 # text: their numbers are read once. Quantities are immutable, so sharing them is safe.
 @functools.lru_cache(maxsize=4096)
 def _quantities(text: str) -> tuple[Quantity, ...]:
-    normalised = _normalise(text)
-    found = list(_digit_quantities(normalised)) + list(_word_quantities(normalised))
-    # "2 and a half": a digit followed by a word fraction
-    for match in re.finditer(r"(?<![\w.])(\d+)\s+and\s+(a|one)[\s-]+(half|third|quarter)\b", normalised, re.I):
-        value = Fraction(int(match[1])) + Fraction(1, _DENOMINATORS[match[3].lower()])
-        found.append(Quantity(value, match.group(0), match.start(), match.end(), word=True))
+    found = [q for number in numbers.read_numbers(_normalise(text)) for q in _as_quantities(number)]
     return tuple(sorted(found, key=lambda q: (q.start, -q.end)))
 
 
@@ -366,6 +229,119 @@ def _reveals(candidate: str, forms: _AnswerForms, ambient: dict[Fraction, frozen
 
 
 # --------------------------------------------------------------------------------------------------
+# The student's last attempt: praise after a wrong answer confirms it; after a right one, the reply
+# may say the answer the student just gave.
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_CONFIRM_OPENING = re.compile(
+    r"^[\s\"'“(*]*(?:(?:yes|yeah|yep|yup)\b|(?:correct|right|exactly|precisely|perfect|excellent|great|good|awesome"
+    r"|brilliant|fantastic|wonderful|indeed|absolutely|bingo|nice)\s*(?:[!.,:;\u2014\u2013-]|$))",
+    re.I,
+)
+_CONFIRM = re.compile(
+    r"\b(?:(?:that|it|this|which|you|your\s+(?:answer|result|solution|work)|the\s+answer)\s*"
+    r"(?:'s|'re|\s+is|\s+are|\s+was|\s+were)\s+"
+    r"(?:(?:absolutely|exactly|completely|totally|quite|perfectly|entirely|so|100%)\s+)?(?:correct|right)\b"
+    r"(?!\s+(?:there|here|now|away|after|before|track|idea|direction|way|approach|start|side|hand)\b)"
+    r"|(?:well|nicely)\s+done\b|(?:good|great|nice|excellent)\s+(?:job|work)\b|spot\s+on\b"
+    r"|you(?:'ve|\s+have)?\s+got\s+it\b|you\s+nailed\s+it\b|that's\s+it\b|exactly\s+right\b"
+    r"|(?:is|are|was|that's|it's)\s+the\s+(?:correct|right)\s+answer\b)",
+    re.I,
+)
+_NEGATED = re.compile(r"\b(?:not|no|never|almost|nearly|if|whether|sure)\b|n't", re.I)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _confirms_wrong(text: str, last_attempt: CheckResult | None) -> str | None:
+    """The words with which ``text`` praises or confirms an attempt the checker marked wrong
+    ("That's correct", "Yes, it's 78", "Well done"), if it does. A question ("Is that right?") or a
+    negation ("not quite right") confirms nothing; a partly right attempt (right value, missing
+    units) may be called right."""
+    if last_attempt is None or last_attempt.status != "incorrect" or last_attempt.partial:
+        return None
+    for sentence in _sentences(_normalise(text)):
+        if sentence.rstrip().endswith("?"):
+            continue
+        opening = _CONFIRM_OPENING.match(sentence)
+        if opening:
+            return opening.group(0).strip(" \"'“(*!.,:;\u2014\u2013-")
+        for match in _CONFIRM.finditer(sentence):
+            if not _NEGATED.search(sentence[: match.start()]):
+                return match.group(0)
+    return None
+
+
+# "The final answer is 159.", "So the answer is 60.", "\\boxed{60}", "60 is the answer": a value put
+# forward as the problem's answer, whichever value it is.
+_FINAL_BEFORE = re.compile(
+    r"(?:\b(?:(?:final|correct|right|actual|real)\s+)?(?:answer|solution)"
+    r"(?:\s+to\s+(?:the\s+)?(?:whole\s+|original\s+|main\s+)?problem)?"
+    r"\s*(?:is|was|=|:|would\s+be|will\s+be|should\s+be|must\s+be|has\s+to\s+be|comes\s+to|equals)"
+    r"(?:\s+(?:about|approximately|exactly|just|simply|actually|really|indeed|then))?"
+    r"|\\boxed\s*\{|####)"
+    r"[\s$(]*(?:[a-z]\s*=\s*[\s$(]*)?$",
+    re.I,
+)
+_FINAL_AFTER = re.compile(
+    r"^[\s$)]*(?:[a-z%]+\s+)?(?:is|was|would\s+be|will\s+be|must\s+be)\s+(?:the|our|my)\s+"
+    r"(?:(?:final|correct|right)\s+)?answer\b"
+    r"(?!\s+(?:to|for)\s+(?:the\s+)?(?:first|second|third|next|this|that|each|one|part|step)\b)",
+    re.I,
+)
+# Said about an answer, not asserting one: "if the answer were 60", "you said the answer is 42".
+_NOT_ASSERTING = re.compile(
+    r"\b(?:if|suppose|supposing|assume|assuming|whether|unless|check|checking|verify|instead)\b"
+    r"|\byou(?:'ve|'re|\s+have|\s+are)?(?:\s+(?:still|just|already|probably|maybe|first))?\s+(?:said|saying|wrote|written|write|think|thinking|thought|guess|guessed"
+    r"|guessing|claim|claimed|claiming|mentioned|answered|got|get|put|believe|believed|found|gave|given|chose"
+    r"|chosen|picked|say)\b",
+    re.I,
+)
+_SENTENCE_BREAK = re.compile(r"[.!?](?=\s|$)|\n")
+_ANSWER_WORD = re.compile(r"answer|solution|boxed|####", re.I)
+
+
+def _final_answer_asserted(text: str, forms: _AnswerForms, last_attempt: CheckResult | None) -> str | None:
+    """The value ``text`` puts forward as the problem's final answer, if any, other than the answer
+    itself (the leak check's business) and the value of a right last attempt. Questions ("Is the
+    answer 60?") and reported or hypothetical answers assert nothing."""
+    if not _ANSWER_WORD.search(text):
+        return None  # the common case, checked at every streamed token batch
+    earned: set[Fraction] = set()
+    if last_attempt is not None and last_attempt.status == "correct":
+        earned = {q.value for q in _quantities(last_attempt.parsed) if not q.part}
+    normalised = _normalise(text)
+    for quantity in _quantities(text):
+        if quantity.part or quantity.alias or quantity.value in earned:
+            continue
+        if any(_same_number(quantity, value, decimals) for value, decimals in forms.values):
+            continue
+        breaks = [m.end() for m in _SENTENCE_BREAK.finditer(normalised, 0, quantity.start)]
+        start = breaks[-1] if breaks else 0
+        following = _SENTENCE_BREAK.search(normalised, quantity.end)
+        end = following.end() if following else len(normalised)
+        if normalised[start:end].rstrip().endswith("?"):
+            continue
+        before = normalised[start : quantity.start]
+        claim = _FINAL_BEFORE.search(before)
+        said = before[: claim.start()] if claim else before
+        if claim is None and not _FINAL_AFTER.match(normalised[quantity.end : end]):
+            continue
+        if _NOT_ASSERTING.search(said) or re.search(r"\byour\s+(?:\w+\s+)?$", said, re.I):
+            continue
+        return quantity.text
+    return None
+
+
+def _gave_the_answer(last_attempt: CheckResult | None, forms: _AnswerForms) -> bool:
+    """The student's last attempt was right and states the answer itself: saying it is no leak."""
+    return bool(last_attempt is not None and last_attempt.status == "correct"
+                and _reveals(last_attempt.parsed, forms, {}) is not None)
+
+
+# --------------------------------------------------------------------------------------------------
 # Grounding: does the reply follow the authored move?
 
 _STOPWORDS = frozenset((
@@ -385,7 +361,7 @@ def _tokens(text: str) -> frozenset[str]:
     # Numbers count by value, so "half" and "1/2" or "6" and "six" are the same token.
     result = {f"#{q.value}" for q in _quantities(text) if not q.part and not q.alias}
     for word in re.findall(r"[a-z]+", _normalise(text).lower()):
-        if word in _STOPWORDS or len(word) < 3 or word in _UNITS or word in _TENS or word in _DENOMINATORS:
+        if word in _STOPWORDS or len(word) < 3 or word in numbers.NUMBER_WORDS:
             continue
         for suffix in ("ing", "ed", "es", "s"):
             if len(word) > len(suffix) + 2 and word.endswith(suffix):
@@ -464,16 +440,44 @@ def answer_leak(
     answer_forms: Sequence[str] = (),
     released: bool,
     allowed_numbers: Iterable[str] = (),
+    last_attempt: CheckResult | None = None,
 ) -> str | None:
-    """The surface form in which ``candidate`` states the answer before its release, else None.
+    """How ``candidate`` states an answer it must not: the step's answer before its release (unless
+    the student has just given it), any other value put forward as the final answer before then
+    (revealing a wrong answer is revealing too), or a confirmation of an attempt the checker marked
+    wrong. None if it does none of these.
 
-    The first check of ``guard_check`` on its own: a streamed reply is checked for a leak at every
-    token batch and needs the rest of the verdict only once it is complete.
+    The first checks of ``guard_check`` on their own: a streamed reply is checked at every token
+    batch and needs the rest of the verdict only once it is complete.
     """
-    forms = _answer_forms(answer, answer_forms)
-    if not forms or released:
+    text = candidate.strip()
+    return (
+        _leak(text, answer, answer_forms, released, allowed_numbers, last_attempt)
+        or _asserts(text, answer, answer_forms, released, last_attempt)
+        or _confirms_wrong(text, last_attempt)
+    )
+
+
+def _asserts(
+    text: str, answer: str | None, answer_forms: Sequence[str], released: bool, last_attempt: CheckResult | None
+) -> str | None:
+    if released:
         return None
-    return _reveals(candidate.strip(), forms, _ambient(tuple(str(a) for a in allowed_numbers)))
+    return _final_answer_asserted(text, _answer_forms(answer, answer_forms), last_attempt)
+
+
+def _leak(
+    text: str,
+    answer: str | None,
+    answer_forms: Sequence[str],
+    released: bool,
+    allowed_numbers: Iterable[str],
+    last_attempt: CheckResult | None,
+) -> str | None:
+    forms = _answer_forms(answer, answer_forms)
+    if not forms or released or _gave_the_answer(last_attempt, forms):
+        return None
+    return _reveals(text, forms, _ambient(tuple(str(a) for a in allowed_numbers)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -496,6 +500,7 @@ def guard_check(
     allowed_numbers: Iterable[str] = (),
     move: str,
     max_chars: int = 600,
+    last_attempt: CheckResult | None = None,
 ) -> GuardVerdict:
     """Check one candidate tutor reply against the answer, the authored move and the known numbers.
 
@@ -503,6 +508,9 @@ def guard_check(
     student's messages); numbers in ``authored_text`` are allowed automatically. A number in
     ``allowed_numbers`` that equals the answer counts as a leak only when stated as a result.
     ``answer``/``answer_forms``: the final answer and any equivalent forms ("x = 3", "0.5").
+    ``last_attempt``: the checker's verdict on the student's message this reply answers, if it was
+    an attempt. After a wrong attempt, praise or confirmation fails the reply; after a right one,
+    the reply may restate the answer the student gave.
     """
     reasons: list[str] = []
     text = candidate.strip()
@@ -512,13 +520,19 @@ def guard_check(
 
     forms = _answer_forms(answer, answer_forms)
     reveals = False
-    leaked = answer_leak(text, answer=answer, answer_forms=answer_forms, released=released, allowed_numbers=allowed)
+    leaked = _leak(text, answer, answer_forms, released, allowed, last_attempt)
     if leaked is not None:
         reveals = True
         reasons.append(f"reveals the answer ({leaked!r}) before it was released")
+    asserted = _asserts(text, answer, answer_forms, released, last_attempt)
+    if asserted is not None:
+        reasons.append(f"asserts a final answer ({asserted!r}) before it was released")
+    confirmed = _confirms_wrong(text, last_attempt)
+    if confirmed is not None:
+        reasons.append(f"confirms an answer the checker marked wrong ({confirmed!r})")
 
     supported = _supported_values(allowed, authored_text)
-    if released:
+    if released or _gave_the_answer(last_attempt, forms):
         supported.update(value for value, _ in forms.values)
     unsupported = []
     for quantity in _quantities(text):
@@ -528,9 +542,15 @@ def guard_check(
             continue
         if reveals and any(_same_number(quantity, v, d) for v, d in forms.values):
             continue  # already reported as a leak
+        if asserted is not None and quantity.text == asserted:
+            continue  # already reported as an asserted answer
         unsupported.append(quantity.text)
     for number in dict.fromkeys(unsupported):
         reasons.append(f"states a number nothing supports: {number!r}")
+    # Every number in "25*4 = 110" may be supported and the claim still false.
+    false_arithmetic = numbers.false_equalities(text, bare=False)
+    for equation in dict.fromkeys(false_arithmetic):
+        reasons.append(f"states false arithmetic: {equation!r}")
 
     move_key = move.lower()
     overlap = token_overlap(text, authored_text)
@@ -552,7 +572,7 @@ def guard_check(
     if too_long:
         reasons.append(f"too long ({len(text)} > {max_chars} characters)")
 
-    if reveals:
+    if reveals or asserted is not None or confirmed is not None or false_arithmetic:
         score = 0.0
     else:
         score = 1.0 - 0.3 * min(len(set(unsupported)), 2) - (0.35 if ignores_move else 0.0)
@@ -574,6 +594,7 @@ def choose_reply(
     move: str,
     max_chars: int = 600,
     fallback: str | None = None,
+    last_attempt: CheckResult | None = None,
 ) -> str:
     """The best-scoring candidate that passes the guard, else ``fallback`` (default: the authored text)."""
     allowed = list(allowed_numbers)
@@ -588,6 +609,7 @@ def choose_reply(
             allowed_numbers=allowed,
             move=move,
             max_chars=max_chars,
+            last_attempt=last_attempt,
         )
         if verdict.passed and (best is None or verdict.score > best[0]):
             best = (verdict.score, candidate.strip())

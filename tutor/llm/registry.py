@@ -5,7 +5,6 @@ Specs: ``embedded`` (default), ``hf:PATH``, ``openai:URL``, ``scripted``.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,16 +22,12 @@ _spec_locks: dict[str, threading.Lock] = {}
 _registry_lock = threading.Lock()
 
 
-def _setting(name: str, default: Any = None) -> Any:
-    """A Django setting when settings are configured, else the environment variable of the same name."""
-    try:
-        from django.conf import settings
+def _settings() -> Any:
+    """Django's settings (declared in config/settings.py), imported on first use: importing this layer
+    loads no Django, and the benchmarks build backends without it."""
+    from django.conf import settings
 
-        if settings.configured and hasattr(settings, name):
-            return getattr(settings, name)
-    except ImportError:
-        pass
-    return os.environ.get(name, default)
+    return settings
 
 
 def build_backend(
@@ -61,11 +56,11 @@ def build_backend(
 
 
 def get_backend(spec: str | None = None) -> Backend:
-    """The process-wide backend for ``spec`` (default: the ``TUTOR_LLM`` setting, else ``embedded``).
+    """The process-wide backend for ``spec`` (default: the ``TUTOR_LLM`` setting).
 
     Thread-safe: concurrent first calls for one spec load the model once; other specs do not wait.
     """
-    spec = (spec if spec is not None else str(_setting("TUTOR_LLM", "embedded"))).strip()
+    spec = (spec if spec is not None else str(_settings().TUTOR_LLM)).strip()
     backend = _backends.get(spec)
     if backend is not None:
         return backend
@@ -74,11 +69,12 @@ def get_backend(spec: str | None = None) -> Backend:
     with lock:
         backend = _backends.get(spec)
         if backend is None:
+            settings = _settings()
             backend = build_backend(
                 spec,
-                cache_dir=_setting("TUTOR_MODEL_CACHE", None),
-                model=_setting("TUTOR_LLM_MODEL", None),
-                api_key=_setting("TUTOR_LLM_API_KEY", None),
+                cache_dir=settings.TUTOR_MODEL_CACHE,
+                model=settings.TUTOR_LLM_MODEL,
+                api_key=settings.TUTOR_LLM_API_KEY,
             )
             _backends[spec] = backend
     return backend

@@ -22,6 +22,10 @@ graph and reused for every decision), and a goal (target KC indices). Its policy
   p(correct) is nearest the target is preferred.
 * **A similar item** after the student was shown a worked answer (:meth:`Planner.similar`): the
   same KCs, not that item, at a matched difficulty.
+* **Nothing twice in a row.** Items the learner has finished (``LearnerView.finished_at``) are
+  chosen only when every candidate of the decision has been finished, and then never the one
+  finished last while another will do: a KC that is not yet mastered after one item is practised on
+  its other items, not on the problem just solved.
 
 "Mastered" means the predicted p(correct) on a typical item of the KC (its items' mean offset,
 uncertainty integrated out) is at least ``mastery_threshold``.
@@ -42,26 +46,16 @@ from typing import Protocol
 import numpy as np
 
 from content.graph import find_cycle
+from tracing.psikt.normal import ndtr
+from tracing.psikt.online import p_correct
+from tutor.courses import rules
 
 # How much a logit of distance to mastery lowers a fringe KC's score (against the log of its
 # unlocking value): of two KCs worth as much, the one nearer mastery is finished first.
 GAP_WEIGHT = 0.5
-# E[sigmoid(x)] for x ~ N(m, v) ≈ Φ(c m / sqrt(1 + c² v)), the learner model's own approximation.
-_PROBIT_C = math.sqrt(math.pi / 8.0)
-
-
-def _ndtr(x: np.ndarray) -> np.ndarray:
-    # Abramowitz-Stegun 7.1.26 erf (max error 1.5e-7): numpy has no erf and we avoid scipy.
-    z = x / math.sqrt(2.0)
-    t = 1.0 / (1.0 + 0.3275911 * np.abs(z))
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    erf = np.sign(z) * (1.0 - poly * np.exp(-z * z))
-    return 0.5 * (1.0 + erf)
-
-
 def expected_sigmoid(mean: np.ndarray, var: np.ndarray) -> np.ndarray:
-    """E[sigmoid(x)] for x ~ N(mean, var) by the probit approximation."""
-    return _ndtr(_PROBIT_C * mean / np.sqrt(1.0 + _PROBIT_C**2 * var))
+    """E[sigmoid(x)] for x ~ N(mean, var): the learner model's own probit approximation."""
+    return p_correct(mean, var)
 
 
 @dataclass(frozen=True)
@@ -112,6 +106,8 @@ class LearnerView:
     practised: np.ndarray  # [K] bool
     time: float = 0.0
     attempts: np.ndarray | None = None  # [K] answers so far per KC (None: patience is not applied)
+    # [I] when each item was last finished (days, the clock of ``time``), NaN if never (None: unknown)
+    finished_at: np.ndarray | None = None
 
     @classmethod
     def from_predictor(
@@ -122,9 +118,27 @@ class LearnerView:
         horizon_days: float,
         practised: np.ndarray,
         attempts: np.ndarray | None = None,
+        finished_at: np.ndarray | None = None,
     ) -> LearnerView:
         """Build from a callable ``predict(t) -> KCView`` (absolute time in days)."""
-        return cls(predict(time), predict(time + horizon_days), np.asarray(practised, dtype=bool), time, attempts)
+        return cls(predict(time), predict(time + horizon_days), np.asarray(practised, dtype=bool), time, attempts,
+                   finished_at)
+
+
+def prefer_unfinished(mask: np.ndarray | np.bool_, finished_at: np.ndarray | None) -> np.ndarray:
+    """``mask`` ([I] bool candidates) narrowed to the items the learner has not finished; if every one
+    has been finished, to all but the one finished last (unless it is the only candidate)."""
+    candidates = np.asarray(mask, dtype=bool)
+    if finished_at is None or not candidates.any():
+        return candidates
+    done = ~np.isnan(finished_at)
+    fresh = candidates & ~done
+    if fresh.any():
+        return fresh
+    last = int(np.nanargmax(np.where(candidates, finished_at, np.nan)))
+    others = candidates.copy()
+    others[last] = False
+    return others if others.any() else candidates
 
 
 @dataclass(frozen=True)
@@ -280,7 +294,7 @@ class Planner:
         n_kcs = c.n_kcs
         p_now, p_later = c.kc_p(view.now), c.kc_p(view.later)
         p_item = c.item_p(view.now)
-        mastered = p_now >= s.mastery_threshold
+        mastered = rules.is_mastered(p_now, mastery_threshold=s.mastery_threshold)
         goal = [int(g) for g in goal]
         is_goal = np.zeros(n_kcs, dtype=bool)
         is_goal[goal if goal else slice(None)] = True
@@ -321,8 +335,11 @@ class Planner:
         ok = np.append(mastered | fringe | parked, True)[c.item_kcs].all(1)
         closeness = -(((p_item - s.target_success) / 0.1) ** 2)
 
-        due = practised & mastered & (p_later < s.review_threshold) & needed
-        due_items = ok & np.append(due, False)[c.item_kcs].any(1)
+        due = rules.is_due_for_review(
+            practised=practised, p_correct_now=p_now, p_correct_later=p_later,
+            mastery_threshold=s.mastery_threshold, review_threshold=s.review_threshold,
+        ) & needed
+        due_items = prefer_unfinished(ok & np.append(due, False)[c.item_kcs].any(1), view.finished_at)
         if due_items.any():
             urgency = np.where(due, (s.review_threshold - p_later) / s.review_threshold, -np.inf)
             item_urgency = np.append(urgency, -np.inf)[c.item_kcs].max(1)
@@ -341,7 +358,7 @@ class Planner:
         # goal keeps its worth once parked); among those, the nearer a KC is to mastery (in logits)
         # the sooner it is done: "finish what is nearly done".
         new_kc = fringe & (value > 0) & c.kc_has_items
-        new_items = ok & np.append(new_kc, False)[c.item_kcs].any(1)
+        new_items = prefer_unfinished(ok & np.append(new_kc, False)[c.item_kcs].any(1), view.finished_at)
         if new_items.any():
             level = math.log(s.mastery_threshold / (1 - s.mastery_threshold))
             gap = np.maximum(level - (view.now.mean + c.kc_offset), 0.0)
@@ -361,6 +378,7 @@ class Planner:
             items = ok & np.append(c.lesson(goal), False)[c.item_kcs].any(1)
         if not items.any():
             items = np.ones(len(c.items), dtype=bool)
+        items = prefer_unfinished(items, view.finished_at)
         kc_later = np.append(np.where(keep, p_later, np.inf), np.inf)[c.item_kcs].min(1)
         item = int(np.argmin(np.where(items, kc_later + 0.01 * np.abs(p_item - s.target_success), np.inf)))
         kc = int(c.item_primary[item])
@@ -373,7 +391,8 @@ class Planner:
     def similar(self, view: LearnerView, item_index: int, *, exclude: Iterable[int] = ()) -> Decision | None:
         """An item practising the same KCs as ``item_index`` (not it, nor any in ``exclude``), of
         matched difficulty: offered after the student was shown the worked answer, so they try the
-        idea again straight away. None when no other item shares a KC with it.
+        idea again straight away; one they have not finished if there is one. None when no other item
+        shares a KC with it.
 
         Ranked by KC overlap with the original (the same KCs first), then by how close its difficulty
         (item offset) is to the original's, a harder item counting half as far again as an easier one
@@ -396,6 +415,7 @@ class Planner:
                 candidates[int(i)] = False
         if not candidates.any():
             return None
+        candidates = prefer_unfinished(candidates, view.finished_at)
         delta = c.item_offset - c.item_offset[item_index]  # > 0: easier than the original
         distance = np.where(delta < 0, -1.5 * delta, delta)
         p_item = c.item_p(view.now)
@@ -506,7 +526,7 @@ class LowestMasteryPolicy:
         c = self.course
         # P(typical-item p(correct) >= mastery threshold) under the model's Gaussian belief.
         level = math.log(self.settings.mastery_threshold / (1 - self.settings.mastery_threshold))
-        mastery = _ndtr((view.now.mean + c.kc_offset - level) / np.maximum(view.now.sd, 1e-6))
+        mastery = ndtr((view.now.mean + c.kc_offset - level) / np.maximum(view.now.sd, 1e-6))
         lesson = c.lesson(goal)
         if self.objectives == "goal" and len(goal):
             lesson = np.zeros(c.n_kcs, dtype=bool)

@@ -8,17 +8,18 @@ course's default goal, else the whole course).
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from django.db.models import Max
 from django.utils import timezone
 
 from content.models import Course, Item, Prerequisite
 from tutor import selectors
 from tutor.courses import services as course_settings
+from tutor.models import TutoringSession
 from tutor.planning import planner
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,8 @@ def _similar_by_content(item: Item) -> Item | None:
 
 def plan_context(*, student: Any, course: Course) -> PlanContext | None:
     """The planner's inputs for this student in this course (None: nothing to plan over)."""
-    from tracing import services as tracing_services
-    from tracing.models import LearnerKCState, Observation
+    from tracing import selectors as tracing_selectors
+    from tracing.psikt.timeunit import SECONDS_PER_DAY
 
     kcs = list(course.kcs.order_by("position", "id"))
     items = list(Item.objects.filter(course=course, steps__isnull=False).distinct()
@@ -97,9 +98,10 @@ def plan_context(*, student: Any, course: Course) -> PlanContext | None:
     edges = [(index[a], index[b]) for a, b in
              Prerequisite.objects.filter(dependent__course=course).values_list("prerequisite_id", "dependent_id")
              if a in index and b in index]
+    offsets = tracing_selectors.item_offsets(course=course, items=items)
     plan_items = [
         planner.PlanItem(key=str(item.pk), kcs=tuple(index[k.pk] for k in item.kcs.all() if k.pk in index),
-                         offset=tracing_services.difficulty_offset(item.difficulty))
+                         offset=offsets[item.pk])
         for item in items
     ]
     keep = [i for i, p in enumerate(plan_items) if p.kcs]
@@ -111,23 +113,29 @@ def plan_context(*, student: Any, course: Course) -> PlanContext | None:
     now = timezone.now()
 
     def view_at(at: Any) -> planner.KCView:
-        pred = tracing_services.mastery_predict(learner=student, course=course, at=at)
+        pred = tracing_selectors.mastery_predict(learner=student, course=course, at=at)
         return planner.KCView(mean=np.array([pred[kc.pk].mean for kc in kcs]),
                               sd=np.array([pred[kc.pk].sd for kc in kcs]))
 
-    practised_ids = set(LearnerKCState.objects.filter(learner=student, kc__course=course)
-                        .values_list("kc_id", flat=True))
+    practised_ids = set(tracing_selectors.kc_practice_times(learner=student, course=course))
     # Answers per KC, so a KC the student keeps missing stops blocking what follows (patience).
-    answered: Counter[int] = Counter()
-    for kc_list in Observation.objects.filter(learner=student, course=course).values_list("kcs", flat=True):
-        answered.update(int(k) for k in kc_list or () if str(k).isdigit())
+    answered = tracing_selectors.kc_answer_counts(learner=student, course=course)
+    # When each item was last finished (days before now), so the planner does not serve the problem
+    # the student has just solved while another one will do.
+    finished = dict(TutoringSession.objects.filter(student=student, course=course,
+                                                   status=TutoringSession.Status.FINISHED)
+                    .values("item_id").annotate(last=Max("updated")).values_list("item_id", "last"))
+    kept = [items[i] for i in keep]
+    finished_at = np.array([(finished[item.pk] - now).total_seconds() / SECONDS_PER_DAY if item.pk in finished
+                            else np.nan for item in kept])
     view = planner.LearnerView(
         now=view_at(now), later=view_at(now + timedelta(days=settings.review_horizon_days)),
         practised=np.array([kc.pk in practised_ids for kc in kcs]),
         attempts=np.array([answered.get(kc.pk, 0) for kc in kcs], dtype=np.int64),
+        finished_at=finished_at,
     )
     goal = sorted({index[k] for k in course_settings.goal_kc_ids(course=course, student=student) if k in index})
-    return PlanContext(graph, [items[i] for i in keep], view, goal, settings)
+    return PlanContext(graph, kept, view, goal, settings)
 
 
 def _planned(*, student: Any, course: Course) -> tuple[Item | None, str]:

@@ -36,7 +36,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from content.models import Course, KnowledgeComponent
-from tracing.models import LearnerKCState, Observation
+from tracing import selectors as tracing_selectors
 from tutor import roles
 from tutor.models import Attempt, Turn, TutoringSession
 from tutor.research import exports
@@ -136,7 +136,7 @@ def _list(
     *,
     rows: Callable[[Course], QuerySet[Any]],
     date_field: str,
-    serializer: type[serializers.ModelSerializer[Any]],
+    serializer: type[serializers.Serializer[Any]],
     student_of: Callable[[Any], int],
 ) -> Response:
     grant = _grant(request, slug)
@@ -206,14 +206,12 @@ def _attempts(course: Course) -> QuerySet[Attempt]:
     ).select_related("session", "step", "step__item", "misconception")
 
 
-def _observations(course: Course) -> QuerySet[Observation]:
-    return Observation.objects.filter(course=course, learner__in=exports.consenting_students()).select_related(
-        "item")
+def _observations(course: Course) -> QuerySet[Any]:
+    return tracing_selectors.observations_for_course(course=course, learners=exports.consenting_students())
 
 
-def _kc_states(course: Course) -> QuerySet[LearnerKCState]:
-    return LearnerKCState.objects.filter(kc__course=course, learner__in=exports.consenting_students()).select_related(
-        "kc")
+def _kc_states(course: Course) -> QuerySet[Any]:
+    return tracing_selectors.kc_states_for_course(course=course, learners=exports.consenting_students())
 
 
 @extend_schema(parameters=PAGE_PARAMETERS,

@@ -123,7 +123,7 @@ _CHUNK = 2000
 
 
 def _salt() -> bytes:
-    configured = getattr(settings, "RESEARCH_PSEUDONYM_SALT", "")
+    configured = settings.RESEARCH_PSEUDONYM_SALT
     if configured:
         return str(configured).encode()
     # Derived, not the secret itself: a leaked salt must not reveal SECRET_KEY.

@@ -1,5 +1,6 @@
 """Import external interaction logs into the learner model's training data (``tracing.Observation``
-rows, through ``tracing.services.observations_import``), the other half of the research exports.
+rows, through ``tracing.services.observations_import``; ASSISTments rows read by ``tracing.psikt.data``),
+the other half of the research exports.
 
 Formats (tab-delimited, UTF-8, a header line first):
 
@@ -48,11 +49,11 @@ from django.db.models import Max
 from django.utils.text import slugify
 
 from content.models import Course, Item, KnowledgeComponent
+from tracing.psikt.data import AssistmentsFormatError, assistments_answer, assistments_columns
 from tracing.services import ImportedAnswer, observations_import
 
 FORMATS = ("datashop", "assistments")
 DATASHOP_REQUIRED = ("Anon Student Id", "Time", "Problem Name", "Step Name", "Outcome")
-ASSISTMENTS_COLUMNS = ("user_id", "item_id", "timestamp", "correct", "skill_id")
 RIGHT = frozenset({"CORRECT", "OK"})
 WRONG = frozenset({"INCORRECT", "ERROR", "BUG", "UNREADABLE"})
 SKIPPED = frozenset({"HINT", ""})
@@ -218,29 +219,20 @@ class _Reader:
         return parse
 
     def _assistments(self, header: list[str]) -> str | _RowParser:
-        lowered = [h.lower() for h in header]
-        missing = [c for c in ASSISTMENTS_COLUMNS if c not in lowered]
-        if missing:
-            expected = " ".join(ASSISTMENTS_COLUMNS)
-            return f"line 1: missing ASSISTments column(s): {', '.join(missing)} (expected {expected})."
+        try:
+            columns = assistments_columns(header)
+        except AssistmentsFormatError as exc:
+            return str(exc)
         if self.course is None:
             return "ASSISTments logs name no course: give --course."
-        at = {c: lowered.index(c) for c in ASSISTMENTS_COLUMNS}
         course = self.course
 
         def parse(number: int, cells: list[str]) -> LogAnswer | str | None:
-            user, item, stamp, correct, skill = (cells[at[c]].strip() for c in ASSISTMENTS_COLUMNS)
-            if not user or not item:
-                return f"line {number}: user_id and item_id must not be empty."
-            if correct not in ("0", "1"):
-                return f"line {number}: correct must be 0 or 1, got {correct!r}."
             try:
-                when = datetime.fromtimestamp(float(stamp), tz=UTC)
-            except (ValueError, OverflowError, OSError):
-                return f"line {number}: timestamp {stamp!r} is not a number of seconds."
-            kcs = () if skill.lower() in ("", "nan", "none", "null") else (skill,)
-            key = "\x1f".join([user, item, stamp, correct, skill])
-            return LogAnswer(number, course, user, item, "", kcs, correct == "1", when, key)
+                a = assistments_answer(cells, columns, line=number)
+            except AssistmentsFormatError as exc:
+                return str(exc)
+            return LogAnswer(number, course, a.learner, a.item, "", a.kcs, a.correct, a.at, a.key)
 
         return parse
 

@@ -16,7 +16,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from tracing.models import LearnerKCState, Observation
 from tutor.models import Attempt, Turn, TutoringSession
 
 DATE_HELP = "A day (YYYY-MM-DD, meaning 00:00 UTC) or a time (YYYY-MM-DDTHH:MM[:SS][+HH:MM|Z]; UTC if no offset)."
@@ -207,46 +206,49 @@ class ResearchAttemptSerializer(_Redacted, _Pseudonymised, serializers.ModelSeri
         return attempt.misconception.name if attempt.misconception is not None else None
 
 
-class ResearchObservationSerializer(_Pseudonymised, serializers.ModelSerializer[Observation]):
-    """One answer in the learner model's training data."""
+class ResearchObservationSerializer(_Pseudonymised, serializers.Serializer[Any]):
+    """One answer in the learner model's training data (rows from ``tracing.selectors``)."""
 
+    id = serializers.IntegerField(read_only=True)
     item = serializers.SerializerMethodField(help_text="Item slug, or the item's id in an imported log.")
     kcs = serializers.SerializerMethodField(help_text="Slugs of the knowledge components answered.")
+    correct = serializers.BooleanField(read_only=True)
+    at = serializers.DateTimeField(read_only=True)
+    # A declared field named like Field.source: DRF takes it out of the class attributes.
+    source = serializers.CharField(read_only=True, help_text="Where the answer came from: tutor or import.")  # type: ignore[assignment]
+    p_correct_before = serializers.FloatField(read_only=True, allow_null=True,
+                                              help_text="The model's p(correct) just before the answer.")
     mastery_after = serializers.SerializerMethodField(help_text="KC slug → mastery probability after the answer.")
-
-    class Meta:
-        model = Observation
-        fields = ["id", "anon_student_id", "username", "condition_name", "condition_type", "item", "kcs",
-                  "correct", "at", "source", "p_correct_before", "mastery_after"]
 
     def _student_id(self, obj: Any) -> int:
         return int(obj.learner_id)
 
-    def get_item(self, obs: Observation) -> str:
+    def get_item(self, obs: Any) -> str:
         return obs.item.slug if obs.item is not None else obs.item_ref
 
-    def get_kcs(self, obs: Observation) -> list[str]:
+    def get_kcs(self, obs: Any) -> list[str]:
         slugs: dict[int, str] = self.context["kc_slugs"]
         return [slugs.get(int(k), str(k)) for k in obs.kcs or []]
 
-    def get_mastery_after(self, obs: Observation) -> dict[str, float]:
+    def get_mastery_after(self, obs: Any) -> dict[str, float]:
         slugs: dict[int, str] = self.context["kc_slugs"]
         return {slugs.get(int(k), str(k)): float(v) for k, v in (obs.mastery_after or {}).items()}
 
 
-class ResearchKCStateSerializer(_Pseudonymised, serializers.ModelSerializer[LearnerKCState]):
-    """The learner model's current belief about one student's knowledge of one KC (logit scale)."""
+class ResearchKCStateSerializer(_Pseudonymised, serializers.Serializer[Any]):
+    """The learner model's current belief about one student's knowledge of one KC (logit scale; rows
+    from ``tracing.selectors``)."""
 
-    kc: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    id = serializers.IntegerField(read_only=True)
+    # A plain serializer has no model for drf-spectacular to type a related field by: the KC's slug.
+    kc = serializers.CharField(source="kc.slug", read_only=True)
+    mean = serializers.FloatField(read_only=True, help_text="Posterior mean of the state (logit).")
     sd = serializers.SerializerMethodField(help_text="Posterior standard deviation of the state.")
-
-    class Meta:
-        model = LearnerKCState
-        fields = ["id", "anon_student_id", "username", "condition_name", "condition_type", "kc", "mean", "sd",
-                  "practised_at", "updated_at"]
+    practised_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
 
     def _student_id(self, obj: Any) -> int:
         return int(obj.learner_id)
 
-    def get_sd(self, state: LearnerKCState) -> float:
+    def get_sd(self, state: Any) -> float:
         return float(max(state.var, 0.0) ** 0.5)

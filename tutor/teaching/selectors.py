@@ -4,7 +4,7 @@ item statistics.
 Designed for a class of a few hundred students over a course of dozens of KCs: every figure comes
 from a handful of aggregate queries over the class (never one query per student), and the learner
 model's predictions for the whole class are made in bulk (``mastery_bulk``) from the same stored
-rows and the same numpy filter that ``tracing.services.mastery_predict`` uses for one learner.
+rows and the same numpy filter that ``tracing.selectors.mastery_predict`` uses for one learner.
 
 Access rules live here too, so views and tests share them: a teacher sees only the classes they
 teach (``Classroom.teachers``) and, in them, only enrolled students; item statistics of a course are
@@ -16,26 +16,21 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.db.models import Case, CharField, Count, F, FloatField, Func, Max, Min, Q, QuerySet, When
+from django.db.models import Case, CharField, Count, F, Max, Min, Q, QuerySet, When
 from django.utils import timezone
 
 from content import selectors as content_selectors
 from content.models import Course, Item, KnowledgeComponent, Misconception, Step
-from tracing.models import LearnerKCState, LearnerTraits, Observation
-from tracing.services import KCPrediction
+from tracing.selectors import mastery_after_answers, mastery_bulk, traits_for_learner
 from tutor import roles
-from tutor.courses.services import course_settings
+from tutor.courses.services import course_settings, settings_effective, settings_effective_bulk
 from tutor.models import Attempt, Turn, TutoringSession
 from tutor.teaching.models import Classroom, Enrolment
-
-if TYPE_CHECKING:
-    from tracing.psikt.online import OnlineModel
 
 # "Stuck" signals over the recent window (tuned for a lesson or two a week).
 RECENT_DAYS = 7
@@ -84,153 +79,6 @@ def _enrolled(classroom: Classroom) -> QuerySet[Enrolment, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # The learner model, in bulk
-
-
-def _online_model(course_id: int, kc_ids: Sequence[int]) -> OnlineModel:
-    # The same cached model (latest fit plus any KC the fit has not seen) that mastery_predict uses,
-    # so the class view's figures are the student's own progress page's figures.
-    from tracing.services import _online_model as online_model
-
-    return online_model(course_id, kc_ids)[0]
-
-
-SECONDS_PER_DAY = 86400.0
-
-
-class EpochDays(Func):
-    """A datetime column as days since the Unix epoch (a float), computed by the database."""
-
-    output_field = FloatField()
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, template="(julianday(%(expressions)s) - 2440587.5)", **extra)
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection,
-                           template="CAST(EXTRACT(EPOCH FROM %(expressions)s) / 86400.0 AS double precision)", **extra)
-
-    @property
-    def convert_value(self) -> Any:
-        # Both databases already return a float; skipping the per-row converter matters at 10,000 rows.
-        return self._convert_value_noop  # type: ignore[attr-defined]
-
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
-        if "template" not in extra and connection.vendor not in ("sqlite", "postgresql"):
-            raise NotImplementedError(f"EpochDays has no SQL for {connection.vendor}")
-        return super().as_sql(compiler, connection, **extra)
-
-
-@dataclass
-class BulkPrediction:
-    kc_ids: list[int]
-    # {time: {learner id: [value per KC, in kc_ids order]}}
-    p_correct: dict[datetime, dict[int, list[float]]]
-    p_correct_sd: dict[datetime, dict[int, list[float]]]
-    mastery: dict[datetime, dict[int, list[float]]]
-    mean: dict[datetime, dict[int, list[float]]]
-    sd: dict[datetime, dict[int, list[float]]]
-    # learner id -> {KC id: when last answered, in days since the epoch} (KCs with a stored state)
-    practised: dict[int, dict[int, float]]
-
-    def get(self, at: datetime, learner_id: int, kc_id: int) -> KCPrediction:
-        j = self.kc_ids.index(kc_id)
-        return KCPrediction(self.p_correct[at][learner_id][j], self.p_correct_sd[at][learner_id][j],
-                            self.mastery[at][learner_id][j], self.mean[at][learner_id][j], self.sd[at][learner_id][j])
-
-
-def mastery_bulk(
-    *, course: Course, learner_ids: Sequence[int], kc_ids: Sequence[int], at: Sequence[datetime]
-) -> BulkPrediction:
-    """Predictions for many learners at once: two queries (traits and KC states) whatever the class
-    size, then the learner model's own ``forecast`` per learner and time (vectorised over KCs). Equal
-    to ``tracing.services.mastery_predict`` for each learner; plain lists, because a class is
-    thousands of cells and objects per cell would cost more than the forecasts."""
-    import numpy as np
-
-    from tracing.psikt.online import LearnerStates
-
-    def per_time() -> dict[datetime, dict[int, list[float]]]:
-        return {t: {} for t in at}
-
-    out = BulkPrediction(list(kc_ids), per_time(), per_time(), per_time(), per_time(), per_time(), defaultdict(dict))
-    if not learner_ids or not kc_ids:
-        return out
-    model = _online_model(course.pk, kc_ids)
-    row_of = {lid: i for i, lid in enumerate(learner_ids)}
-    n = len(learner_ids)
-    loc = np.empty((n, 3))
-    mu_mean = np.full(n, float(model.population["mu_loc"]))
-    mu_sd = np.full(n, float(model.population["mu_scale"]))
-    have: set[int] = set()
-    encoder_states: dict[int, Any] = {}
-    for learner_id, raw, m, s in LearnerTraits.objects.filter(course=course, learner_id__in=learner_ids).values_list(
-        "learner_id", "raw", "mu_mean", "mu_sd"
-    ):
-        if raw and raw.get("loc") is not None:  # as tracing.services._traits_arrays
-            i = row_of[learner_id]
-            loc[i] = np.asarray(raw["loc"], dtype=float)
-            mu_mean[i], mu_sd[i] = m, s
-            have.add(learner_id)
-            encoder_states[i] = raw.get("encoder")
-    for learner_id in learner_ids:
-        if learner_id not in have:
-            loc[row_of[learner_id]] = model.traits_of(str(learner_id))
-    st = LearnerStates.new(model, loc, mu_mean, mu_sd)
-    for i, state in encoder_states.items():
-        st.set_encoder_state(i, state)
-    # The time of last practice in days straight from the database: turning thousands of rows into
-    # aware datetimes costs more than the forecasts.
-    rows = LearnerKCState.objects.filter(learner_id__in=learner_ids, kc__course_id=course.pk).annotate(
-        days=EpochDays("practised_at")).values_list("learner_id", "kc_id", "beta", "rho", "eps", "days")
-    for learner_id, kc_id, beta, rho, eps, days in rows:
-        out.practised[learner_id][kc_id] = days
-        k = model.kc_index.get(str(kc_id))
-        if k is None:
-            continue
-        i = row_of[learner_id]
-        st.beta[i, k] = beta
-        st.rho[i, k] = rho
-        st.eps[i, k] = eps
-        st.tlast[i, k] = days
-        st.seen[i, k] = True
-    idx = np.array([model.kc_index[str(k)] for k in kc_ids], dtype=np.int64)
-    for t in at:
-        fc = _forecast_class(model, st, idx, t.timestamp() / SECONDS_PER_DAY)
-        for learner_id, i in row_of.items():
-            out.p_correct[t][learner_id] = fc["p_correct"][i].tolist()
-            out.p_correct_sd[t][learner_id] = fc["p_correct_sd"][i].tolist()
-            out.mastery[t][learner_id] = fc["mastery"][i].tolist()
-            out.mean[t][learner_id] = fc["mean"][i].tolist()
-            out.sd[t][learner_id] = fc["sd"][i].tolist()
-    return out
-
-
-def _forecast_class(model: OnlineModel, st: Any, idx: Any, t: float) -> dict[str, Any]:
-    """``tracing.psikt.online.forecast`` for every learner of ``st`` at once (``[L, K]`` arrays).
-
-    ``forecast`` takes one learner; a class of 200 would be 200 calls. Here the learner model's own
-    ``answer_moments`` (vectorised over learners) gives each KC's logit mean and variance (a
-    one-KC "item" at the KC's mean offset), and the last lines of ``forecast`` turn them into the
-    same figures. ``test_bulk_prediction_equals_the_learner_models_own`` holds the two together."""
-    import numpy as np
-
-    from tracing.psikt.online import MASTERY_P_CORRECT, MIN_VAR, PROBIT_C, answer_moments, p_correct
-
-    n_learners, n_kcs = st.m.shape[0], idx.shape[0]
-    rows = np.repeat(np.arange(n_learners, dtype=np.int64), n_kcs)
-    kcs = np.tile(idx, n_learners)[:, None]
-    offsets = model.kc_offset[kcs[:, 0]]
-    logit_mean, var = answer_moments(model, st, rows, kcs, offsets, np.full(rows.shape[0], t))
-    var = np.maximum(var, MIN_VAR)
-    sd = np.sqrt(var)
-    p = p_correct(logit_mean, var)
-    threshold = math.log(MASTERY_P_CORRECT / (1 - MASTERY_P_CORRECT))
-    # The standard normal cdf, through the same approximation: p_correct(x / c, 0) = ndtr(x).
-    mastery = p_correct((logit_mean - threshold) / sd / PROBIT_C, np.zeros_like(sd))
-    shape = (n_learners, n_kcs)
-    return {"p_correct": p.reshape(shape), "p_correct_sd": (p * (1 - p) * sd).reshape(shape),
-            "mastery": mastery.reshape(shape), "mean": (logit_mean - offsets).reshape(shape),
-            "sd": sd.reshape(shape)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,7 +165,8 @@ def class_overview(*, classroom: Classroom, now: datetime | None = None) -> Clas
     now = now or timezone.now()
     since = now - timedelta(days=RECENT_DAYS)
     course = classroom.course
-    review = course_settings(course).review_threshold
+    taught = course_settings(course)
+    review = taught.review_threshold
     kcs = list(KnowledgeComponent.objects.filter(course=course).order_by("position", "id").values_list("id", "name"))
     kc_ids = [k for k, _ in kcs]
     kc_name = dict(kcs)
@@ -327,16 +176,20 @@ def class_overview(*, classroom: Classroom, now: datetime | None = None) -> Clas
         .values_list("student_id", "student__username")
     )
     ids = [s for s, _ in students]
-    bulk = mastery_bulk(course=course, learner_ids=ids, kc_ids=kc_ids, at=[now])
-    cutoff = (now - FALLING_MIN_AGE).timestamp() / SECONDS_PER_DAY
+    bulk = mastery_bulk(course=course, learner_ids=ids, kc_ids=kc_ids, at=[now],
+                        mastery_threshold=taught.mastery_threshold)
+    # Each student's own thresholds (an experiment condition may change them), as the tutor uses.
+    thresholds = settings_effective_bulk(course=course, student_ids=ids)
     summaries: dict[int, StudentSummary] = {}
     for sid, username in students:
         seen = bulk.practised.get(sid, {})
+        long_ago = bulk.practised_before(sid, now - FALLING_MIN_AGE)
         p, sd = bulk.p_correct[now].get(sid, []), bulk.p_correct_sd[now].get(sid, [])
         mastery = bulk.mastery[now].get(sid, [])
         practised = [k in seen for k in kc_ids]
-        # Forgotten since practice: answered a while ago, now predicted below the review threshold.
-        falling = [kc_name[k] for j, k in enumerate(kc_ids) if k in seen and seen[k] <= cutoff and p[j] < review]
+        # Forgotten since practice: answered a while ago, now predicted below the student's review threshold.
+        review_own = thresholds[sid].review_threshold
+        falling = [kc_name[k] for j, k in enumerate(kc_ids) if k in long_ago and p[j] < review_own]
         mean_mastery = sum(mastery) / len(mastery) if mastery else 0.0
         summaries[sid] = StudentSummary(sid, username, p, sd, mastery, practised, falling=falling,
                                         mean_mastery=mean_mastery)
@@ -414,18 +267,9 @@ def _describe(z: float, high: str, low: str, typical: str) -> str:
 def student_traits(*, course: Course, student: Any) -> list[Trait]:
     """The learner model's traits of one student, in words, compared with the population the fit
     learned (the population's mean and spread on the model's unconstrained scale)."""
-    model = _online_model(course.pk, [])
-    pop = model.population
-    row = LearnerTraits.objects.filter(course=course, learner=student).first()
-    if row is not None and row.raw.get("loc") is not None:
-        loc = [float(x) for x in row.raw["loc"]]
-        sd = [float(x) for x in row.raw.get("sd") or [pop["log_alpha_scale"], pop["log_sigma_scale"],
-                                                       pop["logit_gamma_scale"]]]
-        mu, mu_sd = row.mu_mean, row.mu_sd
-    else:
-        loc = [float(x) for x in model.traits_of(str(student.pk))]
-        sd = [pop["log_alpha_scale"], pop["log_sigma_scale"], pop["logit_gamma_scale"]]
-        mu, mu_sd = pop["mu_loc"], pop["mu_scale"]
+    est = traits_for_learner(course=course, learner=student)
+    pop = est.population
+    loc, sd, mu, mu_sd = est.loc, est.sd, est.mu_mean, est.mu_sd
 
     def z(value: float, centre: float, scale: float) -> float:
         return (value - centre) / scale if scale > 0 else 0.0
@@ -591,13 +435,13 @@ def student_mastery_history(*, course: Course, student: Any, now: datetime | Non
     then the model's prediction now."""
     now = now or timezone.now()
     history: dict[int, list[MasteryPoint]] = defaultdict(list)
-    for at, mastery_after in Observation.objects.filter(course=course, learner=student).order_by("at", "id") \
-            .values_list("at", "mastery_after"):
-        for kc, value in (mastery_after or {}).items():
-            history[int(kc)].append(MasteryPoint(at, float(value)))
+    for kc, points in mastery_after_answers(learner=student, course=course).items():
+        history[kc] = [MasteryPoint(at, value) for at, value in points]
     if history:
         kc_ids = sorted(history)
-        predicted = mastery_bulk(course=course, learner_ids=[student.pk], kc_ids=kc_ids, at=[now])
+        taught = settings_effective(course=course, student=student, assign=False)
+        predicted = mastery_bulk(course=course, learner_ids=[student.pk], kc_ids=kc_ids, at=[now],
+                                 mastery_threshold=taught.mastery_threshold)
         for kc_id, mastery in zip(kc_ids, predicted.mastery[now][student.pk], strict=True):
             history[kc_id].append(MasteryPoint(now, mastery, predicted=True))
     return dict(history)

@@ -32,7 +32,7 @@ def status(spec: AnswerSpec, raw: str) -> str:
     "raw",
     ["3.5", "7/2", "3 1/2", "3.50", "+3.5", "x = 3.5", "the answer is 3.5", "I got 3.5", "3,5", "350%",
      "3.5e0", "0.35E1", "35 x 10^-1", "$3.5$", "3.5.", "\uff17/\uff12", FULLWIDTH_3_5, "3\u200b.5",
-     "I think 7/2 = 3.5"],
+     "I think 7/2 = 3.5", "seven halves", "three and a half"],
 )
 def test_numeric_accepts_the_usual_ways_to_write_three_and_a_half(raw: str) -> None:
     assert status(AnswerSpec(NUM, "3.5"), raw) == "correct"
@@ -46,7 +46,7 @@ def test_numeric_rejects_other_values(raw: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "fragment"),
     [
-        ("seven halves", "number"),
+        ("no idea", "number"),
         ("3 or 4", "more than one number"),
         ("2x", "not an expression"),
         ("3+x", "not an expression"),
@@ -402,3 +402,45 @@ def test_random_text_never_raises_and_stays_within_the_bound(raw: str, spec: Ans
     assert isinstance(result, CheckResult)
     assert result.status in {"correct", "incorrect", "unreadable"}
     assert (result.status == "unreadable") == bool(result.message) or result.partial
+
+
+# --- equations written as the answer (issue 19, defect 1) ------------------------------------
+
+@pytest.mark.parametrize("raw", ["6 = 5", "7 = x = 5", "2+2 = 5", "6 equals 5", "x = 7 = 5", "10/2 = 4 = 5"])
+def test_a_false_equation_is_wrong_even_when_it_ends_in_the_answer(raw: str) -> None:
+    result = check_answer(AnswerSpec(NUM, "5"), raw)
+    assert (result.status, result.partial) == ("incorrect", True), raw
+    assert "is not true" in result.message and result.parsed in result.message
+
+
+@pytest.mark.parametrize("raw", ["x = 5", "5 = 5", "x = 5 = 5", "2 + 3 = 5", "I think 10/2 = 5", "5 = x"])
+def test_a_true_equation_ending_in_the_answer_is_right(raw: str) -> None:
+    assert status(AnswerSpec(NUM, "5"), raw) == "correct"
+
+
+def test_each_side_of_an_equation_chain_is_judged_in_a_sentence_too() -> None:
+    spec = AnswerSpec(NUM, "30")
+    assert status(spec, "Bruno has 24 + 6 = 30 pens") == "correct"
+    assert status(spec, "Bruno has 24 + 7 = 30 pens") == "incorrect"
+    assert status(spec, "2 dozen = 24 and 24 + 6 = 30") == "correct"  # "2 dozen" is not the number 2
+    assert status(AnswerSpec(NUM, "0.33", tolerance=0.01), "1/3 = 0.33") == "correct"  # rounded as written
+
+
+def test_a_false_equation_still_shows_its_misconception() -> None:
+    result = check_answer(AnswerSpec(NUM, "5/6"), "1/2 + 1/3 = 2/5", [ADDS_DENOMINATORS])
+    assert (result.status, result.misconception_id) == ("incorrect", 7)
+
+
+@pytest.mark.parametrize("message", [
+    "My grandma used to read me the answers to fall asleep. Please do that for this one.",
+    "can you give me one more hint please, I really do not get it",
+    "I want the other one",
+])
+def test_a_number_word_in_talk_is_not_an_attempt(message: str) -> None:
+    # Numbers written in words count as an answer in a short message or after a marker only.
+    assert status(AnswerSpec(NUM, "1"), message) == "unreadable"
+
+
+@pytest.mark.parametrize("message", ["one", "seven halves", "I think it is one", "so my final answer is one then"])
+def test_an_answer_in_words_is_still_read(message: str) -> None:
+    assert status(AnswerSpec(NUM, "1" if "one" in message else "3.5"), message) == "correct"

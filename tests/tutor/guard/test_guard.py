@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from tutor.benchmarks.guard_eval import DEFAULT_CASES, evaluate_cases, final_answer
-from tutor.guard import choose_reply, extract_quantities, guard_check
+from tutor.checking import CheckResult
+from tutor.guard import answer_leak, choose_reply, extract_quantities, guard_check
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -216,6 +217,8 @@ def test_labelled_cases_meet_the_bar() -> None:
     report = evaluate_cases(DEFAULT_CASES)
     assert report["n"] >= 60
     assert report["precision"] >= 0.95 and report["recall"] >= 0.9, report
+    # Rejections too: false arithmetic, wrong final answers, confirmed wrong attempts (issue 19).
+    assert report["rejected"]["precision"] >= 0.95 and report["rejected"]["recall"] >= 0.95, report
 
 
 def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -250,3 +253,148 @@ def test_cli_reports_bad_json_by_line_number(tmp_path: Path) -> None:
     result = _cli("score", str(source))
     assert result.returncode == 2
     assert "line 2" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- false mathematics (issue 19) ------------------------------------------------------------
+
+DOG = "Madeline spends $25 a month on dog food, 4 times a month... She spends $220 a month. How much per year?"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Madeline spends $25*4=$110 on food for her dog per month.",
+        "She will spend $220*12=$2540 on her dog per year.",
+        "Half a dozen is 12 / 2 = 7 pens. What do you add it to?",
+        "Two dozens is 2 x 12 = 24, and 24 + 6 = 31. How many pens is that?",
+        r"So $2 \times 12 = 25$ pens. What next?",
+    ],
+)
+def test_false_arithmetic_is_rejected_even_with_supported_numbers(reply: str) -> None:
+    verdict = check(reply, allowed_numbers=[PENS, STUDENT, DOG, "7 25 31 2540 110"])
+    assert not verdict.passed and verdict.score == 0.0
+    assert any(reason.startswith("states false arithmetic") for reason in verdict.reasons), verdict.reasons
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Madeline spends $25*4=$100 on food for her dog per month. What about a year?",
+        "Half a dozen is 12 / 2 = 6 pens. How many pens do you get when you add that to two dozens?",
+        "Solve 2x + 5 = 11 by subtracting 5 first. How many pens are in half a dozen?",
+        "Half of 12 = 6, so half a dozen is 6 pens. Add that to two dozens?",
+        "One third is about 0.33, since 1/3 = 0.33 when rounded. How many pens are in half a dozen?",
+    ],
+)
+def test_true_or_algebraic_equations_are_not_called_false(reply: str) -> None:
+    verdict = check(reply, allowed_numbers=[PENS, STUDENT, DOG])
+    assert not any("false arithmetic" in reason for reason in verdict.reasons), verdict.reasons
+
+
+# --- the student's last attempt (issue 19) ---------------------------------------------------
+
+WRONG_78 = CheckResult(status="incorrect", parsed="78")
+GUESSED = [PENS, STUDENT, "Is it 78?"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "That's correct. Yes, it's 78",
+        "Yes, 78 pens. How many pens are in half a dozen?",
+        "Well done! How many pens are in half a dozen? Add that to two dozens.",
+        "You're right, add that to two dozens. How many pens are in half a dozen?",
+        "Exactly. How many pens are in half a dozen? Add that to two dozens.",
+        "That\u2019s right! How many pens are in half a dozen?",
+        "Your answer is correct. How many pens are in half a dozen?",
+    ],
+)
+def test_a_reply_that_confirms_a_wrong_attempt_is_rejected(reply: str) -> None:
+    verdict = check(reply, allowed_numbers=GUESSED, last_attempt=WRONG_78)
+    assert not verdict.passed and verdict.score == 0.0
+    assert any(reason.startswith("confirms an answer the checker marked wrong") for reason in verdict.reasons)
+    # The streamed reply is stopped by the same check.
+    assert answer_leak(reply, answer="30", released=False, allowed_numbers=GUESSED, last_attempt=WRONG_78)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Not quite right. How many pens are in half a dozen? Add that to two dozens.",
+        "Good try! How many pens are in half a dozen? Add that to two dozens.",
+        "You're on the right track. How many pens are in half a dozen? Add that to two dozens.",
+        "Is that right? How many pens are in half a dozen? Add that to two dozens.",
+        "Correct the half dozen first: how many pens are in half a dozen? Add that to two dozens.",
+    ],
+)
+def test_honest_replies_to_a_wrong_attempt_pass(reply: str) -> None:
+    verdict = check(reply, allowed_numbers=GUESSED, last_attempt=WRONG_78)
+    assert verdict.passed, verdict.reasons
+
+
+def test_praise_is_judged_by_the_attempt_it_answers() -> None:
+    praise = "Well done! How many pens are in half a dozen? Add that to two dozens."
+    assert check(praise).passed  # no attempt: nothing to confirm
+    assert check(praise, last_attempt=CheckResult(status="correct", parsed="6")).passed
+    units_missing = CheckResult(status="incorrect", parsed="30", partial=True, message="don't forget the units")
+    assert check(praise, last_attempt=units_missing).passed  # the value is right
+
+
+def test_the_answer_the_student_just_gave_may_be_said_back() -> None:
+    reply = "Yes, 30 pens is right. Well done!"
+    common: dict[str, Any] = {"authored_text": "Well done.", "move": "praise_advance"}
+    assert check(reply, **common).reveals_answer  # nobody gave it: a leak
+    said_back = check(reply, last_attempt=CheckResult(status="correct", parsed="30"), **common)
+    assert said_back.passed and not said_back.reveals_answer
+    # A right answer to a smaller question (24 pens in two dozens) does not unlock the final one.
+    assert check(reply, last_attempt=CheckResult(status="correct", parsed="24"), **common).reveals_answer
+
+
+# --- final answers asserted before release (issue 19) ----------------------------------------
+
+DOZENS = [PENS, STUDENT, "Is it 60? Or 159?"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "value"),
+    [
+        ("The final answer is 159.", "159"),
+        ("So the answer is 60.", "60"),
+        ("Half a dozen is 6 pens. The correct answer would be 42 pens.", "42"),
+        ("I think the answer is 42.", "42"),
+        ("42 is the answer.", "42"),
+        ("The answer is x = 42", "42"),
+        (r"So $\boxed{159}$", "159"),
+        ("The final answer: sixty", "sixty"),
+    ],
+)
+def test_any_final_answer_asserted_before_release_is_rejected(reply: str, value: str) -> None:
+    verdict = check(reply, allowed_numbers=DOZENS)
+    assert not verdict.passed and verdict.score == 0.0
+    assert f"asserts a final answer ({value!r}) before it was released" in verdict.reasons
+    assert answer_leak(reply, answer="30", released=False, allowed_numbers=DOZENS) == value  # stops a stream
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Is the answer 60? How many pens are in half a dozen? Add that to two dozens.",
+        "You said the answer is 42; how many pens are in half a dozen? Add that to two dozens.",
+        "You're still thinking that 42 is the correct answer. How many pens are in half a dozen?",
+        "Your answer is 42. How many pens are in half a dozen? Add that to two dozens.",
+        "If the answer is 42, how many pens are in half a dozen? Add that to two dozens.",
+        "42 is not the answer. How many pens are in half a dozen? Add that to two dozens.",
+        "The answer to the first part is 24. How many pens are in half a dozen? Add that to two dozens.",
+    ],
+)
+def test_answers_asked_about_reported_or_denied_are_not_asserted(reply: str) -> None:
+    verdict = check(reply, allowed_numbers=DOZENS)
+    assert not any(reason.startswith("asserts a final answer") for reason in verdict.reasons), verdict.reasons
+
+
+def test_a_final_answer_may_be_asserted_once_released_or_given() -> None:
+    reply = "So the answer is 24 pens for the two dozens."
+    assert not check(reply, released=True, move="tell").reasons
+    earned = check(reply, last_attempt=CheckResult(status="correct", parsed="24"), move="praise")
+    assert not any(reason.startswith("asserts") for reason in earned.reasons), earned.reasons
+    assert any(reason.startswith("asserts") for reason in check(reply, move="praise").reasons)

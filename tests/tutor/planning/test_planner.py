@@ -106,6 +106,39 @@ def test_a_prerequisite_gets_less_patience_than_a_goal() -> None:
     assert Planner(course, PlannerSettings(prerequisite_patience=0)).decide(tried, goal=[3]).kc == 0
 
 
+def test_a_finished_item_is_not_served_again_while_another_will_do() -> None:
+    # kc0 has three items (offsets 0, 0.5, 1.0); nothing is mastered, so kc0 stays on the fringe
+    # after one of its items is solved.
+    course = chain_course(n=2, offsets=(0.0, 0.5, 1.0))
+    v = view([LOW, LOW])
+    first = Planner(course).decide(v, goal=[1])
+    assert first.kc == 0
+    nan = np.full(len(course.items), np.nan)
+    done = nan.copy()
+    done[first.item] = -0.01  # finished a moment ago
+    after = LearnerView(v.now, v.later, v.practised, finished_at=done)
+    second = Planner(course).decide(after, goal=[1])
+    assert second.kc == 0 and second.item != first.item
+    # Every item of the KC finished: the one finished longest ago comes back, never the last one.
+    all_done = nan.copy()
+    all_done[[0, 1, 2]] = [-3.0, -2.0, -0.01]
+    third = Planner(course).decide(LearnerView(v.now, v.later, v.practised, finished_at=all_done), goal=[1])
+    assert third.kc == 0 and third.item != 2
+    # A similar item also prefers one not yet finished.
+    assert Planner(course).similar(after, first.item).item not in (first.item,)
+    only = nan.copy()
+    only[[0, 1]] = [-1.0, -0.5]
+    similar = Planner(course).similar(LearnerView(v.now, v.later, v.practised, finished_at=only), 0)
+    assert similar is not None and similar.item == 2
+
+
+def test_a_course_with_one_item_still_serves_it() -> None:
+    course = chain_course(n=1)
+    v = view([LOW])
+    done = np.array([-0.01])
+    assert Planner(course).decide(LearnerView(v.now, v.later, v.practised, finished_at=done)).item == 0
+
+
 def test_unlocking_value_prefers_the_goal_nearest_to_unlocked() -> None:
     # b → c → g2; a → g1. Both roots are on the fringe, equally far from mastery, each leading to one
     # goal: a is one of two KCs left in g1's way, b one of three in g2's, so a comes first (b would

@@ -27,6 +27,26 @@ def test_planner_picks_from_the_fringe_with_a_reason(course, student, fringe_ite
     assert "Equivalent fractions" in reason and "Next in the course order" not in reason
 
 
+@pytest.mark.django_db(transaction=True)
+def test_next_item_does_not_serve_the_problem_just_solved(course, student, backend):
+    """Three items on "equivalent" (the only KC a new learner is ready for): after one is solved and
+    "equivalent" is still not mastered, Next item serves another one, not the same again."""
+    for n, answer in enumerate(("2/4", "4/8", "3/6")):
+        extra = ItemFactory(course=course, slug=f"equivalent-{n}", position=90 + n, difficulty=1)
+        extra.kcs.add(course.kcs.get(slug="equivalent"))
+        StepFactory(item=extra, answer=answer)
+    served = []
+    for _ in range(3):
+        item, _reason = planning.item_next(student=student, course=course)
+        assert item is not None
+        served.append(item.slug)
+        session = engine.session_start(student=student, item=item)
+        engine.reply_generate(plan=engine.turn_take(session_id=session.pk, text=session.step.answer))
+        session.refresh_from_db()
+        assert session.status == TutoringSession.Status.FINISHED
+    assert len(set(served)) == 3, served
+
+
 def test_continue_learning_uses_the_planner_and_says_why(client, course, student, fringe_item):
     client.force_login(student)
     resp = client.post(reverse("continue-learning", args=[course.slug]), follow=True)

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
 
-from tracing.services import mastery_predict
+from tracing.selectors import mastery_predict
 from tutor.management.commands.setup_demo import DEMO_CLASS, DEMO_REPLAYS
 from tutor.models import Attempt, Turn, TutoringSession
 from tutor.teaching import selectors as sel

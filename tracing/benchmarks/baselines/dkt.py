@@ -4,9 +4,9 @@ An LSTM reads a learner's (KC, answer) pairs and predicts, for every KC, the pro
 next answer on it is right. It is the deep model the published ASSISTments figures are quoted
 against, run here on exactly the benchmark's split and scoring, so the learner model is compared
 with it on equal terms. It is a baseline only: it has no interpretable traits, no forgetting in real
-time and no prerequisite graph, and the tutor never uses it. Its network is also the base of the
-learner model's history encoder (``tracing/psikt/encoder.py``), which reads the filter's predictions
-beside the answers.
+time and no prerequisite graph, and the tutor never uses it. Its network is the learner model's
+sequence network (``tracing/psikt/sequence_net.py``), which the history encoder
+(``tracing/psikt/encoder.py``) also extends to read the filter's predictions beside the answers.
 
 Choices, all generic (no dataset-specific constants):
 
@@ -28,8 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tracing.bench import auc
+from tracing.benchmarks.metrics import auc
 from tracing.psikt.data import Dataset, LearnerSeq
+from tracing.psikt.sequence_net import SequenceNet, kc_weights
 
 
 @dataclass
@@ -46,27 +47,8 @@ class DKTConfig:
     max_seconds: float | None = None
 
 
-class DKTNet(torch.nn.Module):
-    def __init__(self, n_kcs: int, hidden: int, dropout: float) -> None:
-        super().__init__()
-        self.n_kcs = n_kcs
-        self.hidden = hidden
-        # Index k + K*y is (KC k, answer y); 2K is padding and embeds to zero.
-        self.embed = torch.nn.Embedding(2 * n_kcs + 1, hidden, padding_idx=2 * n_kcs)
-        self.lstm = torch.nn.LSTM(hidden, hidden, batch_first=True)
-        self.drop = torch.nn.Dropout(dropout)
-        self.out = torch.nn.Linear(hidden, n_kcs)
-
-    def inputs(self, kcs: torch.Tensor, weights: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``[B, T, H]`` answer embeddings from KCs ``[B, T, S]`` (padding K), weights, answers ``[B, T]``."""
-        idx = torch.where(kcs < self.n_kcs, kcs + self.n_kcs * y.long().unsqueeze(-1), 2 * self.n_kcs)
-        return (self.embed(idx) * weights.unsqueeze(-1)).sum(2)
-
-    def read_out(self, states: torch.Tensor, kcs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Logit ``[B, T]`` of answer t from the state *before* it, ``states`` ``[B, T, H]``."""
-        logits = self.out(self.drop(states))  # [B, T, K]
-        safe = kcs.clamp(max=self.n_kcs - 1)
-        return (logits.gather(2, safe) * weights).sum(-1)
+class DKTNet(SequenceNet):
+    """DKT: the learner model's sequence network, each answer predicted from the answers before it."""
 
     def forward(self, kcs: torch.Tensor, weights: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Logit of every answer ``[B, T]`` given the answers before it."""
@@ -108,7 +90,7 @@ def pad(seqs: list[LearnerSeq], n_kcs: int) -> tuple[torch.Tensor, torch.Tensor,
         y[b, : len(s)] = s.correct
         mask[b, : len(s)] = True
     kcs_t = torch.as_tensor(kcs)
-    return kcs_t, _weights(kcs_t, n_kcs), torch.as_tensor(y), torch.as_tensor(mask)
+    return kcs_t, kc_weights(kcs_t, n_kcs), torch.as_tensor(y), torch.as_tensor(mask)
 
 
 def predict(net: DKTNet, seqs: list[LearnerSeq], batch: int = 128) -> list[np.ndarray]:
@@ -188,7 +170,7 @@ class DKTTracker:
 
     def predict(self, rows: np.ndarray, kcs: np.ndarray) -> np.ndarray:
         k = torch.as_tensor(kcs)[:, None, :]
-        w = _weights(k, self.net.n_kcs)
+        w = kc_weights(k, self.net.n_kcs)
         with torch.no_grad():
             state = self.h[0, torch.as_tensor(rows)].unsqueeze(1)  # [n, 1, H]
             return torch.sigmoid(self.net.read_out(state, k, w))[:, 0].numpy()
@@ -199,13 +181,9 @@ class DKTTracker:
         k = torch.as_tensor(kcs)[:, None, :]
         r = torch.as_tensor(rows)
         with torch.no_grad():
-            x = self.net.inputs(k, _weights(k, self.net.n_kcs), torch.as_tensor(y, dtype=torch.float32)[:, None])
+            x = self.net.inputs(k, kc_weights(k, self.net.n_kcs), torch.as_tensor(y, dtype=torch.float32)[:, None])
             _, (h, c) = self.net.lstm(x, (self.h[:, r].contiguous(), self.c[:, r].contiguous()))
         self.h[:, r] = h
         self.c[:, r] = c
         return p
 
-
-def _weights(kcs: torch.Tensor, n_kcs: int) -> torch.Tensor:
-    real = (kcs < n_kcs).float()
-    return real / real.sum(-1, keepdim=True).clamp(min=1.0)

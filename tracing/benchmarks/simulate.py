@@ -1,7 +1,8 @@
 """Draw learners from the model's own generative process, with known traits and graph.
 
-Used for parameter recovery (``python -m tracing.bench --recovery``), tests, and by the planner to
-try policies against simulated learners. Two ways in:
+Used for parameter recovery (``python -m tracing.benchmarks --recovery``), tests, and by the planner's
+simulations to try policies against simulated learners. A benchmark tool: nothing at run time
+imports it. Two ways in:
 
 * :class:`Simulator` is stepped one answer at a time: ``sim.answer(learner, item, t)`` advances the
   item's KCs to ``t`` exactly as the model does (OU step towards ``μ + γ Σ w_jk z_j``), draws the

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Create the optional, separate environment in which the benchmark runs pyBKT 1.4.3.
 #
-#   bash tracing/baselines/setup_pybkt_env.sh [DIR]      # DIR defaults to .venv-pybkt at the repo root
+#   bash tracing/benchmarks/baselines/setup_pybkt_env.sh [DIR]      # DIR defaults to .venv-pybkt at the repo root
 #
 # pyBKT 1.4.3 needs numpy<2 and scikit-learn<1.6 while the project pins numpy 2, so it cannot live
-# in .venv. `python -m tracing.bench --models pybkt` finds DIR/bin/python (or --pybkt-python /
-# PYBKT_PYTHON) and runs tracing/baselines/pybkt_worker.py in it.
+# in .venv. `python -m tracing.benchmarks --models pybkt` finds DIR/bin/python (or --pybkt-python /
+# PYBKT_PYTHON) and runs tracing/benchmarks/baselines/pybkt_worker.py in it.
 #
 # pyBKT is built from its source release so that its C++/OpenMP E-step is compiled (the published
 # wheel is the slow pure-Python fallback, and setup.py falls back to it silently when the compile
@@ -14,7 +14,7 @@
 # without it.
 set -euo pipefail
 
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
+repo="$(cd "$(dirname "$0")/../../.." && pwd)"
 dir="${1:-$repo/.venv-pybkt}"
 python="${PYTHON:-python3}"
 

@@ -1,9 +1,9 @@
 """Benchmark the learner models on public logs, and check parameter recovery on simulated data.
 
-    python -m tracing.bench --format pykt --train TRAIN.csv --test TEST.csv [--models psikt,bkt,pybkt,dkt]
-    python -m tracing.bench --format tsv FILE.tsv          # learners split 80/20 with a fixed seed
-    python -m tracing.bench --recovery                     # simulated learners with known truth
-    python -m tracing.bench --recovery --recovery-gain 0.2,0.5 --recovery-gap-spread 1 \
+    python -m tracing.benchmarks --format pykt --train TRAIN.csv --test TEST.csv [--models psikt,bkt,pybkt,dkt]
+    python -m tracing.benchmarks --format tsv FILE.tsv          # learners split 80/20 with a fixed seed
+    python -m tracing.benchmarks --recovery                     # simulated learners with known truth
+    python -m tracing.benchmarks --recovery --recovery-gain 0.2,0.5 --recovery-gap-spread 1 \
         --recovery-answers 300 --recovery-edges-per-kc 2   # learners who learn from practice
 
 Protocol: fit on the training learners; then every test answer is predicted from the history before
@@ -28,33 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from tracing.baselines.bkt import BKTTracker, fit_bkt
+from tracing.benchmarks.baselines.bkt import BKTTracker, fit_bkt
+from tracing.benchmarks.metrics import auc, log_loss
 from tracing.psikt.data import Dataset, load_pykt_csv, load_tsv, split_by_source, split_learners
 
 OPEN_LOOP_OBSERVED = 10
 OPEN_LOOP_PREDICTED = 10
-
-
-def auc(y: np.ndarray, p: np.ndarray) -> float:
-    """Area under the ROC curve by the rank-sum formula (ties get their average rank)."""
-    y = np.asarray(y, dtype=bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(p, kind="mergesort")
-    ranks = np.empty(len(p))
-    sorted_p = np.asarray(p)[order]
-    # Average ranks within tied groups.
-    starts = np.r_[0, np.nonzero(np.diff(sorted_p))[0] + 1]
-    ends = np.r_[starts[1:], len(p)]
-    avg = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(avg, ends - starts)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
 @dataclass
@@ -309,8 +288,8 @@ def run_bkt(train: Dataset, test: Dataset, *, timed: bool) -> ModelReport:
 
 
 def run_dkt(train: Dataset, test: Dataset, *, timed: bool, seed: int) -> ModelReport:
-    """Deep Knowledge Tracing (an LSTM; ``tracing/baselines/dkt.py``), the deep reference."""
-    from tracing.baselines.dkt import DKTConfig, DKTTracker, fit_dkt, predict
+    """Deep Knowledge Tracing (an LSTM; ``tracing/benchmarks/baselines/dkt.py``), the deep reference."""
+    from tracing.benchmarks.baselines.dkt import DKTConfig, DKTTracker, fit_dkt, predict
 
     report = ModelReport("dkt")
     config = DKTConfig(seed=seed)
@@ -355,7 +334,7 @@ def run_dkt(train: Dataset, test: Dataset, *, timed: bool, seed: int) -> ModelRe
 
 def run_pybkt(train: Dataset, test: Dataset, *, python: str | None = None) -> ModelReport:
     """pyBKT 1.4.3 in its own environment (it needs numpy<2), scored here like the other models."""
-    from tracing.baselines import pybkt_bridge
+    from tracing.benchmarks.baselines import pybkt_bridge
 
     report = ModelReport("pybkt")
     interpreter = pybkt_bridge.find_python(python)
@@ -454,8 +433,8 @@ def run_recovery(
 
     A correlation depends on how widely the population spreads a trait as well as on how well it is
     estimated, so the report also gives each trait's true spread and the RMSE of its estimate."""
+    from tracing.benchmarks.simulate import Population, make_items, random_graph, random_policy, simulate
     from tracing.psikt.fit import FitConfig, fit
-    from tracing.psikt.simulate import Population, make_items, random_graph, random_policy, simulate
 
     rng = np.random.default_rng(seed)
     graph = random_graph(n_kcs, round(n_kcs * edges_per_kc), rng)
@@ -656,7 +635,7 @@ def _pair(text: str) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tracing.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tracing.benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--format", choices=["pykt", "tsv"])
     parser.add_argument("file", nargs="?", help="TSV log (with --format tsv)")
     parser.add_argument("--train")

@@ -1,15 +1,15 @@
 """Run the published pyBKT 1.4.3 on a :class:`Dataset` in its own environment.
 
 pyBKT 1.4.3 needs numpy<2 and scikit-learn<1.6 while this project pins numpy 2, so pyBKT lives in
-a separate venv (made by ``tracing/baselines/setup_pybkt_env.sh``) and runs
-``tracing/baselines/pybkt_worker.py`` in a subprocess. This side is plain numpy: it writes the
+a separate venv (made by ``tracing/benchmarks/baselines/setup_pybkt_env.sh``) and runs
+``tracing/benchmarks/baselines/pybkt_worker.py`` in a subprocess. This side is plain numpy: it writes the
 answers as pyBKT's DataFrame columns to CSV files, runs the worker, and reads back one p(correct)
 per row. The caller scores them with the same metric code as the other models.
 
 pyBKT's ``predict`` gives, for each row, p(correct) from the rows of the same learner and skill
 before it (the forward pass of the fitted HMM, one step ahead), which is the benchmark's protocol.
 
-Multi-KC answers are treated as our BKT treats them (``tracing/baselines/bkt.py``): the answer
+Multi-KC answers are treated as our BKT treats them (``tracing/benchmarks/baselines/bkt.py``): the answer
 becomes one row per KC, in that KC's sequence, so each KC is trained on it and updated by it, and
 the answer is predicted by the mean of its rows' predictions.
 """
@@ -32,8 +32,8 @@ import numpy as np
 from tracing.psikt.data import Dataset
 
 COLUMNS = ("order_id", "user_id", "skill_name", "correct")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SETUP_SCRIPT = "tracing/baselines/setup_pybkt_env.sh"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+SETUP_SCRIPT = "tracing/benchmarks/baselines/setup_pybkt_env.sh"
 DEFAULT_PYTHON = REPO_ROOT / ".venv-pybkt" / "bin" / "python"
 WORKER = Path(__file__).with_name("pybkt_worker.py")
 # pyBKT's own answer for a row whose skill it has no fit for (Model.predict fills 0.5).

@@ -1,9 +1,9 @@
 """Fit pyBKT on a training CSV and predict a test CSV; runs inside the pyBKT environment.
 
-    .venv-pybkt/bin/python tracing/baselines/pybkt_worker.py --train TRAIN.csv --test TEST.csv \
+    .venv-pybkt/bin/python tracing/benchmarks/baselines/pybkt_worker.py --train TRAIN.csv --test TEST.csv \
         --out PREDS.txt --info INFO.json [--seed 0] [--num-fits 5]
 
-Started by ``tracing/baselines/pybkt_bridge.py``; imports nothing from this project, since that
+Started by ``tracing/benchmarks/baselines/pybkt_bridge.py``; imports nothing from this project, since that
 environment has pyBKT, numpy<2 and pandas but not the project's dependencies. CSV columns are
 pyBKT's defaults ``order_id,user_id,skill_name,correct``. PREDS.txt has one p(correct) per test row,
 in the test file's row order: pyBKT's ``correct_predictions`` (from the rows of the same learner and
