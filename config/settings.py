@@ -230,7 +230,8 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contri
 AXES_HANDLER = "tutor.ratelimit.LoginLockoutHandler"
 AXES_CLIENT_IP_CALLABLE = "tutor.ratelimit.client_address"
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"], "ip_address"]
-TUTOR_LOGIN_FAILURE_LIMITS: tuple[int, int] = (5, 50)  # failures per entry of AXES_LOCKOUT_PARAMETERS, within the cool-off
+# Failures per entry of AXES_LOCKOUT_PARAMETERS (address+username, address) within the cool-off.
+TUTOR_LOGIN_FAILURE_LIMITS: tuple[int, int] = (5, 50)
 AXES_FAILURE_LIMIT = TUTOR_LOGIN_FAILURE_LIMITS[0]
 AXES_COOLOFF_TIME = timedelta(minutes=5)
 AXES_RESET_ON_SUCCESS = True
