@@ -221,7 +221,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# --- websec (issue 19, defects 8-10): sign-in lockout (django-axes), client address -----------------
+# --- websec (issue 19, defects 8-10): sign-in lockout (django-axes), client address, throttles -------
 # See tutor/ratelimit.py. Addresses or networks of the reverse proxies whose X-Forwarded-For is
 # believed (e.g. "127.0.0.1" for nginx on the same machine); nobody else's is. Comma-separated.
 TUTOR_TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", default=[])
@@ -230,7 +230,8 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contri
 AXES_HANDLER = "tutor.ratelimit.LoginLockoutHandler"
 AXES_CLIENT_IP_CALLABLE = "tutor.ratelimit.client_address"
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"], "ip_address"]
-TUTOR_LOGIN_FAILURE_LIMITS = (5, 50)  # failures per entry of AXES_LOCKOUT_PARAMETERS, within the cool-off
+# Failures per entry of AXES_LOCKOUT_PARAMETERS (address+username, address) within the cool-off.
+TUTOR_LOGIN_FAILURE_LIMITS: tuple[int, int] = (5, 50)
 AXES_FAILURE_LIMIT = TUTOR_LOGIN_FAILURE_LIMITS[0]
 AXES_COOLOFF_TIME = timedelta(minutes=5)
 AXES_RESET_ON_SUCCESS = True
@@ -238,6 +239,9 @@ AXES_LOCKOUT_CALLABLE = "tutor.ratelimit.lockout_response"
 AXES_VERBOSE = False
 AXES_ENABLE_ADMIN = False  # lockouts are cleared with `manage.py axes_reset`; no admin pages to guard
 AXES_DISABLE_ACCESS_LOG = True  # keep failures only, not a log of every sign-in
+# API and chat rates (DRF's ScopedRateThrottle, tutor/ratelimit.py; REST_FRAMEWORK below): security
+# controls, set here rather than in the environment. "tutor-message" is shared by the API and the chat.
+TUTOR_THROTTLE_RATES: dict[str, str] = {"research": "30/m", "tutor-message": "8/10s"}
 # --- end websec -----------------------------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -279,7 +283,7 @@ REST_FRAMEWORK = {
     # websec (issue 19, defects 8 and 10): DRF's ScopedRateThrottle on views naming a throttle_scope
     # (tutor/ratelimit.py); "tutor-message" is shared by the API's messages and the chat socket.
     "DEFAULT_THROTTLE_CLASSES": ["tutor.ratelimit.ScopedRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"research": "30/m", "tutor-message": "8/10s"},
+    "DEFAULT_THROTTLE_RATES": TUTOR_THROTTLE_RATES,
     # websec (issue 19, defect 6): DRF's JSON parser, but a deeply nested document is a 400, not a 500.
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.JSONParser",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -127,8 +128,6 @@ class ScopedRateThrottle(throttling.ScopedRateThrottle):
 
     def timer(self) -> float:  # type: ignore[override]
         # DRF binds time.time once, at import; read the clock at each call instead.
-        import time
-
         return time.time()
 
     def parse_rate(self, rate: str | None) -> tuple[int | None, int | None]:
