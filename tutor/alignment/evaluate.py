@@ -29,7 +29,7 @@ def figures(reward_model: Any, states: Sequence[DialogueState], replies: Sequenc
 
     judged = judge(reward_model, states, replies)
     values = expected_values(reward_model.probabilities([context_for_reward(s) for s in states], list(replies)))
-    records = []
+    records: list[dict[str, Any]] = []
     for state, reply, j, v in zip(states, replies, judged, values.tolist(), strict=True):
         records.append({
             "state": state.id, "move": state.move, "reply": reply, "passed_guard": j.passed,

@@ -54,7 +54,7 @@ def false_arithmetic(reply: str) -> bool:
             if y == 0:
                 continue
             result = x / y
-        if abs(result - z) > Fraction(1, 100) * max(1, abs(z)):
+        if abs(result - z) > Fraction(1, 100) * max(Fraction(1), abs(z)):
             return True
     return False
 
@@ -65,7 +65,7 @@ def wrong_final_answer(reply: str, answer: str) -> bool:
         return False
     for stated in _FINAL.findall(_plain(reply)):
         value = _value(stated)
-        if value is not None and abs(value - expected) > Fraction(1, 1000) * max(1, abs(expected)):
+        if value is not None and abs(value - expected) > Fraction(1, 1000) * max(Fraction(1), abs(expected)):
             return True
     return False
 

@@ -23,7 +23,7 @@ def load_model(directory: str, *, adapters: Sequence[str] = ()) -> tuple[Any, An
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True)
+    model: Any = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True)
     for adapter in adapters:
         from peft import PeftModel
 

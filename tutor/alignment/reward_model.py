@@ -78,9 +78,9 @@ def fit_heads(x: Any, y: Any, settings: HeadSettings = HeadSettings()) -> Any:
     model.train()
     for _ in range(settings.epochs):
         logits = model(x)
-        loss = sum(
+        loss = torch.stack([
             torch.nn.functional.cross_entropy(logits[:, d], y[:, d], weight=weights[d]) for d in range(len(DIMENSIONS))
-        )
+        ]).sum()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

@@ -65,7 +65,7 @@ def _load_base(model_dir: str, adapters: Sequence[str] = ()) -> tuple[Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
     for adapter in adapters:
         from peft import PeftModel
 
@@ -83,10 +83,11 @@ def sft(rows: Sequence[dict[str, Any]], *, model_dir: str, out: Path, settings: 
 
     model, tokenizer = _load_base(model_dir)
     config = SFTConfig(**_common(settings, out), completion_only_loss=True)
-    trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(list(rows)),
+    trainer: Any = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(list(rows)),
                          processing_class=tokenizer, peft_config=_lora(settings))
     trainer.train(resume_from_checkpoint=last_checkpoint(out / "checkpoints"))
-    trainer.model.save_pretrained(str(adapter))
+    trained: Any = trainer.model
+    trained.save_pretrained(str(adapter))
     return adapter
 
 
@@ -102,8 +103,9 @@ def dpo(pairs: Sequence[dict[str, Any]], *, model_dir: str, start_adapters: Sequ
     model, tokenizer = _load_base(model_dir, start_adapters)
     rows = [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
     config = DPOConfig(**_common(settings, out), beta=settings.beta)
-    trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
+    trainer: Any = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer, peft_config=_lora(settings))
     trainer.train(resume_from_checkpoint=last_checkpoint(out / "checkpoints"))
-    trainer.model.save_pretrained(str(adapter))
+    trained: Any = trainer.model
+    trained.save_pretrained(str(adapter))
     return adapter

@@ -15,7 +15,7 @@ def tiny_model_dir(path: Path, texts: list[str]) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     specials = ["<unk>", "<|im_start|>", "<|im_end|>", "<pad>"]
-    words = sorted({w for t in texts for w in pre_tokenizers.Whitespace().pre_tokenize_str(t) for w in [w[0]]}
+    words = sorted({piece for t in texts for piece, _ in pre_tokenizers.Whitespace().pre_tokenize_str(t)}
                    | {"system", "user", "assistant"})
     vocab = {w: i for i, w in enumerate([*specials, *words])}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
