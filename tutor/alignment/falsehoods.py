@@ -12,8 +12,11 @@ from fractions import Fraction
 
 _NUM = r"-?\d+(?:,\d{3})*(?:\.\d+)?"
 _EQUATION = re.compile(rf"({_NUM})\s*([+\-x*/÷])\s*({_NUM})\s*=\s*({_NUM})")
-_FINAL = re.compile(rf"\b(?:answer|result)\s+(?:is|was|would be|will be|should be)\s*:?\s*\$?\s*({_NUM}(?:/\d+)?)",
-                    re.IGNORECASE)
+_FINAL = re.compile(
+    rf"\b(?:answer|result)\s+(?:is|was|would be|will be|should be)\s*:?\s*(?:indeed\s+|actually\s+|just\s+)?"
+    rf"\$?\s*({_NUM}(?:/\d+)?)",
+    re.IGNORECASE,
+)
 _PRAISE = re.compile(
     r"(\b(?:that's|that is|you're|you are|it's|is)\s+(?:exactly\s+|absolutely\s+)?(?:correct|right)\b|\bcorrect!|"
     r"\byes\b[,!]|\bwell done\b|\bgreat job\b|\bgood job\b|\bexactly\b|\bperfect\b|\byou got it\b)",

@@ -183,6 +183,8 @@ def test_falsehood_checks() -> None:
     assert not falsehoods.false_arithmetic("3 x 4 = 12 and 10 - 4 = 6")
     assert falsehoods.wrong_final_answer("So the answer is 7.", "5")
     assert not falsehoods.wrong_final_answer("So the answer is 5.", "5")
+    assert falsehoods.wrong_final_answer("The answer is indeed 24.", "-24")  # a base-model reply, verbatim
+    assert falsehoods.wrong_final_answer("The answer is: 3", "4")
     assert falsehoods.confirms_wrong_guess("Yes, well done!", False)
     assert not falsehoods.confirms_wrong_guess("That is not correct yet.", False)
     assert not falsehoods.confirms_wrong_guess("Well done!", True)
