@@ -124,6 +124,9 @@ ROUTES: dict[str, Row] = {
                               args={"classroom_id": "'999999"}),
     "teacher-session":    row("GET",   LOGIN,     FORBIDDEN, FORBIDDEN, NOT_FOUND, NOT_FOUND, FORBIDDEN, FORBIDDEN,
                               args={"classroom_id": "'999999"}),
+    # Health and readiness (tutor/ops): for the proxy and the process manager, nothing private in them.
+    "healthz":            row("GET",   OK,        OK,        OK,        OK,        OK,        OK,        OK),
+    "readyz":             row("GET",   OK,        OK,        OK,        OK,        OK,        OK,        OK),
     # LTI 1.3 (tutor/lti): the key set is public; logins and launches come from an LMS and refuse anything
     # else with a page that says why; a class's LMS page and its actions are its own teachers' alone.
     "lti-jwks":           row("GET",   OK,        OK,        OK,        OK,        OK,        OK,        OK),
@@ -222,6 +225,7 @@ ADMIN_RULES: list[tuple[str, Row]] = [
     # Accounts, API tokens and the learner model's tables: administrators only.
     ("admin:auth_*",                row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
     ("admin:authtoken_*",           row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
+    ("admin:tracing_fitjob_history", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),  # no such job
     ("admin:tracing_*",             row("GET", *_OUT, FORBIDDEN, FORBIDDEN, *_RES)),
     ("admin:auth/*/<path:object_id>/", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
     ("admin:authtoken/*/<path:object_id>/", row("GET", *_OUT, REDIRECT, REDIRECT, *_RES)),
