@@ -48,7 +48,7 @@ def _cookie(user) -> bytes:
 
 
 async def _connect(user, classroom_id):
-    headers = [(b"origin", b"http://127.0.0.1")]
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]  # same origin as the socket
     if user is not None:
         headers.append((b"cookie", await database_sync_to_async(_cookie)(user)))
     comm = WebsocketCommunicator(application, f"/ws/teach/classes/{classroom_id}/live/", headers=headers)
