@@ -28,28 +28,12 @@ from tutor.dialogue import (
     current_spec,
     decide,
 )
+from tutor.dialogue.instructions import MOVE_INSTRUCTIONS
 from tutor.llm.base import grounded
 
 DEFAULT_PACK = Path("content") / "fixtures" / "demo_course.json"
 HELD_OUT_SHARE = 4  # one item in four (by slug hash) is held out
 SERVING_TEMPERATURE = 0.3  # tutor.engine's temperature for the first candidate
-
-# The phrasing instructions of tutor.dialogue_bridge (a Django module this package must not import);
-# tests/tutor/alignment checks the two stay equal.
-MOVE_INSTRUCTIONS = {
-    "praise_advance": "Praise the student briefly and specifically for the correct answer.",
-    "subproblem_praise": "Confirm the small question was answered correctly and lead back to the main step.",
-    "misconception_feedback": "Point out the likely mistake gently, as in the teacher's note, and ask the student "
-                              "to try again. Do not give the answer.",
-    "probe": "Ask one short question that makes the student explain their reasoning. Do not give the answer.",
-    "hint": "Give this hint in your own friendly words. Do not go beyond it and do not give the answer.",
-    "open_subproblem": "Ask this smaller question to help the student. Do not give the main answer.",
-    "explain_concept": "Explain the concept clearly and briefly using the teacher's note.",
-    "bottom_out": "Explain the solution using the teacher's note, including the answer.",
-    "redirect": "Kindly bring the student back to the problem.",
-    "encourage": "Encourage the student to try the step, without giving the answer.",
-}
-
 
 @dataclass(frozen=True)
 class DialogueState:

@@ -50,10 +50,10 @@ def test_alignment_package_imports_no_django() -> None:
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
-def test_move_instructions_match_the_serving_prompt() -> None:
-    from tutor.dialogue_bridge import MOVE_INSTRUCTIONS as SERVED
+def test_move_instructions_are_the_serving_prompts_own() -> None:
+    from tutor import dialogue_bridge
 
-    assert MOVE_INSTRUCTIONS == SERVED
+    assert MOVE_INSTRUCTIONS is dialogue_bridge.MOVE_INSTRUCTIONS
 
 
 def test_context_text_reads_strings_and_turn_lists() -> None:
