@@ -162,6 +162,7 @@ def app_env(s: Settings) -> dict[str, str]:
         "CELERY_QUEUE": os.environ.get("CELERY_QUEUE", f"tutor-deploy-{s.https_port}"),
         "STATIC_ROOT": str(s.static),
         "TUTOR_LLM": s.tutor_llm,
+        "TUTOR_LLM_SERVER_URL": model_server_url(),
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "PYTHONUNBUFFERED": "1",
@@ -269,17 +270,46 @@ def web_command(s: Settings, port: int) -> str:
             f"--log-config {DEPLOY / 'uvicorn-logging.json'} --timeout-graceful-shutdown 10")
 
 
+def model_server_url() -> str:
+    return os.environ.get("TUTOR_LLM_SERVER_URL", "http://127.0.0.1:8090/v1")
+
+
+def model_server_port() -> int:
+    from urllib.parse import urlsplit
+
+    url = urlsplit(model_server_url())
+    if url.hostname not in {"127.0.0.1", "localhost"} or not url.port:
+        raise StackError(f"TUTOR_LLM_SERVER_URL={model_server_url()!r}: the stack's model server listens on "
+                         "http://127.0.0.1:PORT/v1 (a server elsewhere: set TUTOR_LLM=openai:URL)")
+    return url.port
+
+
 def model_server_section(s: Settings) -> str:
-    """The model server comes with the model-server work (``python -m tutor.llm.model_server``); it
-    is started here only where that module exists in this tree."""
+    """The one model server (``python -m tutor.llm.model_server serve``, llama.cpp's server with the
+    packaged model) that ``TUTOR_LLM=embedded`` talks to. It starts with the stack only when the web
+    workers use it; defined, not started, otherwise. Absent from a tree without that module."""
     if importlib.util.find_spec("tutor.llm.model_server") is None:
-        return "; [program:model-server]: optional, added when tutor/llm/model_server exists (docs/deploy.md)."
+        return "; [program:model-server]: added when tutor/llm/model_server exists (docs/deploy.md)."
+    port = model_server_port()
     return "\n".join([
         "[program:model-server]",
-        f"command={sys.executable} -m tutor.llm.model_server",
-        f"directory={ROOT}", "autorestart=true", "startsecs=5", "stopwaitsecs=30", "stopasgroup=true",
-        "killasgroup=true", "redirect_stderr=true", f"stdout_logfile={s.logs}/model-server.log",
+        f"command={sys.executable} -m tutor.llm.model_server serve --host 127.0.0.1 --port {port}",
+        f"directory={ROOT}", f"autostart={'true' if s.tutor_llm == 'embedded' else 'false'}", "autorestart=true",
+        "startsecs=5", "stopwaitsecs=30", "stopasgroup=true", "killasgroup=true", "redirect_stderr=true",
+        f"stdout_logfile={s.logs}/model-server.log", "stdout_logfile_maxbytes=50MB", "stdout_logfile_backups=3",
     ])
+
+
+def model_server_wait(s: Settings, env: dict[str, str]) -> None:
+    """With the embedded model, ready means the model server answers too (and has been warmed)."""
+    if s.tutor_llm != "embedded" or importlib.util.find_spec("tutor.llm.model_server") is None:
+        return
+    print(f"==> waiting for the model server at {model_server_url()}", flush=True)
+    proc = subprocess.run([sys.executable, "-m", "tutor.llm.model_server", "wait", model_server_url(),
+                           "--timeout", str(int(s.ready_timeout))], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=s.ready_timeout + 60)
+    if proc.returncode:
+        raise StackError(f"the model server did not answer:\n{(proc.stdout + proc.stderr)[-1500:]}\n{log_tails(s)}")
 
 
 def supervisord_conf(s: Settings) -> str:
@@ -392,7 +422,10 @@ def up(s: Settings) -> dict[str, Any]:
     if _pid(s.run / "supervisord.pid") or _pid(s.run / "nginx.pid"):
         raise StackError(f"the stack in {s.state} is already up (bash deploy/run down first)")
     check_services(s)
-    busy = [p for p in [s.https_port, *s.worker_ports()] if not _port_free("127.0.0.1", p)]
+    ports = [s.https_port, *s.worker_ports()]
+    if s.tutor_llm == "embedded" and importlib.util.find_spec("tutor.llm.model_server") is not None:
+        ports.append(model_server_port())
+    busy = [p for p in ports if not _port_free("127.0.0.1", p)]
     if busy:
         raise StackError(f"ports in use: {busy} (set TUTOR_DEPLOY_HTTPS_PORT / TUTOR_DEPLOY_WEB_PORT)")
     for path in (s.run, s.logs, s.static, s.state / "nginx-tmp"):
@@ -421,6 +454,7 @@ def up(s: Settings) -> dict[str, Any]:
         subprocess.run([NGINX, "-p", str(s.state), "-c", str(s.state / "nginx.conf")], check=True,
                        capture_output=True, timeout=30)
         state = wait_ready(s)
+        model_server_wait(s, env)
     except BaseException:
         down(s)
         raise

@@ -20,7 +20,8 @@ def stack(monkeypatch, tmp_path):
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "deploy_stack", module)  # dataclasses look their module up
     spec.loader.exec_module(module)
-    for name in ("TUTOR_DEPLOY_WORKERS", "TUTOR_DEPLOY_HTTPS_PORT", "TUTOR_DEPLOY_WEB_PORT", "TUTOR_DEPLOY_JOBS"):
+    for name in ("TUTOR_DEPLOY_WORKERS", "TUTOR_DEPLOY_HTTPS_PORT", "TUTOR_DEPLOY_WEB_PORT", "TUTOR_DEPLOY_JOBS",
+                 "TUTOR_LLM", "TUTOR_LLM_SERVER_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TUTOR_DEPLOY_DIR", str(tmp_path / "state"))
     return module
@@ -74,6 +75,17 @@ def test_supervisor_runs_each_worker_trusting_only_the_proxy(stack, monkeypatch)
     assert "-m celery -A tutor.jobs worker" in conf and "autostart=false" in conf
     has_model_server = importlib.util.find_spec("tutor.llm.model_server") is not None
     assert ("\n[program:model-server]\n" in conf) == has_model_server
+    if has_model_server:
+        section = conf.split("[program:model-server]", 1)[1].split("\n\n", 1)[0]
+        assert "-m tutor.llm.model_server serve --host 127.0.0.1 --port 8090" in section
+        # Started with the stack only when the web workers use it (TUTOR_LLM=embedded, the default).
+        assert "autostart=true" in section
+        monkeypatch.setenv("TUTOR_LLM", "scripted")
+        scripted = stack.supervisord_conf(stack.settings_from_env())
+        assert "autostart=false" in scripted.split("[program:model-server]", 1)[1].split("\n\n", 1)[0]
+        monkeypatch.setenv("TUTOR_LLM_SERVER_URL", "http://model.example:8090/v1")
+        with pytest.raises(stack.StackError, match="model server listens on"):
+            stack.supervisord_conf(stack.settings_from_env())
 
 
 def test_a_template_placeholder_without_a_value_is_an_error(stack):
