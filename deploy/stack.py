@@ -156,6 +156,8 @@ def app_env(s: Settings) -> dict[str, str]:
             "CSRF_TRUSTED_ORIGINS", ",".join(f"https://{h}:{s.https_port}" for h in hosts)),
         "DATABASE_URL": s.database_url,
         "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "60"),
+        # The proxy's address: X-Forwarded-For is believed from it alone (tutor/ratelimit.py).
+        "TRUSTED_PROXIES": os.environ.get("TRUSTED_PROXIES", "127.0.0.1"),
         "REDIS_URL": s.redis_url,
         "CACHE_KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", f"tutor-deploy-{s.https_port}"),
         "CHANNEL_LAYER_PREFIX": os.environ.get("CHANNEL_LAYER_PREFIX", f"tutor-deploy-{s.https_port}"),
@@ -263,10 +265,10 @@ def nginx_conf(s: Settings) -> str:
 
 
 def web_command(s: Settings, port: int) -> str:
-    """One web worker, as deployed (README, Deployment): it trusts the forwarded headers of the proxy only."""
+    """One web worker, as deployed (README, Deployment). uvicorn leaves the client address alone
+    (--no-proxy-headers): the app believes X-Forwarded-For from TRUSTED_PROXIES, the proxy, only."""
     return (f"{sys.executable} -m uvicorn config.asgi:application --host 127.0.0.1 --port {port} "
-            "--loop uvloop --http httptools --ws websockets --no-access-log "
-            "--proxy-headers --forwarded-allow-ips 127.0.0.1 "
+            "--loop uvloop --http httptools --ws websockets --no-access-log --no-proxy-headers "
             f"--log-config {DEPLOY / 'uvicorn-logging.json'} --timeout-graceful-shutdown 10")
 
 

@@ -62,7 +62,7 @@ def test_nginx_config_spreads_over_every_worker_and_passes_the_client(stack, mon
     assert "proxy_set_header Upgrade $http_upgrade;" in conf.split("location /ws/", 1)[1].split("}", 1)[0]
 
 
-def test_supervisor_runs_each_worker_trusting_only_the_proxy(stack, monkeypatch):
+def test_supervisor_runs_each_worker_and_the_app_trusts_only_the_proxy(stack, monkeypatch):
     monkeypatch.setenv("TUTOR_DEPLOY_WORKERS", "2")
     monkeypatch.setenv("TUTOR_DEPLOY_JOBS", "0")
     s = stack.settings_from_env()
@@ -70,7 +70,8 @@ def test_supervisor_runs_each_worker_trusting_only_the_proxy(stack, monkeypatch)
     assert "programs=web-1,web-2" in conf and "[program:web-3]" not in conf
     commands = [line for line in conf.splitlines() if line.startswith("command=") and "uvicorn" in line]
     assert len(commands) == 2
-    assert all("--proxy-headers --forwarded-allow-ips 127.0.0.1 " in c for c in commands)
+    # The app, not uvicorn, decides which X-Forwarded-For to believe (TRUSTED_PROXIES, the proxy).
+    assert all("--no-proxy-headers " in c and "--forwarded-allow-ips" not in c for c in commands)
     assert "--port 8101 " in commands[0] and "--port 8102 " in commands[1]
     assert "-m celery -A tutor.jobs worker" in conf and "autostart=false" in conf
     has_model_server = importlib.util.find_spec("tutor.llm.model_server") is not None
@@ -102,6 +103,7 @@ def test_app_environment_is_production(stack, monkeypatch):
     assert env["SECRET_KEY_FILE"] == str(key) and oct(key.stat().st_mode & 0o777) == "0o600"
     assert stack.app_env(s)["SECRET_KEY_FILE"] == str(key) and len(key.read_text().strip()) > 40
     assert env["CSRF_TRUSTED_ORIGINS"] == "https://127.0.0.1:8443,https://localhost:8443"
+    assert env["TRUSTED_PROXIES"] == "127.0.0.1"
 
 
 def test_nginx_accepts_the_rendered_configuration(stack, monkeypatch):

@@ -93,13 +93,15 @@ class RequestIdMiddleware:
 
     @staticmethod
     def _end(request: Any, response: Any, started: float) -> Any:
+        from tutor.ratelimit import client_address  # the address the app believes (trusted proxies)
+
         rid = request.request_id
         response["X-Request-ID"] = rid
         access_log.info(
             "%s %s %s", request.method, request.path, response.status_code,
             extra={"request_id": rid, "method": request.method, "path": request.path,
                    "status": response.status_code, "ms": round((time.perf_counter() - started) * 1000, 1),
-                   "client": request.META.get("REMOTE_ADDR", "")},
+                   "client": client_address(request) or request.META.get("REMOTE_ADDR", "")},
         )
         return response
 
