@@ -48,6 +48,10 @@ def _page(request: pytest.FixtureRequest, browser: Any, server: Server, **contex
     # Whatever the Content-Security-Policy blocks (an inline script, style or handler) fails the test too.
     page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.js_errors = errors  # type: ignore[attr-defined]
+    # Every console error (a 404 for a favicon included): tests.e2e.pagecheck fails a page on these.
+    console_errors: list[str] = []
+    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+    page.console_errors = console_errors  # type: ignore[attr-defined]
     yield page
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
@@ -63,7 +67,7 @@ def _page(request: pytest.FixtureRequest, browser: Any, server: Server, **contex
 
 @pytest.fixture
 def page(request: pytest.FixtureRequest, browser: Any, server: Server) -> Iterator[Any]:
-    yield from _page(request, browser, server, viewport={"width": 1280, "height": 900})
+    yield from _page(request, browser, server, viewport={"width": 1280, "height": 800})
 
 
 @pytest.fixture
@@ -72,7 +76,7 @@ def mobile_page(request: pytest.FixtureRequest, browser: Any, server: Server) ->
         request,
         browser,
         server,
-        viewport={"width": 375, "height": 812},
+        viewport={"width": 390, "height": 844},
         is_mobile=True,
         has_touch=True,
         device_scale_factor=2,
