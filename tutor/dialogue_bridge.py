@@ -16,7 +16,7 @@ from tutor import guard
 from tutor.checking import MisconceptionPattern, check_answer
 from tutor.dialogue import explain, policy
 from tutor.dialogue.derive import reasoning, with_derived_scaffold
-from tutor.dialogue.instructions import MOVE_INSTRUCTIONS
+from tutor.dialogue.instructions import MOVE_INSTRUCTIONS, lead_in_messages
 from tutor.dialogue.intent import Intent, classify
 from tutor.llm import grounded
 from tutor.models import Turn, TutoringSession
@@ -308,8 +308,13 @@ def decide(*, session: TutoringSession, step: Step, text: str,
     )
 
 
-def prompt_messages(*, session: TutoringSession, tutor_turn: Turn, outcome: Outcome) -> list[dict[str, str]]:
-    """Chat messages asking the model to phrase the chosen move, grounded on the authored text."""
+def prompt_messages(*, session: TutoringSession, tutor_turn: Turn, outcome: Outcome,
+                    phrasing: str = "full") -> list[dict[str, str]]:
+    """Chat messages asking the model to phrase the chosen move, grounded on the authored text; with
+    ``phrasing="lead-in"``, to write the one sentence that comes before it (``lead_in_messages``)."""
+    if phrasing == "lead-in":
+        said = tutor_turn.reply_to.text if tutor_turn.reply_to is not None else ""
+        return lead_in_messages(move=outcome.move, student_text=said, note=outcome.authored_text)
     step = session.step if not outcome.advance else tutor_turn.step
     instruction = MOVE_INSTRUCTIONS.get(outcome.move, "Reply briefly and kindly.")
     system = (

@@ -37,6 +37,8 @@ from tutor import dialogue_bridge
 from tutor.checking import CheckResult
 from tutor.courses import services as course_settings
 from tutor.dialogue import policy
+from tutor.dialogue.instructions import LEAD_IN_GRAMMAR, LEAD_IN_MAX_TOKENS
+from tutor.llm.base import BackendError
 from tutor.models import Attempt, Turn, TutoringSession
 
 log = logging.getLogger(__name__)
@@ -104,8 +106,20 @@ class TurnPlan:
     finished_item: bool = False
     llm_enabled: bool = True
     llm_backend: str = ""  # "" = the deployment's TUTOR_LLM
+    phrasing: str = "full"  # or "lead-in": see phrasing_for
     extra: dict[str, Any] = field(default_factory=dict)
     last_attempt: CheckResult | None = None  # the checker's verdict on the message this turn answers
+
+
+def phrasing_for(llm_backend: str = "") -> str:
+    """How the model phrases replies for this backend spec ("" = the deployment's TUTOR_LLM): the
+    ``TUTOR_LLM_PHRASING`` setting, whose ``auto`` means a lead-in sentence for the embedded small model
+    and the whole reply for any other."""
+    mode = str(settings.TUTOR_LLM_PHRASING)
+    if mode != "auto":
+        return mode
+    spec = (llm_backend or str(settings.TUTOR_LLM)).strip()
+    return "lead-in" if spec == "embedded" else "full"
 
 
 def _next_seq(session: TutoringSession) -> int:
@@ -176,14 +190,16 @@ def turn_take(*, session_id: int, text: str, client_id: str = "",
     if attempt is not None and not getattr(outcome, "on_subproblem", False):
         _learner_model_record(attempt)
     finished = session.step is None
+    phrasing = phrasing_for(tutor_settings.llm_backend)
     plan = TurnPlan(
         session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=tutor.pk, move=outcome.move,
         # The guard may let a reply state the answer once it is out: told, or given by the student.
         authored_text=outcome.authored_text, released=outcome.released or outcome.answer_public,
         answer=outcome.answer, answer_forms=outcome.answer_forms, allowed_numbers=outcome.allowed_numbers,
-        messages=dialogue_bridge.prompt_messages(session=session, tutor_turn=tutor, outcome=outcome),
+        messages=dialogue_bridge.prompt_messages(session=session, tutor_turn=tutor, outcome=outcome,
+                                                 phrasing=phrasing),
         finished_item=finished, llm_enabled=tutor_settings.llm_enabled,
-        llm_backend=tutor_settings.llm_backend,
+        llm_backend=tutor_settings.llm_backend, phrasing=phrasing,
         extra={"offer_similar": outcome.offer_similar, "next_url": _next_item_url(session) if finished else ""},
         last_attempt=outcome.check,
     )
@@ -330,7 +346,7 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
         except TimeoutError:  # a backend still loading (in its own thread) is ready for the next turn
             raise FirstTokenLate("the language model was still loading") from None
         backend_name, model_id = backend.name, backend.model_id
-        stream = backend.astream(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS, temperature=0.3, cancel=cancel)
+        stream = _phrased(backend, plan, cancel)
         rejected = False
         async for batch in _batches(_with_deadlines(stream, first_deadline, total_deadline)):
             produced += "".join(batch)
@@ -355,6 +371,7 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
             if final.passed and produced.strip():
                 final_text = produced.strip()
                 state = Turn.State.COMPLETE
+                verdict["phrasing"] = plan.phrasing
         if state != Turn.State.COMPLETE:
             verdict["fallback"] = guard_reason(verdict.get("reasons") or [])
     except _AuthoredOnly:  # the teacher turned the model off: the authored text is the reply
@@ -378,6 +395,42 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
     context = {"turn": turn, "oob": True, "offer_similar": bool(plan.extra.get("offer_similar")),
                "next_url": plan.extra.get("next_url", "")}
     yield await sync_to_async(render_to_string)("tutor/partials/turn_final.html", context)
+
+
+def _lead_in_end(lead: str) -> str:
+    """What joins a model's lead-in sentence to the authored move: the full stop a reply cut off by the
+    token limit lacks, and a space."""
+    if not lead.strip():
+        raise BackendError("the model wrote no lead-in sentence")
+    return " " if lead.rstrip().endswith((".", "!")) else ". "
+
+
+async def _phrased(backend: Any, plan: TurnPlan, cancel: threading.Event) -> AsyncIterator[str]:
+    """The model's reply as it streams. With lead-in phrasing: the model's sentence, then the authored
+    move word by word (it is ready; streaming it keeps one path for the page and the guard)."""
+    if plan.phrasing != "lead-in":
+        async for chunk in backend.astream(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS, temperature=0.3,
+                                           cancel=cancel):
+            yield chunk
+        return
+    lead = ""
+    async for chunk in backend.astream(plan.messages, max_new_tokens=LEAD_IN_MAX_TOKENS, temperature=0.3,
+                                       cancel=cancel, grammar=LEAD_IN_GRAMMAR):
+        lead += chunk
+        yield chunk
+    yield _lead_in_end(lead)
+    for word in re.findall(r"\S+\s*", plan.authored_text):
+        yield word
+
+
+def _generated(backend: Any, plan: TurnPlan, *, temperature: float, cancel: threading.Event) -> str:
+    """The whole reply at once (``_phrased``'s synchronous twin, for the API)."""
+    if plan.phrasing != "lead-in":
+        return str(backend.generate(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS, temperature=temperature,
+                                    cancel=cancel)).strip()
+    lead = str(backend.generate(plan.messages, max_new_tokens=LEAD_IN_MAX_TOKENS, temperature=temperature,
+                                cancel=cancel, grammar=LEAD_IN_GRAMMAR)).strip()
+    return (lead + _lead_in_end(lead) + plan.authored_text).strip()
 
 
 async def _batches(stream: AsyncIterator[str]) -> AsyncIterator[list[str]]:
@@ -546,8 +599,7 @@ def reply_generate(*, plan: TurnPlan, candidates: int = 2) -> Turn:
             generating[:] = [cancel]
             if expired.is_set():
                 cancel.set()
-            text = backend.generate(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS,
-                                    temperature=0.3 if i == 0 else 0.8, cancel=cancel).strip()
+            text = _generated(backend, plan, temperature=0.3 if i == 0 else 0.8, cancel=cancel)
             if expired.is_set():
                 failure = "total deadline"
                 break
@@ -567,8 +619,8 @@ def reply_generate(*, plan: TurnPlan, candidates: int = 2) -> Turn:
     latency = (time.perf_counter() - started) * 1000
     if best is not None:
         return reply_finish(tutor_turn_id=plan.tutor_turn_id, text=best[1], state=Turn.State.COMPLETE,
-                            guard={**best[2], "candidates": verdicts}, backend=backend_name, model_id=model_id,
-                            latency_ms=latency)
+                            guard={**best[2], "candidates": verdicts, "phrasing": plan.phrasing},
+                            backend=backend_name, model_id=model_id, latency_ms=latency)
     if not failure:
         failure = guard_reason((verdicts[-1].get("reasons") if verdicts else None) or [])
     return reply_finish(tutor_turn_id=plan.tutor_turn_id, text=plan.authored_text, state=Turn.State.FALLBACK,

@@ -23,8 +23,10 @@ def session(course, student):
 
 
 @pytest.fixture
-def backend(monkeypatch):
-    """The scripted backend by default (echoes the authored text); tests swap in others."""
+def backend(monkeypatch, settings):
+    """The scripted backend by default (echoes the authored text); tests swap in others. It phrases
+    whole replies whatever TUTOR_LLM says (the lead-in tests set TUTOR_LLM_PHRASING themselves)."""
+    settings.TUTOR_LLM_PHRASING = "full"
     holder = {"backend": ScriptedBackend()}
     monkeypatch.setattr("tutor.llm.get_backend", lambda spec=None: holder["backend"])
 

@@ -102,8 +102,11 @@ class Backend(ABC):
         temperature: float,
         stop: Sequence[str],
         cancel: threading.Event,
+        grammar: str | None = None,
     ) -> Iterator[str]:
-        """Yield raw text chunks; must return promptly once ``cancel`` is set."""
+        """Yield raw text chunks; must return promptly once ``cancel`` is set. ``grammar`` (GBNF, as
+        llama.cpp reads it) constrains what may be generated; a backend that cannot constrain decoding
+        ignores it, and the caller's own checks (the guard) still apply."""
 
     def stream(
         self,
@@ -113,6 +116,7 @@ class Backend(ABC):
         temperature: float,
         stop: Sequence[str] = (),
         cancel: threading.Event | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         if max_new_tokens < 1:
             raise ValueError("max_new_tokens must be at least 1")
@@ -121,7 +125,8 @@ class Backend(ABC):
         cancel = cancel if cancel is not None else threading.Event()
         stop_filter = StopFilter(stop)
         raw = self._raw_stream(
-            list(messages), max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, cancel=cancel
+            list(messages), max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, cancel=cancel,
+            grammar=grammar,
         )
         try:
             for chunk in raw:
@@ -151,9 +156,11 @@ class Backend(ABC):
         temperature: float,
         stop: Sequence[str] = (),
         cancel: threading.Event | None = None,
+        grammar: str | None = None,
     ) -> str:
         return "".join(
-            self.stream(messages, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, cancel=cancel)
+            self.stream(messages, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, cancel=cancel,
+                        grammar=grammar)
         )
 
     async def astream(
@@ -164,6 +171,7 @@ class Backend(ABC):
         temperature: float,
         stop: Sequence[str] = (),
         cancel: threading.Event | None = None,
+        grammar: str | None = None,
     ) -> AsyncIterator[str]:
         """Stream from a worker thread so the event loop never blocks on the model.
 
@@ -181,7 +189,8 @@ class Backend(ABC):
         def work() -> None:
             try:
                 for chunk in self.stream(
-                    messages, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, cancel=cancel
+                    messages, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, cancel=cancel,
+                    grammar=grammar,
                 ):
                     put("chunk", chunk)
             except BaseException as exc:  # handed to the consumer, which re-raises it

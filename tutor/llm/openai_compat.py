@@ -96,6 +96,7 @@ class OpenAICompatBackend(Backend):
         temperature: float,
         stop: Sequence[str],
         cancel: threading.Event,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         payload: dict[str, object] = {
             "model": self._resolve_model(),
@@ -104,6 +105,8 @@ class OpenAICompatBackend(Backend):
             "max_tokens": max_new_tokens,
             "temperature": temperature,
         }
+        if grammar:
+            payload["grammar"] = grammar  # llama.cpp's server reads GBNF here; other servers ignore the field
         if stop:
             payload["stop"] = list(stop)[:4]  # the API accepts at most four; StopFilter handles the rest
         attempt = 0

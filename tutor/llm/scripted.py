@@ -11,6 +11,8 @@ from tutor.llm.base import Backend, BackendError, Message, extract_grounding
 Script = Sequence[str] | Callable[[list[Message]], str]
 
 _CHUNK = re.compile(r"\S+\s*|\s+")
+# What the scripted model says when asked for one constrained sentence (a grammar), without responses.
+SCRIPTED_LEAD_IN = "Let's look at this together."
 
 
 class ScriptedFault(BackendError):
@@ -47,11 +49,13 @@ class ScriptedBackend(Backend):
         self._lock = threading.Lock()
         self.calls: list[list[Message]] = []
 
-    def _reply_for(self, messages: list[Message]) -> str:
+    def _reply_for(self, messages: list[Message], *, constrained: bool = False) -> str:
         with self._lock:
             self.calls.append(messages)
             turn = self._turn
             self._turn += 1
+        if self._responses is None and constrained:
+            return SCRIPTED_LEAD_IN  # asked for a constrained sentence (a lead-in), not the whole reply
         if self._responses is None:
             authored = extract_grounding(messages)
             if authored is not None:
@@ -72,8 +76,9 @@ class ScriptedBackend(Backend):
         temperature: float,
         stop: Sequence[str],
         cancel: threading.Event,
+        grammar: str | None = None,
     ) -> Iterator[str]:
-        chunks = _CHUNK.findall(self._reply_for(messages))[:max_new_tokens]
+        chunks = _CHUNK.findall(self._reply_for(messages, constrained=grammar is not None))[:max_new_tokens]
         for index, chunk in enumerate(chunks):
             if self._fail_after is not None and index >= self._fail_after:
                 raise ScriptedFault(f"scripted fault after {index} chunks")

@@ -151,6 +151,7 @@ class TransformersBackend(Backend):
         temperature: float,
         stop: Sequence[str],
         cancel: threading.Event,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
