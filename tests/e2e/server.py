@@ -76,14 +76,16 @@ def server_env(var_dir: Path, llm: str = "scripted") -> dict[str, str]:
     return env
 
 
-def server_start(timeout: float = 30.0, llm: str = "scripted") -> Server:
-    """Migrate a scratch SQLite database, load the demo course and serve it with daphne."""
+def server_start(timeout: float = 30.0, llm: str = "scripted", *, env_extra: dict[str, str] | None = None,
+                 commands: tuple[list[str], ...] = ()) -> Server:
+    """Migrate a scratch SQLite database, load the demo course (and run ``commands``, manage.py argument
+    lists) and serve it with daphne."""
     workdir = tempfile.TemporaryDirectory(prefix="tutor-e2e-")
     var_dir = Path(workdir.name)
-    env = server_env(var_dir, llm)
+    env = {**server_env(var_dir, llm), **(env_extra or {})}
     # A model converted once is reused (a fresh conversion takes ~25 s).
     env["TUTOR_MODEL_CACHE"] = os.environ.get("TUTOR_MODEL_CACHE", str(ROOT / "var" / "model-cache"))
-    for args in (["migrate", "--noinput", "-v", "0"], ["setup_demo"]):
+    for args in (["migrate", "--noinput", "-v", "0"], ["setup_demo"], *commands):
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
     port = _free_port()
     log_path = var_dir / "daphne.log"
