@@ -81,10 +81,11 @@ def test_rows_follow_the_forgetting_curve(course, student):
     now = timezone.now()
     rows = progress.progress_rows(learner=student, course=course, now=now)
     by_kc = {r.kc_id: r for r in rows}
-    later = mastery_predict(learner=student, course=course, at=now + timedelta(days=14))
+    later = mastery_predict(learner=student, course=course, at=now + timedelta(days=7))
     for kc_id, pred in later.items():
-        point = next(p for p in by_kc[kc_id].curve if p.day == 14)
+        point = next(p for p in by_kc[kc_id].curve if p.day == 7)
         assert point.p_correct == pytest.approx(pred.p_correct)
+        assert point.p_correct_sd == pytest.approx(pred.p_correct_sd)
     practised = set(item.kcs.values_list("id", flat=True))
     assert {r.kc_id for r in rows if r.practised} == practised
     for kc_id in practised:
