@@ -1,5 +1,5 @@
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -231,3 +231,16 @@ def test_what_to_do_next_starts_the_planners_item(client, course, student):
     response = client.post(start)
     session = TutoringSession.objects.get(student=student, item=item)
     assert response.status_code == 302 and response.url == reverse("session", args=[session.pk])
+
+
+def test_weekly_chart_bars_scale_with_the_answers():
+    weeks = [progress.Week(date(2026, 3, 2) + timedelta(weeks=i), answers, right, 1, 0)
+             for i, (answers, right) in enumerate([(0, 0), (2, 1), (4, 4)])]
+    bars = progress.weeks_chart(weeks)["bars"]
+    full = progress.CHART_BOTTOM - progress.CHART_TOP
+    assert [b["h"] for b in bars] == [0, full / 2, full]
+    assert [b["right_h"] for b in bars] == [0, full / 4, full]
+    assert all(b["y"] + b["h"] == progress.CHART_BOTTOM for b in bars)
+    assert [b["x"] for b in bars] == sorted(b["x"] for b in bars)
+    assert bars[-1]["x"] + bars[-1]["w"] <= progress.CHART_W
+    assert progress.weeks_chart([]) == {}
