@@ -9,7 +9,8 @@ A skill never practised reads "not started" rather than the model's prior, which
 is a population average and would otherwise outrank a skill just practised. Figures are shown as
 "about N in 10" (the predicted chance of answering a typical problem of the skill right).
 
-``progress_rows`` and ``progress_weeks`` do the work; the view only checks the request and renders.
+``progress_page_context`` does the work (``progress_rows``, ``progress_weeks``, the planner); the view
+only checks the request and renders.
 The learner is always the requesting user, so the URL carries no student id that could be changed
 to see someone else.
 """
@@ -245,16 +246,16 @@ def weeks_chart(weeks: Sequence[Week]) -> dict[str, Any]:
     return {"width": CHART_W, "height": CHART_H, "bottom": CHART_BOTTOM, "label_y": CHART_H - 6, "bars": bars}
 
 
-@login_required
-def progress_page(request: HttpRequest, slug: str) -> HttpResponse:
-    course = get_object_or_404(Course, slug=slug)
-    rows = progress_rows(learner=request.user, course=course)
-    weeks = progress_weeks(learner=request.user, course=course)
-    taught = settings_effective(course=course, student=request.user, assign=False)
-    item, reason = planning.item_next(student=request.user, course=course)
+def progress_page_context(*, learner: Any, course: Course) -> dict[str, Any]:
+    """Everything the progress page shows for this learner in this course."""
+    rows = progress_rows(learner=learner, course=course)
+    weeks = progress_weeks(learner=learner, course=course)
+    taught = settings_effective(course=course, student=learner, assign=False)
+    item, reason = planning.item_next(student=learner, course=course)
     due = review_due(rows)
     by_state = {state: [r for r in rows if r.state == state] for state in (KNOWN, LEARNING, NOT_STARTED)}
-    context = {
+    known_in_ten = in_ten(taught.mastery_threshold)
+    return {
         "course": course,
         "rows": rows,
         "due": due,
@@ -267,10 +268,15 @@ def progress_page(request: HttpRequest, slug: str) -> HttpResponse:
         "chart": weeks_chart(weeks),
         "answers_total": sum(w.answers for w in weeks),
         "known_count": len(by_state[KNOWN]) + len(due),
-        "known_in_ten": in_ten(taught.mastery_threshold),
+        "known_in_ten": known_in_ten,
         "known_empty": f"Nothing yet. A skill counts as known when you would likely get at least "
-                       f"{in_ten(taught.mastery_threshold)} in 10 of its problems right.",
+                       f"{known_in_ten} in 10 of its problems right.",
         "review_in_ten": in_ten(taught.review_threshold),
         "window_days": REVIEW_WINDOW_DAYS,
     }
-    return render(request, "tutor/progress.html", context)
+
+
+@login_required
+def progress_page(request: HttpRequest, slug: str) -> HttpResponse:
+    course = get_object_or_404(Course, slug=slug)
+    return render(request, "tutor/progress.html", progress_page_context(learner=request.user, course=course))
