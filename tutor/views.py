@@ -68,7 +68,8 @@ def continue_learning(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def item_start(request: HttpRequest, item_id: int) -> HttpResponse:
-    item = get_object_or_404(Item, pk=item_id, steps__isnull=False)
+    # distinct(): the join on steps has one row per step (an item of several steps was a 500).
+    item = get_object_or_404(Item.objects.filter(steps__isnull=False).distinct(), pk=item_id)
     session = engine.session_start(student=request.user, item=item)
     return redirect("session", session_id=session.pk)
 

@@ -1,16 +1,22 @@
-// Render every .math span with KaTeX: on load and whenever htmx swaps in new content.
+// Render every .math span with KaTeX: on load and whenever htmx swaps in new content. TeX that does
+// not parse stays as its source (KaTeX's error markup would carry an inline style attribute, which the
+// Content-Security-Policy refuses).
 (function () {
   function renderMath(root) {
     if (!window.katex) return;
     (root || document).querySelectorAll("span.math:not([data-rendered])").forEach(function (el) {
+      var tex = el.textContent;  // katex.render empties the element before it parses
       try {
-        window.katex.render(el.textContent, el, {
+        window.katex.render(tex, el, {
           displayMode: el.classList.contains("math-display"),
-          throwOnError: false,
+          throwOnError: true,
           trust: false,
         });
-        el.setAttribute("data-rendered", "1");
-      } catch (e) { /* leave the TeX source visible */ }
+      } catch (e) {  // leave the TeX source visible
+        el.textContent = tex;
+        el.classList.add("math-error");
+      }
+      el.setAttribute("data-rendered", "1");
     });
   }
   window.renderMath = renderMath;
