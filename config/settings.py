@@ -322,13 +322,13 @@ if TUTOR_LLM_TOTAL_S < TUTOR_LLM_FIRST_TOKEN_S:
     raise ImproperlyConfigured("TUTOR_LLM_TOTAL_S must not be shorter than TUTOR_LLM_FIRST_TOKEN_S")
 # The reply's length in tokens.
 TUTOR_LLM_MAX_NEW_TOKENS: int = at_least("TUTOR_LLM_MAX_NEW_TOKENS", env.int("TUTOR_LLM_MAX_NEW_TOKENS", default=80), 1)
-# How the model phrases a reply: "full" (the whole reply, held to the authored move by the guard),
-# "lead-in" (the model writes the first sentence, answering what the student said, under a grammar that
-# allows words only; the authored move follows word for word) or "auto": lead-in for the embedded
-# 135M-parameter model, full for any other (docs/llm-serving.md has the measurements behind this).
-TUTOR_LLM_PHRASING: str = env.str("TUTOR_LLM_PHRASING", default="auto")
-if TUTOR_LLM_PHRASING not in ("auto", "lead-in", "full"):
-    raise ImproperlyConfigured(f"TUTOR_LLM_PHRASING={TUTOR_LLM_PHRASING!r} must be one of auto, lead-in, full")
+# How the model phrases a reply: "full" (the whole reply, held to the authored move by the guard) or
+# "lead-in" (the model writes only the reply's first sentence, under a grammar that allows the move's
+# openers and plain words; the authored move follows word for word). docs/llm-serving.md compares them
+# with the embedded model: neither is yet good enough to make the default change.
+TUTOR_LLM_PHRASING: str = env.str("TUTOR_LLM_PHRASING", default="full")
+if TUTOR_LLM_PHRASING not in ("lead-in", "full"):
+    raise ImproperlyConfigured(f"TUTOR_LLM_PHRASING={TUTOR_LLM_PHRASING!r} must be 'lead-in' or 'full'")
 # Where converted model weights are cached so later loads take a fraction of a second.
 TUTOR_MODEL_CACHE = Path(env.str("TUTOR_MODEL_CACHE", default=str(VAR_DIR / "model-cache")))
 # The longest chat message a student may send, in characters.

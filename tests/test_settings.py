@@ -162,3 +162,13 @@ def test_one_log_record_is_written_once(tmp_path):
     lines = proc.stderr.splitlines()
     for marker in ("marker-server", "marker-request", "marker-tutor", "marker-runserver"):
         assert sum(marker in line for line in lines) == 1, proc.stderr
+
+
+def test_phrasing_is_full_unless_set_and_an_unknown_value_stops_start_up(tmp_path):
+    default = settings_in_subprocess({"TUTOR_VAR_DIR": str(tmp_path)}, "TUTOR_LLM_PHRASING")
+    assert json.loads(default.stdout.strip().splitlines()[-1]) == {"TUTOR_LLM_PHRASING": "'full'"}, default.stderr
+    chosen = settings_in_subprocess({"TUTOR_VAR_DIR": str(tmp_path), "TUTOR_LLM_PHRASING": "lead-in"},
+                                    "TUTOR_LLM_PHRASING")
+    assert "'lead-in'" in chosen.stdout
+    wrong = settings_in_subprocess({"TUTOR_VAR_DIR": str(tmp_path), "TUTOR_LLM_PHRASING": "auto"}, "TUTOR_LLM_PHRASING")
+    assert wrong.returncode != 0 and "TUTOR_LLM_PHRASING" in wrong.stderr

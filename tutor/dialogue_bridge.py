@@ -314,7 +314,7 @@ def prompt_messages(*, session: TutoringSession, tutor_turn: Turn, outcome: Outc
     ``phrasing="lead-in"``, to write the one sentence that comes before it (``lead_in_messages``)."""
     if phrasing == "lead-in":
         said = tutor_turn.reply_to.text if tutor_turn.reply_to is not None else ""
-        return lead_in_messages(move=outcome.move, student_text=said, note=outcome.authored_text)
+        return lead_in_messages(student_text=said)
     step = session.step if not outcome.advance else tutor_turn.step
     instruction = MOVE_INSTRUCTIONS.get(outcome.move, "Reply briefly and kindly.")
     system = (

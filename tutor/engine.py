@@ -37,7 +37,7 @@ from tutor import dialogue_bridge
 from tutor.checking import CheckResult
 from tutor.courses import services as course_settings
 from tutor.dialogue import policy
-from tutor.dialogue.instructions import LEAD_IN_GRAMMAR, LEAD_IN_MAX_TOKENS
+from tutor.dialogue.instructions import LEAD_IN_MAX_TOKENS, lead_in_grammar
 from tutor.llm.base import BackendError
 from tutor.models import Attempt, Turn, TutoringSession
 
@@ -106,20 +106,9 @@ class TurnPlan:
     finished_item: bool = False
     llm_enabled: bool = True
     llm_backend: str = ""  # "" = the deployment's TUTOR_LLM
-    phrasing: str = "full"  # or "lead-in": see phrasing_for
+    phrasing: str = "full"  # or "lead-in" (the TUTOR_LLM_PHRASING setting)
     extra: dict[str, Any] = field(default_factory=dict)
     last_attempt: CheckResult | None = None  # the checker's verdict on the message this turn answers
-
-
-def phrasing_for(llm_backend: str = "") -> str:
-    """How the model phrases replies for this backend spec ("" = the deployment's TUTOR_LLM): the
-    ``TUTOR_LLM_PHRASING`` setting, whose ``auto`` means a lead-in sentence for the embedded small model
-    and the whole reply for any other."""
-    mode = str(settings.TUTOR_LLM_PHRASING)
-    if mode != "auto":
-        return mode
-    spec = (llm_backend or str(settings.TUTOR_LLM)).strip()
-    return "lead-in" if spec == "embedded" else "full"
 
 
 def _next_seq(session: TutoringSession) -> int:
@@ -190,7 +179,7 @@ def turn_take(*, session_id: int, text: str, client_id: str = "",
     if attempt is not None and not getattr(outcome, "on_subproblem", False):
         _learner_model_record(attempt)
     finished = session.step is None
-    phrasing = phrasing_for(tutor_settings.llm_backend)
+    phrasing = str(settings.TUTOR_LLM_PHRASING)
     plan = TurnPlan(
         session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=tutor.pk, move=outcome.move,
         # The guard may let a reply state the answer once it is out: told, or given by the student.
@@ -415,7 +404,7 @@ async def _phrased(backend: Any, plan: TurnPlan, cancel: threading.Event) -> Asy
         return
     lead = ""
     async for chunk in backend.astream(plan.messages, max_new_tokens=LEAD_IN_MAX_TOKENS, temperature=0.3,
-                                       cancel=cancel, grammar=LEAD_IN_GRAMMAR):
+                                       cancel=cancel, grammar=lead_in_grammar(plan.move)):
         lead += chunk
         yield chunk
     yield _lead_in_end(lead)
@@ -429,7 +418,7 @@ def _generated(backend: Any, plan: TurnPlan, *, temperature: float, cancel: thre
         return str(backend.generate(plan.messages, max_new_tokens=LLM_MAX_NEW_TOKENS, temperature=temperature,
                                     cancel=cancel)).strip()
     lead = str(backend.generate(plan.messages, max_new_tokens=LEAD_IN_MAX_TOKENS, temperature=temperature,
-                                cancel=cancel, grammar=LEAD_IN_GRAMMAR)).strip()
+                                cancel=cancel, grammar=lead_in_grammar(plan.move))).strip()
     return (lead + _lead_in_end(lead) + plan.authored_text).strip()
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.server import ROOT, Server
 from tutor.management.commands.tutor_replay import NEXT_ITEM, WHY, expectation_problems, summarise
@@ -86,7 +87,7 @@ def _start(page: Any, item_id: int) -> None:
 
 def _ready(page: Any) -> None:
     page.wait_for_url(re.compile(r".*/sessions/\d+/$"))
-    page.wait_for_function("document.getElementById('conn').textContent === 'Connected.'")
+    expect(page.locator("#conn")).to_have_text("Connected.")
 
 
 def _send(page: Any, text: str) -> dict[str, Any]:
@@ -95,10 +96,9 @@ def _send(page: Any, text: str) -> dict[str, Any]:
     started = time.perf_counter()
     page.fill("#message", text)
     page.locator("#chat-form").get_by_role("button", name="Send", exact=True).click()
-    page.wait_for_function(
-        "n => document.querySelectorAll('.turn-tutor').length > n && !document.querySelector('.turn-tutor.pending')",
-        arg=before, timeout=30_000,
-    )
+    # Locators, not page functions: the page's CSP refuses the eval that polling a function string needs.
+    expect(page.locator(".turn-tutor")).to_have_count(before + 1, timeout=30_000)
+    expect(page.locator(".turn-tutor.pending")).to_have_count(0, timeout=30_000)
     reply = page.locator(".turn-tutor").last
     return {"move": reply.get_attribute("data-move"), "text": reply.locator(".text").inner_text().strip(),
             "ms": round((time.perf_counter() - started) * 1000)}
@@ -142,7 +142,7 @@ def test_conversation_in_the_browser_with_the_real_model(page: Any, server: Serv
                 assert button.is_visible(), f"no Next item button after: {shown[-1]['text']!r}"
                 url = page.url
                 button.click()
-                page.wait_for_function("u => location.href !== u", arg=url)
+                page.wait_for_url(lambda now, old=url: now != old)
                 _ready(page)
                 continue
             reply = _send(page, message)

@@ -28,43 +28,66 @@ MOVE_INSTRUCTIONS = {
 # Lead-in phrasing: a small model writes the reply's first sentence, which answers what the student
 # just said; the authored move follows it word for word. A 135M-parameter model on two CPU cores can
 # neither phrase a whole move faithfully (most of its free replies fail the guard) nor write it in time
-# for a classroom; one sentence it can. The grammar keeps that sentence to words: no digits (so no
-# number, right or wrong), no question (the move asks it), one sentence.
+# for a classroom; one short sentence it can, when guided. Left free, it wrote "I'm glad you're happy
+# with your math tutor." to a wrong answer; so a grammar (GBNF, which llama.cpp's server applies while
+# decoding) lets the sentence begin only with an opener that fits the move (the model picks which) and
+# go on only in plain words from a small vocabulary: no digits, no question, no verdict on the answer
+# beyond the move's own. docs/llm-serving.md has the measurements.
 
-# What the model is told about the situation, by move.
-LEAD_IN_CUES = {
-    "praise_advance": "The student's answer is correct.",
-    "subproblem_praise": "The student answered the small question correctly.",
-    "misconception_feedback": "The student's answer is wrong; the note explains the likely mistake.",
-    "probe": "The student's answer is wrong.",
-    "hint": "The student needs a hint; the note gives it.",
-    "open_subproblem": "The student needs help; the note asks a smaller question.",
-    "explain_concept": "The student asked a question; the note answers it.",
-    "bottom_out": "The student has used every hint; the note shows the solution.",
-    "redirect": "The student talked about something else.",
-    "encourage": "The student is unsure what to do.",
-    "decline_answer": "The student asked to be told the answer; the note says why not yet.",
-    "refer_teacher": "The student is still stuck after every hint.",
-    "point_next": "The problem is already finished.",
+# The openers that fit each move: the model chooses one and may continue it.
+LEAD_IN_OPENERS: dict[str, tuple[str, ...]] = {
+    "praise_advance": ("Yes", "Well done", "Exactly", "Great work", "Nice work"),
+    "subproblem_praise": ("Yes", "Well done", "Exactly", "Nice work"),
+    "misconception_feedback": ("Not quite", "Good try, but not yet", "Close, but not quite",
+                               "Nice effort, but not yet"),
+    "probe": ("Not quite", "Good try, but not yet", "Hmm, not yet", "Nice effort, but not yet"),
+    "hint": ("No worries", "That is okay", "Let us take it step by step", "Here is a hint", "Good effort so far"),
+    "open_subproblem": ("No worries", "That is okay", "Let us make it smaller", "Let us take it step by step"),
+    "explain_concept": ("Good question", "Great question", "I am glad you asked"),
+    "bottom_out": ("Let us go through it together", "Here is how it works", "You worked hard on this"),
+    "redirect": ("That sounds fun", "Interesting", "Let us get back to the problem"),
+    "encourage": ("You can do this", "No worries", "That is okay", "Let us start small"),
+    "decline_answer": ("I know it is tempting", "I hear you", "You can do this"),
+    "refer_teacher": ("You have worked hard on this", "This one is tricky", "That is okay"),
+    "point_next": ("You have finished this one", "Nice work", "Well done"),
 }
-LEAD_IN_SYSTEM = (
-    "You are a warm, encouraging maths tutor talking with a school student. Write ONE short sentence, "
-    "at most twelve words, that responds to what the student just said. The teacher's note is read out "
-    "right after your sentence, so do not repeat it, do not solve anything, do not use numbers and do not "
-    "ask a question. If the answer is wrong, never call it right."
+# The words a lead-in may go on with, after a comma: plain, kind, and without numbers or verdicts.
+LEAD_IN_WORDS = (
+    "a", "about", "again", "all", "and", "are", "as", "at", "back", "be", "best", "by", "can", "careful", "carefully",
+    "check", "close", "do", "doing", "effort", "every", "everyone", "fine", "first", "focus", "for", "friend", "fun",
+    "gets", "go", "going", "good", "great", "happens", "help", "here", "how", "idea", "in", "is", "it", "it's",
+    "just", "keep", "learn", "learning", "let's", "look", "lots", "me", "mind", "more", "my", "nearly", "next",
+    "nice", "not", "now", "of", "on", "our", "out", "part", "piece", "problem", "question", "really", "see",
+    "slowly", "so", "sometimes", "step", "steps", "still", "stuck", "sure", "that", "that's", "the", "there",
+    "think", "thinking", "this", "time", "to", "together", "tricky", "try", "trying", "us", "very", "way", "we",
+    "we'll", "well", "what", "with", "work", "working", "yet", "you", "you're", "your", "yourself",
 )
-# One sentence of words: a capital letter, letters, spaces and a little punctuation, ending in . or !
-LEAD_IN_GRAMMAR = r"""root ::= [A-Z] [a-zA-Z ,'-]{2,90} [.!]"""
-LEAD_IN_MAX_TOKENS = 32
+LEAD_IN_SYSTEM = (
+    "You are a warm, encouraging maths tutor for a school student. Answer the student's message with one "
+    "short, kind sentence."
+)
+LEAD_IN_MAX_TOKENS = 24
+LEAD_IN_MAX_WORDS = 8  # after the opener
 
 
-def lead_in_messages(*, move: str, student_text: str, note: str) -> list[dict[str, str]]:
+def _gbnf_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def lead_in_grammar(move: str) -> str:
+    """The GBNF grammar of the move's lead-in: one of its openers, then either the end of the sentence
+    or a comma and up to ``LEAD_IN_MAX_WORDS`` words of ``LEAD_IN_WORDS``."""
+    openers = LEAD_IN_OPENERS.get(move, ("Okay",))
+    return "\n".join([
+        f"root ::= opener ( [.!] | \", \" word (\" \" word){{0,{LEAD_IN_MAX_WORDS - 1}}} [.!] )",
+        "opener ::= " + " | ".join(_gbnf_literal(o) for o in openers),
+        "word ::= " + " | ".join(_gbnf_literal(w) for w in LEAD_IN_WORDS),
+    ])
+
+
+def lead_in_messages(*, student_text: str) -> list[dict[str, str]]:
     """The chat messages that ask for the lead-in sentence. The fixed system text comes first, so a
-    server that caches prompt prefixes (llama.cpp does) reads it once."""
-    cue = LEAD_IN_CUES.get(move, "Reply kindly.")
+    server that caches prompt prefixes (llama.cpp does) reads it once; the student's message is all
+    that is new, so the reply starts within a few tokens of prefill."""
     said = " ".join(student_text.split())[:300] or "(nothing yet)"
-    return [
-        {"role": "system", "content": LEAD_IN_SYSTEM},
-        {"role": "user", "content": f"{cue}\nThe student said: \"{said}\"\nThe teacher's note: \"{note}\"\n"
-                                    "Your one sentence:"},
-    ]
+    return [{"role": "system", "content": LEAD_IN_SYSTEM}, {"role": "user", "content": said}]
