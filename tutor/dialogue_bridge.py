@@ -16,9 +16,8 @@ from tutor import guard
 from tutor.checking import MisconceptionPattern, check_answer
 from tutor.dialogue import explain, policy
 from tutor.dialogue.derive import reasoning, with_derived_scaffold
-from tutor.dialogue.instructions import MOVE_INSTRUCTIONS, lead_in_messages
+from tutor.dialogue.instructions import lead_in_messages, tutor_messages
 from tutor.dialogue.intent import Intent, classify
-from tutor.llm import grounded
 from tutor.models import Turn, TutoringSession
 
 log = logging.getLogger(__name__)
@@ -316,20 +315,10 @@ def prompt_messages(*, session: TutoringSession, tutor_turn: Turn, outcome: Outc
         said = tutor_turn.reply_to.text if tutor_turn.reply_to is not None else ""
         return lead_in_messages(student_text=said)
     step = session.step if not outcome.advance else tutor_turn.step
-    instruction = MOVE_INSTRUCTIONS.get(outcome.move, "Reply briefly and kindly.")
-    system = (
-        "You are a patient, encouraging math tutor for a school student. You never give away the final "
-        "answer unless told to. Reply in one to three short sentences. "
-        f"Your task now: {instruction} "
-        "Base your reply only on the teacher's note between the markers: "
-        f"{grounded(outcome.authored_text)}"
-    )
     history = list(session.turns.filter(seq__lt=tutor_turn.seq).order_by("-seq")[:4])
-    messages = [{"role": "system", "content": system}]
-    if step is not None:
-        messages.append({"role": "user", "content": f"(The problem: {session.item.statement}\nStep: {step.prompt})"})
-        messages.append({"role": "assistant", "content": "I understand the problem."})
-    for turn in reversed(history):
-        messages.append({"role": "user" if turn.role == Turn.Role.STUDENT else "assistant",
-                         "content": turn.text[:600]})
-    return messages
+    return tutor_messages(
+        move=outcome.move, authored_text=outcome.authored_text,
+        statement=session.item.statement if step is not None else None,
+        step_prompt=step.prompt if step is not None else None,
+        history=[("student" if t.role == Turn.Role.STUDENT else "tutor", t.text) for t in reversed(history)],
+    )

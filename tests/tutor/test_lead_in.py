@@ -124,3 +124,16 @@ def test_the_grammar_allows_the_moves_openers_and_plain_words_only(move):
         assert not {"right", "correct", "yes", "exactly"} & {w.lower().strip(",") for o in LEAD_IN_OPENERS[move]
                                                              for w in o.split()}
     assert not {"right", "correct", "yes", "exactly", "wrong"} & set(LEAD_IN_WORDS)
+
+
+def test_the_prompt_and_the_backends_agree_on_the_grounding_markers():
+    from tutor.dialogue import instructions
+    from tutor.llm import base
+
+    assert (instructions.GROUNDING_OPEN, instructions.GROUNDING_CLOSE) == (base.GROUNDING_OPEN, base.GROUNDING_CLOSE)
+    messages = instructions.tutor_messages(move="hint", authored_text="Look at the bottoms.", statement="1/2+1/4",
+                                           step_prompt="Add.", history=[("student", "hint please")])
+    assert base.extract_grounding(messages) == "Look at the bottoms."
+    # The fixed system text first (cached by the server), this turn's task last, after the student's words.
+    assert messages[0]["content"] == instructions.TUTOR_SYSTEM
+    assert messages[-1]["content"].startswith("hint please\n\n(Tutor, your task now:")

@@ -28,8 +28,7 @@ from tutor.dialogue import (
     current_spec,
     decide,
 )
-from tutor.dialogue.instructions import MOVE_INSTRUCTIONS
-from tutor.llm.base import grounded
+from tutor.dialogue.instructions import tutor_messages
 
 DEFAULT_PACK = Path("content") / "fixtures" / "demo_course.json"
 HELD_OUT_SHARE = 4  # one item in four (by slug hash) is held out
@@ -61,23 +60,9 @@ class DialogueState:
 
 
 def prompt_messages(state: DialogueState) -> list[dict[str, str]]:
-    """The chat the tutor sends the model for this state (the shape of dialogue_bridge.prompt_messages)."""
-    instruction = MOVE_INSTRUCTIONS.get(state.move, "Reply briefly and kindly.")
-    system = (
-        "You are a patient, encouraging math tutor for a school student. You never give away the final "
-        "answer unless told to. Reply in one to three short sentences. "
-        f"Your task now: {instruction} "
-        "Base your reply only on the teacher's note between the markers: "
-        f"{grounded(state.authored_text)}"
-    )
-    messages = [
-        {"role": "system", "content": system},
-        {"role": "user", "content": f"(The problem: {state.statement}\nStep: {state.step_prompt})"},
-        {"role": "assistant", "content": "I understand the problem."},
-    ]
-    for role, text in state.history[-4:]:
-        messages.append({"role": "user" if role == "student" else "assistant", "content": text[:600]})
-    return messages
+    """The chat the tutor sends the model for this state (``tutor_messages``, as serving builds it)."""
+    return tutor_messages(move=state.move, authored_text=state.authored_text, statement=state.statement,
+                          step_prompt=state.step_prompt, history=list(state.history))
 
 
 def context_for_reward(state: DialogueState) -> str:

@@ -24,6 +24,40 @@ MOVE_INSTRUCTIONS = {
 }
 
 
+TUTOR_SYSTEM = (
+    "You are a patient, encouraging math tutor for a school student. You never give away the final answer "
+    "unless told to. Reply in one to three short sentences."
+)
+# Authored content travels inside these markers, so any backend (the scripted one in particular) can
+# tell it apart from the instructions around it. tutor.llm.base reads them with the same two strings
+# (the dialogue and the model layer import nothing of each other; a test holds them equal).
+GROUNDING_OPEN = "<authored>"
+GROUNDING_CLOSE = "</authored>"
+
+
+def tutor_messages(*, move: str, authored_text: str, statement: str | None, step_prompt: str | None,
+                   history: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The chat that asks the model to phrase a move (serving and alignment training share it).
+
+    What changes least comes first, so llama.cpp's per-slot prompt cache reuses it: the fixed system
+    text, then the problem, then the last four turns (``(role, text)``, role "student" or "tutor");
+    this turn's task and the authored note come last.
+    """
+    messages = [{"role": "system", "content": TUTOR_SYSTEM}]
+    if statement is not None:
+        messages.append({"role": "user", "content": f"(The problem: {statement}\nStep: {step_prompt})"})
+        messages.append({"role": "assistant", "content": "I understand the problem."})
+    for role, text in history[-4:]:
+        messages.append({"role": "user" if role == "student" else "assistant", "content": text[:600]})
+    instruction = MOVE_INSTRUCTIONS.get(move, "Reply briefly and kindly.")
+    task = (f"(Tutor, your task now: {instruction} Base your reply only on the teacher's note between the "
+            f"markers: {GROUNDING_OPEN}{authored_text}{GROUNDING_CLOSE})")
+    if messages[-1]["role"] == "user":
+        messages[-1] = {"role": "user", "content": f"{messages[-1]['content']}\n\n{task}"}
+    else:
+        messages.append({"role": "user", "content": task})
+    return messages
+
 # --------------------------------------------------------------------------------------------------
 # Lead-in phrasing: a small model writes the reply's first sentence, which answers what the student
 # just said; the authored move follows it word for word. A 135M-parameter model on two CPU cores can

@@ -16,7 +16,8 @@ from tutor.alignment import __main__ as cli
 from tutor.alignment import falsehoods, preferences
 from tutor.alignment import reward_model as rm
 from tutor.alignment.mrbench import DIMENSIONS, LABELS, Example, context_text
-from tutor.alignment.states import MOVE_INSTRUCTIONS, load_states, prompt_messages
+from tutor.alignment.states import load_states, prompt_messages
+from tutor.dialogue.instructions import MOVE_INSTRUCTIONS
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -50,10 +51,12 @@ def test_alignment_package_imports_no_django() -> None:
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
-def test_move_instructions_are_the_serving_prompts_own() -> None:
+def test_training_prompts_are_the_serving_prompts_own() -> None:
     from tutor import dialogue_bridge
+    from tutor.dialogue import instructions
 
-    assert MOVE_INSTRUCTIONS is dialogue_bridge.MOVE_INSTRUCTIONS
+    assert dialogue_bridge.tutor_messages is instructions.tutor_messages
+    assert set(MOVE_INSTRUCTIONS) == set(instructions.LEAD_IN_OPENERS)
 
 
 def test_context_text_reads_strings_and_turn_lists() -> None:
@@ -154,8 +157,9 @@ def test_states_hold_out_whole_items_and_carry_the_policy_move() -> None:
     assert {"hint", "probe", "misconception_feedback"} <= moves
     state = held[0]
     messages = prompt_messages(state)
-    assert state.authored_text in messages[0]["content"]
-    assert messages[-1] == {"role": "user", "content": state.history[-1][1]}
+    # Serving's prompt: the student's last words, then this turn's task with the authored note.
+    assert messages[-1]["role"] == "user" and messages[-1]["content"].startswith(state.history[-1][1] + "\n\n")
+    assert f"<authored>{state.authored_text}</authored>" in messages[-1]["content"]
 
 
 def test_human_pairs_prefer_the_better_labelled_response() -> None:
