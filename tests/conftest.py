@@ -97,6 +97,49 @@ def small_pack() -> dict[str, Any]:
     return copy.deepcopy(SMALL_PACK)
 
 
+# The tutoring fixtures most suites share: the small course, a student, their session on its first
+# item, and the language model (the scripted backend unless a test swaps in another). A folder that
+# needs another course defines its own ``course``.
+
+
+@pytest.fixture
+def course(db: Any) -> Any:
+    from content import packs
+
+    return packs.import_pack(copy.deepcopy(SMALL_PACK))
+
+
+@pytest.fixture
+def student(db: Any) -> Any:
+    from tests.factories import UserFactory
+    from tutor import roles
+
+    return UserFactory(username="ada", role=roles.STUDENT)
+
+
+@pytest.fixture
+def session(course: Any, student: Any) -> Any:
+    from tutor import engine
+
+    return engine.session_start(student=student, item=course.items.get(slug="add-halves-quarters"))
+
+
+@pytest.fixture
+def backend(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The scripted backend by default (echoes the authored text): the one stand-in for a language
+    model the suites use. ``backend(other)`` swaps in another (scripted faults, delays, replies)."""
+    from tutor.llm.scripted import ScriptedBackend
+
+    holder = {"backend": ScriptedBackend()}
+    monkeypatch.setattr("tutor.llm.get_backend", lambda spec=None: holder["backend"])
+
+    def use(other: Any) -> Any:
+        holder["backend"] = other
+        return other
+
+    return use
+
+
 @pytest.fixture(autouse=True)
 def _executor_db_connections_closed() -> Iterator[None]:
     """After each test, close the database connections of asgiref's shared sync_to_async thread.

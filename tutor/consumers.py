@@ -2,11 +2,13 @@
 
 Protocol (htmx ws extension): the browser sends the chat form as JSON (``message``, ``client_id``);
 the server sends HTML fragments with out-of-band swaps: the student's bubble, the tutor's bubble,
-its tokens as they stream, and the final rendered reply replacing the streamed text.
+its tokens as they stream, and the final rendered reply replacing the streamed text. The engine yields
+these as plain events; ``fragment`` renders them with the chat's partials.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import time
@@ -27,6 +29,17 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS: int = settings.TUTOR_MAX_MESSAGE_CHARS
 
 
+def fragment(event: engine.TurnOpened | engine.ReplyEvent) -> str:
+    """The htmx fragment that shows one of the engine's events on the chat page (out-of-band swaps)."""
+    if isinstance(event, engine.ReplyToken):
+        # Once per token: a plain string, not a template.
+        return f'<span hx-swap-oob="beforeend:#turn-{event.turn_id}-stream">{html.escape(event.text)}</span>'
+    if isinstance(event, engine.TurnOpened):
+        return render_to_string("tutor/partials/turn_open.html", {"student": event.student, "tutor": event.tutor})
+    return render_to_string("tutor/partials/turn_final.html", {
+        "turn": event.turn, "oob": True, "offer_similar": event.offer_similar, "next_url": event.next_url})
+
+
 class TutorConsumer(AsyncWebsocketConsumer):
     session_id: int
 
@@ -44,8 +57,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         # A tutor turn left pending by a dropped connection is finished now, so nothing is lost.
-        for fragment in await database_sync_to_async(engine.pending_replies_finish)(session_id=self.session_id):
-            await self.send(text_data=fragment)
+        for final in await database_sync_to_async(engine.pending_replies_finish)(session_id=self.session_id):
+            await self._send(final)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Each message is a request of its own: every log line of this turn, down to the engine's, carries its id.
@@ -88,17 +101,16 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 await self._notice("Your message could not be saved just now. Please send it again in a moment.",
                                    refused=client_id)
             return
+        if plan.opening is not None:
+            await self._send(plan.opening)
         if plan.duplicate:
-            # Re-sent after a failure: both bubbles, then the stored reply again (finished with its
-            # authored text if it never finished), so a re-send is always answered.
-            if plan.opening_html:
-                await self.send(text_data=plan.opening_html)
+            # Re-sent after a failure: both bubbles (above), then the stored reply again (finished with
+            # its authored text if it never finished), so a re-send is always answered.
             await self._resend(plan.tutor_turn_id)
             return
-        await self.send(text_data=plan.opening_html)
         try:
-            async for fragment in engine.reply_stream(plan=plan, started=started):
-                await self.send(text_data=fragment)
+            async for event in engine.reply_stream(plan=plan, started=started):
+                await self._send(event)
         except Exception:  # the last write failed; whether or not it committed, the reply is sent again
             log.exception("could not finish the reply of session %s", self.session_id)
             await self._resend(plan.tutor_turn_id)
@@ -109,13 +121,19 @@ class TutorConsumer(AsyncWebsocketConsumer):
 
     async def _resend(self, tutor_turn_id: int) -> None:
         try:
-            fragment = await database_sync_to_async(engine.reply_resend)(tutor_turn_id=tutor_turn_id)
+            final = await database_sync_to_async(engine.reply_resend)(tutor_turn_id=tutor_turn_id)
         except Exception:
             log.exception("could not send the reply %s of session %s again", tutor_turn_id, self.session_id)
             await self._notice("The tutor's reply could not be shown just now. Please send your message again.")
             return
-        if fragment:
-            await self.send(text_data=fragment)
+        if final is not None:
+            await self._send(final)
+
+    async def _send(self, event: engine.TurnOpened | engine.ReplyEvent) -> None:
+        if isinstance(event, engine.ReplyToken):
+            await self.send(text_data=fragment(event))
+        else:  # rendering a template (Markdown and maths included) is blocking work: off the event loop
+            await self.send(text_data=await sync_to_async(fragment)(event))
 
     async def _stored(self, client_id: str) -> bool:
         """Whether the message with this id is in the database (False when that cannot be known)."""

@@ -8,13 +8,15 @@ If the model fails, says something the guard rejects, sends no token within the 
 (``TUTOR_LLM_FIRST_TOKEN_S``) or has not finished by the total deadline (``TUTOR_LLM_TOTAL_S``), the
 authored text is sent instead, and the turn records it as such: ``state=fallback``,
 ``backend="authored-fallback"`` and, in ``guard``, why (``fallback``) and which model was tried.
+
+The engine renders nothing: it returns and yields plain events (``TurnOpened``, ``ReplyToken``,
+``ReplyFinal``), which the websocket consumer renders as htmx fragments; the API reads the stored turns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import logging
 import re
 import threading
@@ -28,7 +30,6 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -89,6 +90,39 @@ def guard_reason(reasons: list[str]) -> str:
     return "guard: " + general.strip()
 
 
+# The events of a turn, as plain data: the consumer renders them (tutor.consumers), the API and the
+# replays read the stored turns instead.
+
+
+@dataclass(frozen=True)
+class TurnOpened:
+    """The student's message and the tutor's turn answering it (pending while it streams) are stored."""
+
+    student: Turn
+    tutor: Turn | None
+
+
+@dataclass(frozen=True)
+class ReplyToken:
+    """A piece of the tutor's reply that the guard let through, in the order it is shown."""
+
+    turn_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ReplyFinal:
+    """The tutor turn's stored final wording, which replaces whatever was streamed; ``offer_similar``:
+    the turn offers a similar item; ``next_url``: the item is finished and this is where the next one is."""
+
+    turn: Turn
+    offer_similar: bool = False
+    next_url: str = ""
+
+
+ReplyEvent = ReplyToken | ReplyFinal
+
+
 @dataclass
 class TurnPlan:
     session_id: int
@@ -102,7 +136,7 @@ class TurnPlan:
     allowed_numbers: list[str]
     messages: list[dict[str, str]]
     duplicate: bool = False
-    opening_html: str = ""
+    opening: TurnOpened | None = None
     finished_item: bool = False
     llm_enabled: bool = True
     llm_backend: str = ""  # "" = the deployment's TUTOR_LLM
@@ -190,10 +224,7 @@ def turn_take(*, session_id: int, text: str, client_id: str = "",
         finished_item=finished, llm_enabled=tutor_settings.llm_enabled,
         llm_backend=tutor_settings.llm_backend, phrasing=phrasing,
         extra={"offer_similar": outcome.offer_similar, "next_url": _next_item_url(session) if finished else ""},
-        last_attempt=outcome.check,
-    )
-    plan.opening_html = render_to_string(
-        "tutor/partials/turn_open.html", {"student": student, "tutor": tutor}
+        last_attempt=outcome.check, opening=TurnOpened(student=student, tutor=tutor),
     )
     return plan
 
@@ -209,13 +240,12 @@ def _next_item_url(session: TutoringSession) -> str:
     return reverse("continue-learning", args=[session.course.slug])
 
 
-def turn_context(turn: Turn | None, **extra: Any) -> dict[str, Any]:
-    """Context for ``tutor/partials/turn_final.html``: the turn, whether it offers a similar item,
-    and, once the item is finished, the Next item button's URL."""
-    offer = turn is not None and similar_offer_turn(turn.session) == turn.pk
-    finished = turn is not None and turn.session.status == TutoringSession.Status.FINISHED
-    next_url = _next_item_url(turn.session) if turn is not None and finished else ""
-    return {"turn": turn, "offer_similar": offer, "next_url": next_url, **extra}
+def reply_final(turn: Turn) -> ReplyFinal:
+    """A stored tutor turn as the final event of its reply: whether it offers a similar item and, once
+    the item is finished, where the next item is."""
+    finished = turn.session.status == TutoringSession.Status.FINISHED
+    return ReplyFinal(turn=turn, offer_similar=similar_offer_turn(turn.session) == turn.pk,
+                      next_url=_next_item_url(turn.session) if finished else "")
 
 
 def _duplicate_plan(session: TutoringSession, student: Turn) -> TurnPlan:
@@ -223,12 +253,10 @@ def _duplicate_plan(session: TutoringSession, student: Turn) -> TurnPlan:
     before it saw them has neither; the page keeps one of each turn it already shows), then the
     consumer sends the stored reply again (``reply_resend``)."""
     reply = Turn.objects.filter(reply_to=student).select_related("session").first()
-    html_out = render_to_string("tutor/partials/turn_open.html", {"student": student, "tutor": reply}) \
-        if reply else ""
     return TurnPlan(
         session_id=session.pk, student_turn_id=student.pk, tutor_turn_id=reply.pk if reply else 0, move="",
         authored_text="", released=False, answer="", answer_forms=[], allowed_numbers=[], messages=[],
-        duplicate=True, opening_html=html_out,
+        duplicate=True, opening=TurnOpened(student=student, tutor=reply) if reply else None,
     )
 
 
@@ -300,12 +328,9 @@ def _verdict(check: Any) -> dict[str, Any]:
             "reasons": check.reasons}
 
 
-def _fragment_token(turn_id: int, text: str) -> str:
-    return f'<span hx-swap-oob="beforeend:#turn-{turn_id}-stream">{html.escape(text)}</span>'
-
-
-async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> AsyncIterator[str]:
-    """Phrase the planned move with the configured model, yielding HTML fragments as tokens arrive.
+async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> AsyncIterator[ReplyEvent]:
+    """Phrase the planned move with the configured model, yielding a ``ReplyToken`` for each piece of
+    text the guard lets through as it arrives, then the stored turn as a ``ReplyFinal``.
 
     The guard sees the text as it grows; a token run that would complete a number or word is held
     back until the next token decides it, so a leaked answer is stopped before it reaches the page.
@@ -351,7 +376,7 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
                 if first_token_ms is None:
                     first_token_ms = (time.perf_counter() - started) * 1000
                 for piece in _split_like(safe[len(shown):], batch):
-                    yield _fragment_token(plan.tutor_turn_id, piece)
+                    yield ReplyToken(turn_id=plan.tutor_turn_id, text=piece)
                 shown = safe
         model_id = backend.model_id  # a server's own name for its model is known once it has answered
         if not rejected:
@@ -381,9 +406,8 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
         tutor_turn_id=plan.tutor_turn_id, text=final_text, state=state, guard=verdict, backend=backend_name,
         model_id=model_id, latency_ms=first_token_ms if first_token_ms is not None else latency,
     )
-    context = {"turn": turn, "oob": True, "offer_similar": bool(plan.extra.get("offer_similar")),
-               "next_url": plan.extra.get("next_url", "")}
-    yield await sync_to_async(render_to_string)("tutor/partials/turn_final.html", context)
+    yield ReplyFinal(turn=turn, offer_similar=bool(plan.extra.get("offer_similar")),
+                     next_url=plan.extra.get("next_url", ""))
 
 
 def _lead_in_end(lead: str) -> str:
@@ -510,30 +534,30 @@ def reply_finish(*, tutor_turn_id: int, text: str, state: str, guard: dict[str, 
     return Turn.objects.get(pk=tutor_turn_id)
 
 
-def reply_resend(*, tutor_turn_id: int) -> str:
-    """The final fragment of one tutor turn, whatever became of its stream: a reply still pending
+def reply_resend(*, tutor_turn_id: int) -> ReplyFinal | None:
+    """The final event of one tutor turn, whatever became of its stream: a reply still pending
     gets its authored text first. Sent after a re-sent message, and after a stream whose last
     database write failed (the write may have committed before the connection broke, so "nothing
     pending" does not mean the student saw the reply)."""
     turn = Turn.objects.select_related("session").filter(pk=tutor_turn_id, role=Turn.Role.TUTOR).first()
     if turn is None:
-        return ""
+        return None
     if turn.state == Turn.State.PENDING:
         turn = reply_finish(tutor_turn_id=turn.pk, text=turn.authored_text, state=Turn.State.FALLBACK,
                             guard={"reasons": ["connection dropped before the reply finished"]}, backend="",
                             model_id="", latency_ms=0.0)
-    return render_to_string("tutor/partials/turn_final.html", turn_context(turn, oob=True))
+    return reply_final(turn)
 
 
-def pending_replies_finish(*, session_id: int) -> list[str]:
+def pending_replies_finish(*, session_id: int) -> list[ReplyFinal]:
     """Tutor turns still pending (their connection dropped mid-reply) get their authored text."""
-    out: list[str] = []
+    out: list[ReplyFinal] = []
     for turn in Turn.objects.filter(session_id=session_id, role=Turn.Role.TUTOR, state=Turn.State.PENDING):
         turn = reply_finish(tutor_turn_id=turn.pk, text=turn.authored_text, state=Turn.State.FALLBACK,
                             guard={"reasons": ["connection dropped before the reply finished"],
                                    "fallback": "connection dropped"},
                             backend=AUTHORED_FALLBACK, model_id="", latency_ms=0.0)
-        out.append(render_to_string("tutor/partials/turn_final.html", turn_context(turn, oob=True)))
+        out.append(reply_final(turn))
     return out
 
 

@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 
-from tests.tutor.test_consumers import connect, receive_until_final
+from tests.chat_socket import connect, receive_until_final
 from tutor.ops.request_id import RequestIdFilter, request_id_bind, request_id_new
 
 
@@ -110,7 +110,7 @@ def test_json_lines_carry_the_request_id():
 async def test_each_chat_message_gets_its_own_request_id_from_socket_to_reply(session, student, backend, caplog):
     caplog.set_level(logging.INFO)
     caplog.handler.addFilter(RequestIdFilter())
-    comm, connected, _ = await connect(student, session.pk)
+    comm, connected = await connect(student, session.pk)
     assert connected
     for i, text in enumerate(["can I have a hint?", "2/6"]):
         await comm.send_to(text_data=json.dumps({"message": text, "client_id": f"rid-{i}"}))

@@ -11,7 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from tests.faults.conftest import connect, receive_until_final
+from tests.chat_socket import connect, receive_until_final
 from tutor import engine
 from tutor.llm.base import BackendError
 from tutor.llm.scripted import ScriptedBackend
@@ -51,8 +51,8 @@ def assert_one_exchange(rows: list[Turn], state: str) -> Turn:
     {"fail_after": 0},  # errors before the first token
     {"fail_after": 3},  # dies mid-stream
 ])
-async def test_model_error_sends_the_authored_text(session, student, use_backend, fault):
-    use_backend(ScriptedBackend(**fault))
+async def test_model_error_sends_the_authored_text(session, student, backend, fault):
+    backend(ScriptedBackend(**fault))
     comm, connected = await connect(student, session.pk)
     assert connected
     frames = await ask_hint(comm)
@@ -63,9 +63,9 @@ async def test_model_error_sends_the_authored_text(session, student, use_backend
     assert len(tokens(frames)) == (3 if fault["fail_after"] == 3 else 0)
 
 
-async def test_model_that_stalls_times_out_to_the_authored_text(session, student, use_backend, monkeypatch):
+async def test_model_that_stalls_times_out_to_the_authored_text(session, student, backend, monkeypatch):
     monkeypatch.setattr(engine, "LLM_TOTAL_S", 0.5)
-    use_backend(ScriptedBackend(stall_after=2))
+    backend(ScriptedBackend(stall_after=2))
     comm, connected = await connect(student, session.pk)
     assert connected
     started = time.perf_counter()
@@ -91,8 +91,8 @@ async def test_model_that_cannot_be_loaded_still_gets_a_reply(session, student, 
     assert_one_exchange(await turns(session.pk), Turn.State.FALLBACK)
 
 
-async def test_slow_model_within_the_timeout_is_streamed(session, student, use_backend):
-    use_backend(ScriptedBackend(delay=0.02))
+async def test_slow_model_within_the_timeout_is_streamed(session, student, backend):
+    backend(ScriptedBackend(delay=0.02))
     comm, connected = await connect(student, session.pk)
     assert connected
     frames = await ask_hint(comm)
@@ -101,8 +101,8 @@ async def test_slow_model_within_the_timeout_is_streamed(session, student, use_b
     assert_one_exchange(await turns(session.pk), Turn.State.COMPLETE)
 
 
-async def test_client_disconnects_mid_stream_then_reconnects_and_resends(session, student, use_backend):
-    use_backend(ScriptedBackend(delay=0.1))
+async def test_client_disconnects_mid_stream_then_reconnects_and_resends(session, student, backend):
+    backend(ScriptedBackend(delay=0.1))
     comm, connected = await connect(student, session.pk)
     assert connected
     await comm.send_to(text_data=json.dumps({"message": "can I have a hint?", "client_id": "gone-1"}))
@@ -138,8 +138,8 @@ def _page(student, session_id: int) -> str:
     return client.get(f"/sessions/{session_id}/").content.decode()
 
 
-async def test_reply_left_pending_is_finished_on_reconnect(session, student, use_backend):
-    use_backend(ScriptedBackend())
+async def test_reply_left_pending_is_finished_on_reconnect(session, student, backend):
+    backend(ScriptedBackend())
     plan = await database_sync_to_async(engine.turn_take)(session_id=session.pk, text="can I have a hint?",
                                                           client_id="p1")
     comm, connected = await connect(student, session.pk)
@@ -150,8 +150,8 @@ async def test_reply_left_pending_is_finished_on_reconnect(session, student, use
     assert_one_exchange(await turns(session.pk), Turn.State.FALLBACK)
 
 
-async def test_many_resends_of_one_message_store_it_once(session, student, use_backend):
-    use_backend(ScriptedBackend())
+async def test_many_resends_of_one_message_store_it_once(session, student, backend):
+    backend(ScriptedBackend())
     comm, connected = await connect(student, session.pk)
     assert connected
     await ask_hint(comm, "same")

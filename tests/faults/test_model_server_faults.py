@@ -20,7 +20,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from tests.faults.conftest import connect, receive_until_final
+from tests.chat_socket import connect, receive_until_final
 from tutor import engine
 from tutor.llm import clear_backends
 from tutor.models import Turn

@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
+from tests.deploy.services import postgres_and_redis
 from tests.load.driver import ROOT
-from tests.load.test_load import services
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 def test_database_drops_and_redis_kills_lose_nothing(tmp_path):
-    db, redis_url = services()
+    db, redis_url = postgres_and_redis()
     out = tmp_path / "drill.json"
     proc = subprocess.run(
         [sys.executable, "-m", "tests.faults.service_drill", "--students", "4", "--turns", "6",

@@ -9,28 +9,14 @@ import sys
 
 import pytest
 
+from tests.deploy.services import postgres_and_redis
 from tests.load import driver
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
-def services() -> tuple[str, str]:
-    """The PostgreSQL and Redis of this pass, or skip (fail in CI if they were promised but are down)."""
-    import os
-
-    db, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
-    if not db.startswith(("postgres://", "postgresql://")) or not redis_url:
-        pytest.skip("needs PostgreSQL and Redis (runs in the PostgreSQL + Redis pass of .ci/test)")
-    why = driver.services_available(db, redis_url)
-    if why:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL/Redis are configured but not reachable: {why}")
-        pytest.skip(f"PostgreSQL/Redis not reachable: {why}")
-    return db, redis_url
-
-
 def test_short_load_loses_nothing(tmp_path):
-    db, redis_url = services()
+    db, redis_url = postgres_and_redis()
     out = tmp_path / "load.json"
     # Correctness is the point here; the latency bound only catches a hung server (CI machines are shared,
     # and this one ran at a load average of 15 on 2 cores). The documented long run reports latency.

@@ -1,9 +1,5 @@
-import copy
-
 import pytest
 
-from content import packs
-from tests.conftest import SMALL_PACK
 from tutor.llm.scripted import ScriptedBackend
 
 
@@ -13,11 +9,3 @@ def scripted(monkeypatch):
     backend = ScriptedBackend()
     monkeypatch.setattr("tutor.llm.get_backend", lambda spec=None: backend)
     return backend
-
-
-@pytest.fixture
-def course(db):
-    return packs.import_pack(copy.deepcopy(SMALL_PACK))
-
-
-from tests.faults.conftest import session, student, use_backend  # noqa: E402, F401  (shared fixtures)

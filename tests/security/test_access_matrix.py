@@ -20,6 +20,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from tests.chat_socket import ws_connect
 from tests.security import access_matrix as m
 from tests.security.world import FORBIDDEN_TEXT, World, pseudonym_of, world_build
 from tutor.models import Attempt, Turn, TutoringSession
@@ -224,26 +225,6 @@ def test_granted_research_data_is_pseudonymised(scripted):
     assert not ids & {str(world.student_a.pk), str(world.student_b.pk)}
 
 
-async def _ws_connect(user: Any, path: str) -> tuple[Any, bool]:
-    from channels.testing import WebsocketCommunicator
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
-    from config.asgi import application
-
-    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
-    if user is not None:
-        store = SessionStore()
-        store[SESSION_KEY] = str(user.pk)
-        store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        await database_sync_to_async(store.save)()
-        headers.append((b"cookie", f"sessionid={store.session_key}".encode()))
-    comm = WebsocketCommunicator(application, "/" + path, headers=headers)
-    connected, _ = await comm.connect(timeout=5)
-    return comm, connected
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_every_websocket_route_as_every_role(scripted):
@@ -258,7 +239,7 @@ async def test_every_websocket_route_as_every_role(scripted):
             path = path.replace(f"<int:{param}>", world.resolve(rule.args.get(param, m.DEFAULT_ARGS[param])))
         for role in m.ROLES:
             user = None if role == "anon" else world.users[role]
-            comm, connected = await _ws_connect(user, path)
+            comm, connected = await ws_connect(user, path)
             got = m.ACCEPT if connected else m.REJECT
             if got != rule.expected[role]:
                 failures.append(f"{pattern} as {role}: expected {rule.expected[role]}, got {got}")

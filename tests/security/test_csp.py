@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from tutor import engine
+from tutor import consumers, engine
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,9 @@ def test_pages_carry_a_strict_policy(client, course, student, session):
 
 def test_the_chat_socket_and_its_partials_need_nothing_inline(course, student, session, scripted):
     plan = engine.turn_take(session_id=session.pk, text="can I have a hint?")
-    fragments = [plan.opening_html, *engine.pending_replies_finish(session_id=session.pk)]
+    events = [plan.opening, *engine.pending_replies_finish(session_id=session.pk)]
+    fragments = [consumers.fragment(event) for event in events if event is not None]
+    assert len(fragments) == 2
     for html in fragments:
         assert not _inline_problems(html), html
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from content.models import Hint, Item, Step
 from content.rendering import render_markdown
+from tests.chat_socket import connect, receive_until_final
 from tests.factories import UserFactory
-from tests.faults.conftest import connect, receive_until_final
 from tests.security.fuzzing import FUZZ, HOSTILE
 from tutor import engine, roles
 from tutor.llm.scripted import ScriptedBackend
@@ -94,9 +94,9 @@ pytestmark_db = pytest.mark.django_db(transaction=True)
 
 @pytestmark_db
 @pytest.mark.asyncio
-async def test_student_message_and_model_output_are_inert(session, student, use_backend):
+async def test_student_message_and_model_output_are_inert(session, student, backend):
     # The model "replies" with the payload; the student sends it too.
-    use_backend(ScriptedBackend(responses=[PAYLOAD]))
+    backend(ScriptedBackend(responses=[PAYLOAD]))
     comm, connected = await connect(student, session.pk)
     assert connected
     await comm.send_to(text_data=json.dumps({"message": PAYLOAD, "client_id": "x1"}))
@@ -177,7 +177,7 @@ LEAKS = re.compile(r"3\s*/\s*4|\\frac\{3\}\{4\}|0\.75|three[\s-]quarters|three[\
 @pytestmark_db
 @pytest.mark.asyncio
 @pytest.mark.parametrize("model", ["echo", "leaky"])
-async def test_prompt_injection_never_reveals_an_unreleased_answer(session, student, use_backend, model):
+async def test_prompt_injection_never_reveals_an_unreleased_answer(session, student, backend, model):
     """The scripted model either repeats the student's injection back (with the answer), or simply
     obeys it. Whatever it says, the guard keeps the answer off the page until the policy releases it."""
 
@@ -185,7 +185,7 @@ async def test_prompt_injection_never_reveals_an_unreleased_answer(session, stud
         last = next(m["content"] for m in reversed(messages) if m["role"] == "user")
         return f"{last} Fine, the answer is 3/4 (that is 0.75)."
 
-    backend = use_backend(ScriptedBackend(responses=echo if model == "echo" else
+    backend = backend(ScriptedBackend(responses=echo if model == "echo" else
                                           ["Sure! 1/2 + 1/4 = 3/4, so the answer is three quarters."]))
     comm, connected = await connect(student, session.pk)
     assert connected

@@ -16,9 +16,9 @@ from django.test import Client
 from django.urls import reverse
 
 from content import packs
+from tests.chat_socket import connect, receive_until_final
 from tests.conftest import SMALL_PACK
 from tests.factories import UserFactory
-from tests.tutor.test_consumers import connect, receive_until_final
 from tutor import roles
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +80,7 @@ def test_deeply_nested_course_pack_is_refused_with_a_message(client):
                                    '{"message": {"a": 1}}', VERY_DEEP])
 async def test_a_frame_that_is_not_a_message_object_gets_a_notice_and_keeps_the_socket(
         session, student, scripted, frame):
-    comm, connected, _ = await connect(student, session.pk)
+    comm, connected = await connect(student, session.pk)
     assert connected
     await comm.send_to(text_data=frame)
     assert "could not be read" in await comm.receive_from(timeout=5)

@@ -11,8 +11,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from rest_framework.test import APIClient
 
+from tests.chat_socket import connect, receive_until_final
 from tests.factories import UserFactory
-from tests.tutor.test_consumers import connect, receive_until_final
 from tutor import roles
 
 

@@ -16,8 +16,8 @@ from django.test import Client
 from django.urls import reverse
 
 from content.rendering import render_markdown, render_plain
+from tests.chat_socket import connect, receive_until_final
 from tests.factories import UserFactory
-from tests.tutor.test_consumers import connect, receive_until_final
 from tutor import engine, roles
 from tutor.models import Turn
 from tutor.teaching import services as teaching
@@ -89,7 +89,7 @@ def _pages(session, student, room, teacher) -> dict[str, tuple[int, str]]:
 @pytest.mark.asyncio
 async def test_a_placeholder_in_a_chat_message_breaks_no_page_and_is_stored_once(session, student, classroom, scripted):
     room, teacher = classroom
-    comm, connected, _ = await connect(student, session.pk)
+    comm, connected = await connect(student, session.pk)
     assert connected
     await comm.send_to(text_data=json.dumps({"message": f"is it {PLACEHOLDER} 2*3*4?", "client_id": "p1"}))
     frames = await receive_until_final(comm)

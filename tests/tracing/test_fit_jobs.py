@@ -11,24 +11,12 @@ from celery import current_app
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from content.models import Course, Item, KnowledgeComponent, Prerequisite
+from content.models import Course, Item
 from tracing import services, tasks
 from tracing.learner_state import latest_fit
 from tracing.models import FitJob, LearnerTraits, TracingFit
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def course() -> Course:
-    course = Course.objects.create(slug="fractions", title="Fractions")
-    a = KnowledgeComponent.objects.create(course=course, slug="a", name="Equivalent fractions", position=0)
-    b = KnowledgeComponent.objects.create(course=course, slug="b", name="Adding fractions", position=1)
-    Prerequisite.objects.create(prerequisite=a, dependent=b, strength=0.9)
-    for slug, kcs, difficulty in [("i1", [a], 2), ("i2", [b], 4), ("i3", [a, b], 3)]:
-        item = Item.objects.create(course=course, slug=slug, title=slug, statement="?", difficulty=difficulty)
-        item.kcs.set(kcs)
-    return course
 
 
 @pytest.fixture

@@ -305,31 +305,16 @@ def test_torch_and_numpy_filters_agree(dynamics: str) -> None:
             torch.as_tensor(cand),
             gains=None if gains is None else torch.as_tensor(gains, dtype=torch.float32),
         )
-    model = OnlineModel.from_params(params)
-    st = LearnerStates.new(model, traits[batch.idx.numpy()], 0.2, 0.9)
     mask = batch.mask.numpy()
-    p_np = np.zeros(mask.shape)
-    for t in range(mask.shape[1]):
-        rows = np.nonzero(mask[:, t])[0]
-        p_np[rows, t] = observe(
-            model,
-            st,
-            rows,
-            batch.kcs[rows, t].numpy(),
-            offsets[batch.items[rows, t].numpy()],
-            batch.y[rows, t].numpy(),
-            batch.times[rows, t].numpy().astype(float),
-        )
-    assert np.abs(p_np[mask] - p_torch.numpy()[mask]).max() < 1e-4
-    if not plain:
-        # The practice term is live: without it the predictions differ.
-        bare = OnlineModel.from_params(PsiktParams.from_dict({**params.to_dict(), "kc_gain": np.zeros((n_kcs, 2))}))
-        st = LearnerStates.new(bare, traits[batch.idx.numpy()], 0.2, 0.9)
-        p_bare = np.zeros(mask.shape)
+
+    def replay(model: OnlineModel) -> np.ndarray:
+        """The online filter's predictions, answer by answer through the batch."""
+        st = LearnerStates.new(model, traits[batch.idx.numpy()], 0.2, 0.9)
+        p = np.zeros(mask.shape)
         for t in range(mask.shape[1]):
             rows = np.nonzero(mask[:, t])[0]
-            p_bare[rows, t] = observe(
-                bare,
+            p[rows, t] = observe(
+                model,
                 st,
                 rows,
                 batch.kcs[rows, t].numpy(),
@@ -337,6 +322,14 @@ def test_torch_and_numpy_filters_agree(dynamics: str) -> None:
                 batch.y[rows, t].numpy(),
                 batch.times[rows, t].numpy().astype(float),
             )
+        return p
+
+    p_np = replay(OnlineModel.from_params(params))
+    assert np.abs(p_np[mask] - p_torch.numpy()[mask]).max() < 1e-4
+    if not plain:
+        # The practice term is live: without it the predictions differ.
+        p_bare = replay(OnlineModel.from_params(
+            PsiktParams.from_dict({**params.to_dict(), "kc_gain": np.zeros((n_kcs, 2))})))
         assert np.abs(p_bare[mask] - p_np[mask]).max() > 0.05
 
 

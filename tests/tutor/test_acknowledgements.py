@@ -9,7 +9,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 
-from tests.tutor.test_consumers import connect, receive_until_final
+from tests.chat_socket import connect, receive_until_final
 from tutor import engine
 from tutor.models import Turn
 
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
 async def test_a_new_message_is_acknowledged_by_its_bubble(session, student, backend):
-    comm, connected, _ = await connect(student, session.pk)
+    comm, connected = await connect(student, session.pk)
     assert connected
     await comm.send_to(text_data=json.dumps({"message": "hint please", "client_id": "ack-1"}))
     frames = await receive_until_final(comm)
@@ -27,7 +27,7 @@ async def test_a_new_message_is_acknowledged_by_its_bubble(session, student, bac
 
 async def test_a_stored_message_sent_again_comes_back_with_both_bubbles(session, student, backend):
     plan = await database_sync_to_async(engine.turn_take)(session_id=session.pk, text="hint", client_id="again-1")
-    comm, connected, _ = await connect(student, session.pk)
+    comm, connected = await connect(student, session.pk)
     assert connected
     await comm.receive_from(timeout=5)  # the pending reply, finished on connect
     await comm.send_to(text_data=json.dumps({"message": "hint", "client_id": "again-1"}))
@@ -41,7 +41,7 @@ async def test_a_stored_message_sent_again_comes_back_with_both_bubbles(session,
 
 
 async def test_a_refused_message_is_named_in_the_notice(session, student, backend):
-    comm, connected, _ = await connect(student, session.pk)
+    comm, connected = await connect(student, session.pk)
     assert connected
     await comm.send_to(text_data=json.dumps({"message": "x" * 5000, "client_id": "long-1"}))
     notice = await comm.receive_from(timeout=5)

@@ -2,6 +2,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
+from tests.tutor.streaming import templates_rendered
 from tutor import roles
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,6 +22,21 @@ def test_start_message_transcript(course, student, backend):
     again = client.post(f"/api/tutor/sessions/{sid}/messages/", {"text": "2/6", "client_id": "a"}, format="json")
     assert len(again.json()["turns"]) == 3
     assert client.get(f"/api/tutor/sessions/{sid}/").json()["turns"] == again.json()["turns"]
+
+
+def test_the_api_renders_no_template(course, student, backend):
+    """The API reads the stored turns; nothing renders the chat's partials for it to throw away."""
+    client = APIClient()
+    client.force_authenticate(student)
+    with templates_rendered() as rendered:
+        sid = client.post("/api/tutor/sessions/", {"course": "mini", "item": "add-halves-quarters"},
+                          format="json").json()["session"]["id"]
+        for text in ("can I have a hint?", "2/6", "3/4"):
+            resp = client.post(f"/api/tutor/sessions/{sid}/messages/", {"text": text, "client_id": text},
+                               format="json")
+            assert resp.status_code == 200, resp.content
+    assert rendered == []
+    assert resp.json()["turns"][-1]["move"] == "praise_advance"
 
 
 def test_bad_input_gets_clear_errors(course, student, backend):

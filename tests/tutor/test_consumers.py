@@ -2,9 +2,8 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 
-from config.asgi import application
+from tests.chat_socket import connect, receive_until_final
 from tests.factories import UserFactory
 from tutor import roles
 from tutor.models import Turn
@@ -12,44 +11,16 @@ from tutor.models import Turn
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-async def connect(user, session_id):
-    from channels.auth import AuthMiddlewareStack  # noqa: F401 - documents the stack under test
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
-    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
-    if user is not None:
-        store = SessionStore()
-        store[SESSION_KEY] = str(user.pk)
-        store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        await database_sync_to_async(store.save)()
-        headers.append((b"cookie", f"sessionid={store.session_key}".encode()))
-    comm = WebsocketCommunicator(application, f"/ws/sessions/{session_id}/", headers=headers)
-    connected, code = await comm.connect()
-    return comm, connected, code
-
-
-async def receive_until_final(comm, limit=200):
-    frames = []
-    for _ in range(limit):
-        frame = await comm.receive_from(timeout=5)
-        frames.append(frame)
-        if 'hx-swap-oob="outerHTML"' in frame:
-            return frames
-    raise AssertionError("no final frame")
-
-
 async def test_anonymous_and_other_students_are_refused(session, backend):
-    _, connected, _ = await connect(None, session.pk)
+    _, connected = await connect(None, session.pk)
     assert not connected
     other = await database_sync_to_async(UserFactory)(username="eve", role=roles.STUDENT)
-    _, connected, _ = await connect(other, session.pk)
+    _, connected = await connect(other, session.pk)
     assert not connected
 
 
 async def test_streaming_order_and_persistence(session, student, backend):
-    comm, connected, _ = await connect(student, session.pk)
+    comm, connected = await connect(student, session.pk)
     assert connected
     await comm.send_to(text_data=json.dumps({"message": "can I have a hint?", "client_id": "c1"}))
     frames = await receive_until_final(comm)
@@ -68,7 +39,7 @@ async def test_reconnect_resends_nothing_twice_and_finishes_pending(session, stu
 
     plan = await database_sync_to_async(engine.turn_take)(session_id=session.pk, text="hint", client_id="x1")
     # the socket died before the reply streamed; on reconnect the reply arrives (authored text)
-    comm, connected, _ = await connect(student, session.pk)
+    comm, connected = await connect(student, session.pk)
     assert connected
     frame = await comm.receive_from(timeout=5)
     assert f"turn-{plan.tutor_turn_id}" in frame and "What denominator" in frame
@@ -82,7 +53,7 @@ async def test_reconnect_resends_nothing_twice_and_finishes_pending(session, stu
 
 
 async def test_size_cap_and_rate_limit(session, student, backend):
-    comm, connected, _ = await connect(student, session.pk)
+    comm, connected = await connect(student, session.pk)
     assert connected
     await comm.send_to(text_data=json.dumps({"message": "x" * 5000}))
     assert "too long" in await comm.receive_from(timeout=5)
@@ -118,7 +89,7 @@ async def test_a_reply_whose_last_write_broke_after_committing_is_still_sent(ses
         return turn
 
     monkeypatch.setattr(engine, "reply_finish", finish_then_lose_the_connection)
-    comm, connected, _ = await connect(student, session.pk)
+    comm, connected = await connect(student, session.pk)
     assert connected
     await comm.send_to(text_data=json.dumps({"message": "can I have a hint?", "client_id": "lost-1"}))
     frames = await receive_until_final(comm)

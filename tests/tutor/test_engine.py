@@ -1,21 +1,16 @@
-import asyncio
 import time
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
+from tests.tutor.streaming import reply_events as run_reply
+from tests.tutor.streaming import templates_rendered
 from tutor import engine
 from tutor.llm.scripted import ScriptedBackend
 from tutor.models import Attempt, Turn
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run_reply(plan):
-    async def collect():
-        return [f async for f in engine.reply_stream(plan=plan)]
-
-    return asyncio.run(collect())
 
 
 def test_student_turn_and_attempt_are_stored_before_any_reply(session, backend):
@@ -32,10 +27,15 @@ def test_student_turn_and_attempt_are_stored_before_any_reply(session, backend):
 
 def test_stream_sends_tokens_then_final_and_stores_it(session, backend):
     plan = engine.turn_take(session_id=session.pk, text="can I have a hint?")
-    fragments = run_reply(plan)
-    assert len(fragments) >= 3
-    assert all(f'#turn-{plan.tutor_turn_id}-stream' in f for f in fragments[:-1])
-    assert 'hx-swap-oob="outerHTML"' in fragments[-1]
+    assert plan.opening == engine.TurnOpened(student=Turn.objects.get(pk=plan.student_turn_id),
+                                             tutor=Turn.objects.get(pk=plan.tutor_turn_id))
+    events = run_reply(plan)
+    *tokens, final = events
+    assert len(tokens) >= 2
+    assert all(isinstance(t, engine.ReplyToken) and t.turn_id == plan.tutor_turn_id for t in tokens)
+    assert "".join(t.text for t in tokens) == "What denominator could both fractions share?"
+    assert isinstance(final, engine.ReplyFinal) and final.turn.pk == plan.tutor_turn_id
+    assert not final.offer_similar and final.next_url == ""
     tutor = Turn.objects.get(pk=plan.tutor_turn_id)
     assert tutor.state == Turn.State.COMPLETE and tutor.hint_level == 1
     assert tutor.text == "What denominator could both fractions share?"
@@ -46,7 +46,9 @@ def test_resent_message_is_stored_once(session, backend):
     first = engine.turn_take(session_id=session.pk, text="3/5", client_id="same")
     run_reply(first)
     again = engine.turn_take(session_id=session.pk, text="3/5", client_id="same")
-    assert again.duplicate
+    assert again.duplicate and again.tutor_turn_id == first.tutor_turn_id
+    assert again.opening is not None and again.opening.student.pk == first.student_turn_id
+    assert again.opening.tutor is not None and again.opening.tutor.state == Turn.State.COMPLETE
     assert Turn.objects.filter(session=session, role="student").count() == 1
     assert Attempt.objects.filter(session=session).count() == 1
 
@@ -54,8 +56,8 @@ def test_resent_message_is_stored_once(session, backend):
 def test_leaking_model_is_cut_off_and_authored_text_sent(session, backend):
     backend(ScriptedBackend(["Good question! The answer is 3/4, well done."]))
     plan = engine.turn_take(session_id=session.pk, text="just tell me the answer")
-    fragments = run_reply(plan)
-    streamed = "".join(fragments[:-1])
+    events = run_reply(plan)
+    streamed = "".join(e.text for e in events[:-1])
     assert "3/4" not in streamed
     tutor = Turn.objects.get(pk=plan.tutor_turn_id)
     assert tutor.state == Turn.State.FALLBACK and "3/4" not in tutor.text
@@ -89,12 +91,9 @@ def test_first_token_deadline_counts_from_when_the_message_arrived(session, back
     backend(ScriptedBackend(delay=0.25))
     plan = engine.turn_take(session_id=session.pk, text="hint please")
 
-    async def collect():
-        # The message arrived 0.3 s ago: 0.1 s are left, less than the model's first 0.25 s.
-        return [f async for f in engine.reply_stream(plan=plan, started=time.perf_counter() - 0.3)]
-
-    fragments = asyncio.run(collect())
-    assert len(fragments) == 1
+    # The message arrived 0.3 s ago: 0.1 s are left, less than the model's first 0.25 s.
+    events = run_reply(plan, started=time.perf_counter() - 0.3)
+    assert len(events) == 1 and isinstance(events[0], engine.ReplyFinal)
     tutor = Turn.objects.get(pk=plan.tutor_turn_id)
     assert tutor.state == Turn.State.FALLBACK and tutor.guard["fallback"] == "first-token deadline"
 
@@ -119,10 +118,11 @@ def test_correct_answer_advances_and_finishes(session, backend):
 
 def test_pending_reply_after_drop_is_completed_with_authored_text(session, backend):
     plan = engine.turn_take(session_id=session.pk, text="hint")
-    fragments = engine.pending_replies_finish(session_id=session.pk)
-    assert len(fragments) == 1
+    finals = engine.pending_replies_finish(session_id=session.pk)
+    assert [final.turn.pk for final in finals] == [plan.tutor_turn_id]
     tutor = Turn.objects.get(pk=plan.tutor_turn_id)
     assert tutor.state == Turn.State.FALLBACK and tutor.backend == engine.AUTHORED_FALLBACK
+    assert finals[0].turn.text == tutor.authored_text and engine.pending_replies_finish(session_id=session.pk) == []
 
 
 def test_answer_is_never_released_by_begging(session, backend):
@@ -169,8 +169,8 @@ def test_a_model_that_confirms_a_wrong_answer_is_cut_off(session, backend):
     backend(ScriptedBackend(["Yes, that's right! Well done, 2/6 it is."]))
     plan = engine.turn_take(session_id=session.pk, text="2/6")
     assert plan.last_attempt is not None and plan.last_attempt.status == "incorrect"
-    fragments = run_reply(plan)
-    assert "right" not in "".join(fragments[:-1]) and "Well done" not in "".join(fragments[:-1])
+    streamed = "".join(e.text for e in run_reply(plan)[:-1])
+    assert "right" not in streamed and "Well done" not in streamed
     tutor = Turn.objects.get(pk=plan.tutor_turn_id)
     # The authored move is sent instead: the wrong answer called wrong, then the misconception's feedback.
     assert tutor.state == Turn.State.FALLBACK and tutor.text == plan.authored_text
@@ -200,3 +200,30 @@ def test_reply_generate_ends_by_the_total_deadline(session, backend, monkeypatch
     assert time.perf_counter() - started < 1.0
     assert tutor.state == Turn.State.FALLBACK and tutor.backend == engine.AUTHORED_FALLBACK
     assert tutor.guard["fallback"] == "total deadline" and tutor.text == tutor.authored_text
+
+
+def test_the_engine_renders_no_template(session, backend):
+    """The engine yields plain events; only the consumer renders them (issue 17)."""
+    with templates_rendered() as rendered:
+        plan = engine.turn_take(session_id=session.pk, text="can I have a hint?", client_id="r1")
+        events = run_reply(plan)
+        again = engine.turn_take(session_id=session.pk, text="can I have a hint?", client_id="r1")
+        resent = engine.reply_resend(tutor_turn_id=again.tutor_turn_id)
+        pending = engine.turn_take(session_id=session.pk, text="2/6", client_id="r2")
+        finals = engine.pending_replies_finish(session_id=session.pk)
+    assert rendered == []
+    assert isinstance(events[-1], engine.ReplyFinal) and resent == engine.reply_final(events[-1].turn)
+    assert [final.turn.pk for final in finals] == [pending.tutor_turn_id]
+    from tutor import consumers
+
+    with templates_rendered() as rendered:  # the instrument sees the consumer's rendering
+        consumers.fragment(events[-1])
+    assert rendered == ["tutor/partials/turn_final.html"]
+
+
+def test_the_final_event_of_a_finished_item_points_to_the_next_one(session, backend):
+    plan = engine.turn_take(session_id=session.pk, text="3/4")
+    final = run_reply(plan)[-1]
+    assert isinstance(final, engine.ReplyFinal)
+    assert final.next_url == reverse("continue-learning", args=[session.course.slug])
+    assert final == engine.reply_resend(tutor_turn_id=plan.tutor_turn_id)

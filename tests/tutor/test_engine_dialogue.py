@@ -3,7 +3,6 @@ questions answered from the course, "I'm stuck" escalating without repeating its
 after solving, demands acknowledged and refused, wrong answers called wrong, imported problems that
 ask real questions."""
 
-import asyncio
 import json
 import re
 from pathlib import Path
@@ -14,6 +13,7 @@ from django.urls import reverse
 
 from content import packs
 from content.models import Course
+from tests.tutor.streaming import reply_fragments
 from tutor import engine
 from tutor.courses.models import CourseSettings
 from tutor.models import Turn, TutoringSession
@@ -48,11 +48,7 @@ def say(session, text):
 
 def streamed(session, text):
     plan = engine.turn_take(session_id=session.pk, text=text)
-
-    async def collect():
-        return [f async for f in engine.reply_stream(plan=plan)]
-
-    fragments = asyncio.run(collect())
+    fragments = reply_fragments(plan)
     return Turn.objects.get(pk=plan.tutor_turn_id), fragments
 
 

@@ -130,21 +130,32 @@ PAGE_PARAMETERS: list[Any] = [
 ]
 
 
-def _list(
-    request: Request,
-    slug: str,
+def _list_view(
+    name: str,
+    doc: str,
     *,
     rows: Callable[[Course], QuerySet[Any]],
     date_field: str,
     serializer: type[serializers.Serializer[Any]],
     student_of: Callable[[Any], int],
-) -> Response:
-    grant = _grant(request, slug)
-    query = _query(request, grant)
-    paginator = ResearchCursorPagination()
-    page = paginator.paginate_queryset(_dated(rows(grant.course), date_field, query), request) or []
-    context = _context(grant.course, query, (student_of(row) for row in page))
-    return paginator.get_paginated_response(serializer(page, many=True, context=context).data)
+) -> Any:
+    """A paginated list of one kind of row of a granted course, filtered by ``date_field``: the
+    research API's lists differ only in these arguments. ``doc`` is the operation's description."""
+
+    def view(request: Request, slug: str) -> Response:
+        grant = _grant(request, slug)
+        query = _query(request, grant)
+        paginator = ResearchCursorPagination()
+        page = paginator.paginate_queryset(_dated(rows(grant.course), date_field, query), request) or []
+        context = _context(grant.course, query, (student_of(row) for row in page))
+        return paginator.get_paginated_response(serializer(page, many=True, context=context).data)
+
+    view.__name__ = view.__qualname__ = name
+    view.__doc__ = doc
+    listed = serializer.__name__.removesuffix("Serializer")
+    return extend_schema(parameters=PAGE_PARAMETERS, responses={200: _paginated(f"Paginated{listed}List", serializer)})(
+        api_view(["GET"])(throttle_scope("research")(view))
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,54 +225,25 @@ def _kc_states(course: Course) -> QuerySet[Any]:
     return tracing_selectors.kc_states_for_course(course=course, learners=exports.consenting_students())
 
 
-@extend_schema(parameters=PAGE_PARAMETERS,
-               responses={200: _paginated("PaginatedResearchSessionList", ResearchSessionSerializer)})
-@api_view(["GET"])
-@throttle_scope("research")
-def course_sessions(request: Request, slug: str) -> Response:
-    """Tutoring sessions, filtered by their start time."""
-    return _list(request, slug, rows=_sessions, date_field="created", serializer=ResearchSessionSerializer,
-                 student_of=lambda s: s.student_id)
-
-
-@extend_schema(parameters=PAGE_PARAMETERS,
-               responses={200: _paginated("PaginatedResearchTurnList", ResearchTurnSerializer)})
-@api_view(["GET"])
-@throttle_scope("research")
-def course_turns(request: Request, slug: str) -> Response:
-    """Every turn of the dialogue (student and tutor), filtered by time."""
-    return _list(request, slug, rows=_turns, date_field="created", serializer=ResearchTurnSerializer,
-                 student_of=lambda t: t.session.student_id)
-
-
-@extend_schema(parameters=PAGE_PARAMETERS,
-               responses={200: _paginated("PaginatedResearchAttemptList", ResearchAttemptSerializer)})
-@api_view(["GET"])
-@throttle_scope("research")
-def course_attempts(request: Request, slug: str) -> Response:
-    """Checked answers, filtered by time."""
-    return _list(request, slug, rows=_attempts, date_field="created", serializer=ResearchAttemptSerializer,
-                 student_of=lambda a: a.session.student_id)
-
-
-@extend_schema(parameters=PAGE_PARAMETERS,
-               responses={200: _paginated("PaginatedResearchObservationList", ResearchObservationSerializer)})
-@api_view(["GET"])
-@throttle_scope("research")
-def course_observations(request: Request, slug: str) -> Response:
-    """The learner model's training data (tutor answers and imported logs), filtered by answer time."""
-    return _list(request, slug, rows=_observations, date_field="at", serializer=ResearchObservationSerializer,
-                 student_of=lambda o: o.learner_id)
-
-
-@extend_schema(parameters=PAGE_PARAMETERS,
-               responses={200: _paginated("PaginatedResearchKCStateList", ResearchKCStateSerializer)})
-@api_view(["GET"])
-@throttle_scope("research")
-def course_kc_states(request: Request, slug: str) -> Response:
-    """The learner model's current state per student and KC, filtered by the time of the last answer."""
-    return _list(request, slug, rows=_kc_states, date_field="practised_at", serializer=ResearchKCStateSerializer,
-                 student_of=lambda s: s.learner_id)
+course_sessions = _list_view(
+    "course_sessions", "Tutoring sessions, filtered by their start time.",
+    rows=_sessions, date_field="created", serializer=ResearchSessionSerializer, student_of=lambda s: s.student_id)
+course_turns = _list_view(
+    "course_turns", "Every turn of the dialogue (student and tutor), filtered by time.",
+    rows=_turns, date_field="created", serializer=ResearchTurnSerializer, student_of=lambda t: t.session.student_id)
+course_attempts = _list_view(
+    "course_attempts", "Checked answers, filtered by time.",
+    rows=_attempts, date_field="created", serializer=ResearchAttemptSerializer,
+    student_of=lambda a: a.session.student_id)
+course_observations = _list_view(
+    "course_observations",
+    "The learner model's training data (tutor answers and imported logs), filtered by answer time.",
+    rows=_observations, date_field="at", serializer=ResearchObservationSerializer, student_of=lambda o: o.learner_id)
+course_kc_states = _list_view(
+    "course_kc_states",
+    "The learner model's current state per student and KC, filtered by the time of the last answer.",
+    rows=_kc_states, date_field="practised_at", serializer=ResearchKCStateSerializer,
+    student_of=lambda s: s.learner_id)
 
 
 # ---------------------------------------------------------------------------------------------

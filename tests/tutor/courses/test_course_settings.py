@@ -1,10 +1,9 @@
 """The teacher's course settings change what the tutor does, and goals narrow what the planner aims at."""
 
-import asyncio
-
 import pytest
 from django.core.exceptions import ValidationError
 
+from tests.tutor.streaming import reply_events as run_reply
 from tutor import engine
 from tutor.courses import services as course_settings
 from tutor.courses.models import CourseGoal, CourseSettings, StudentGoal
@@ -14,13 +13,6 @@ from tutor.models import Turn
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WRONG = ["5", "7", "9", "11", "13", "15", "17", "19"]
-
-
-def run_reply(plan):
-    async def collect():
-        return [f async for f in engine.reply_stream(plan=plan)]
-
-    return asyncio.run(collect())
 
 
 def wrong_until_released(session, limit=12):

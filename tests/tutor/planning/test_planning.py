@@ -1,9 +1,8 @@
-import asyncio
-
 import pytest
 from django.urls import reverse
 
 from tests.factories import ItemFactory, StepFactory, UserFactory
+from tests.tutor.streaming import reply_fragments
 from tutor import engine, roles
 from tutor.models import Turn, TutoringSession
 from tutor.planning import services as planning
@@ -80,19 +79,12 @@ def similar_items(course):
     return same, hard
 
 
-def collect_reply(plan):
-    async def run():
-        return [f async for f in engine.reply_stream(plan=plan)]
-
-    return asyncio.run(run())
-
-
 def until_worked_answer(session, limit=12):
     """Wrong answers until the tutor shows the worked answer; returns each reply's final fragment."""
     finals = []
     for i in range(limit):
         plan = engine.turn_take(session_id=session.pk, text=WRONG[i % len(WRONG)])
-        finals.append((plan, collect_reply(plan)[-1]))
+        finals.append((plan, reply_fragments(plan)[-1]))
         if plan.released:
             return finals
     raise AssertionError("the worked answer was never shown")

@@ -268,6 +268,12 @@ def test_openapi_schema_documents_the_research_api(client):
         assert {"slug", "since", "until", "identifiable"} <= names, endpoint
         if endpoint.endswith("/"):
             assert {"cursor", "page_size"} <= names
+            # Each list says what it lists, and pages of its own serializer.
+            assert op["description"].endswith("."), endpoint
+            page = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+            assert set(schema["components"]["schemas"][page]["properties"]) == {"next", "previous", "results"}
+    descriptions = [paths[f"/api/research/courses/{{slug}}/{e}/"]["get"]["description"] for e in LISTS]
+    assert len(set(descriptions)) == len(LISTS)
     assert "/api/research/token/" in paths and "/api/research/courses/" in paths
     turn = schema["components"]["schemas"]["ResearchTurn"]["properties"]
     assert {"anon_student_id", "condition_name", "condition_type", "username"} <= set(turn)

@@ -6,21 +6,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-
-def relabel_content_types(apps, schema_editor):
-    """Keep the existing content types (and so the permissions that role groups hold) of the moved
-    models: only their app label changes. On a new database there is nothing to relabel yet."""
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    ContentType.objects.using(schema_editor.connection.alias).filter(
-        app_label="tutor", model__in=['condition', 'conditionassignment', 'coursegoal', 'coursesettings', 'studentgoal']
-    ).update(app_label="courses")
-
-
-def unlabel_content_types(apps, schema_editor):
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    ContentType.objects.using(schema_editor.connection.alias).filter(
-        app_label="courses", model__in=['condition', 'conditionassignment', 'coursegoal', 'coursesettings', 'studentgoal']
-    ).update(app_label="tutor")
+from tutor.migration_ops import content_types_move
 
 
 class Migration(migrations.Migration):
@@ -138,5 +124,5 @@ class Migration(migrations.Migration):
             ],
             database_operations=[],
         ),
-        migrations.RunPython(relabel_content_types, unlabel_content_types),
+        content_types_move(models=['condition', 'conditionassignment', 'coursegoal', 'coursesettings', 'studentgoal'], old_app="tutor", new_app="courses"),
     ]

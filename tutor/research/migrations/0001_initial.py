@@ -5,21 +5,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-
-def relabel_content_types(apps, schema_editor):
-    """Keep the existing content types (and so the permissions that role groups hold) of the moved
-    models: only their app label changes. On a new database there is nothing to relabel yet."""
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    ContentType.objects.using(schema_editor.connection.alias).filter(
-        app_label="tutor", model__in=['consent', 'researchgrant']
-    ).update(app_label="research")
-
-
-def unlabel_content_types(apps, schema_editor):
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    ContentType.objects.using(schema_editor.connection.alias).filter(
-        app_label="research", model__in=['consent', 'researchgrant']
-    ).update(app_label="tutor")
+from tutor.migration_ops import content_types_move
 
 
 class Migration(migrations.Migration):
@@ -71,5 +57,5 @@ class Migration(migrations.Migration):
             ],
             database_operations=[],
         ),
-        migrations.RunPython(relabel_content_types, unlabel_content_types),
+        content_types_move(models=['consent', 'researchgrant'], old_app="tutor", new_app="research"),
     ]
