@@ -204,7 +204,7 @@ def class_overview(*, classroom: Classroom, now: datetime | None = None,
                                         mean_mastery=mean_mastery)
 
     attempts = Attempt.objects.filter(
-        session__course=course, session__student_id__in=enrolled, subproblem__isnull=True
+        session__course=course, session__sandbox=False, session__student_id__in=enrolled, subproblem__isnull=True
     )
     for row in attempts.values("session__student_id").annotate(
         n=Count("id"),
@@ -217,7 +217,8 @@ def class_overview(*, classroom: Classroom, now: datetime | None = None,
         s.attempts, s.correct, s.recent_attempts, s.recent_correct = row["n"], row["ok"], row["rn"], row["rok"]
         s.last_active = row["last"]
     tutor_turns = Turn.objects.filter(
-        session__course=course, session__student_id__in=enrolled, role=Turn.Role.TUTOR, created__gte=since
+        session__course=course, session__sandbox=False, session__student_id__in=enrolled, role=Turn.Role.TUTOR,
+        created__gte=since,
     )
     # One pass over the week's hints and bottom-outs: per session, the hints and the steps whose
     # answer was shown.
@@ -229,7 +230,7 @@ def class_overview(*, classroom: Classroom, now: datetime | None = None,
         summaries[student_id].recent_bottom_outs += shown
     # The latest sessions first, then counts for those alone (not for every session of the class).
     latest = [] if students is not None else list(
-        TutoringSession.objects.filter(course=course, student_id__in=enrolled)
+        TutoringSession.objects.filter(course=course, sandbox=False, student_id__in=enrolled)
         .order_by("-updated", "-id").values_list("id", flat=True)[:RECENT_ACTIVITY]
     )
     recent_rows = {
@@ -365,9 +366,13 @@ class SessionTranscript:
 def student_transcripts(*, course: Course, student: Any, session_id: int | None = None) -> list[SessionTranscript]:
     """Every session of the student in the course (or just ``session_id``), newest first, with every
     turn (two queries)."""
-    qs = TutoringSession.objects.filter(course=course, student=student)
+    qs = TutoringSession.objects.filter(course=course, student=student, sandbox=False)
     if session_id is not None:
         qs = qs.filter(pk=session_id)
+    return _transcripts(qs)
+
+
+def _transcripts(qs: QuerySet[TutoringSession]) -> list[SessionTranscript]:
     sessions = {
         s.pk: SessionTranscript(s.pk, s.item.title, s.get_status_display(), s.created, s.updated, [])
         for s in qs.select_related("item").order_by("-created", "-id")
@@ -408,17 +413,19 @@ def student_struggles(*, course: Course, student: Any, limit: int = 10) -> list[
     """Items the student found hard (wrong answers, hints, answers shown), hardest first."""
     stats: dict[int, dict[str, Any]] = defaultdict(lambda: {"attempts": 0, "wrong": 0, "hints": 0, "bottom": 0,
                                                             "solved": False})
-    for row in Attempt.objects.filter(session__course=course, session__student=student, subproblem__isnull=True) \
+    for row in Attempt.objects.filter(session__course=course, session__student=student, session__sandbox=False,
+                                      subproblem__isnull=True) \
             .values("session__item_id").annotate(n=Count("id"), wrong=Count("id", filter=Q(correct=False))):
         stats[row["session__item_id"]].update(attempts=row["n"], wrong=row["wrong"])
-    turns = Turn.objects.filter(session__course=course, session__student=student, role=Turn.Role.TUTOR)
+    turns = Turn.objects.filter(session__course=course, session__student=student, session__sandbox=False,
+                                role=Turn.Role.TUTOR)
     for item_id, n in turns.filter(move="hint").values("session__item_id").annotate(n=Count("id")).values_list(
             "session__item_id", "n"):
         stats[item_id]["hints"] = n
     for item_id, _session, _step in turns.filter(move="bottom_out").values_list(
             "session__item_id", "session_id", "step_id").distinct():
         stats[item_id]["bottom"] += 1
-    for item_id in TutoringSession.objects.filter(course=course, student=student,
+    for item_id in TutoringSession.objects.filter(course=course, student=student, sandbox=False,
                                                   status=TutoringSession.Status.FINISHED).values_list("item_id",
                                                                                                       flat=True):
         if item_id in stats:
@@ -454,6 +461,28 @@ def student_mastery_history(*, course: Course, student: Any, now: datetime | Non
         for kc_id, mastery in zip(kc_ids, predicted.mastery[now][student.pk], strict=True):
             history[kc_id].append(MasteryPoint(now, mastery, predicted=True))
     return dict(history)
+
+
+# ---------------------------------------------------------------------------------------------
+# The preview sandbox: a teacher tries an item as a student would (TutoringSession.sandbox)
+
+
+def item_for_sandbox(*, user: Any, item_id: int) -> Item | None:
+    """The item, with its steps' hints and misconceptions, if ``user`` may edit its course."""
+    item = content_selectors.item_for_preview_or_none(item_id=item_id)
+    if item is None or not content_selectors.course_can_edit(user=user, course=item.course):
+        return None
+    return item
+
+
+def sandbox_session_latest(*, teacher: Any, item: Item) -> TutoringSession | None:
+    """The teacher's latest sandbox conversation on ``item``, finished or not."""
+    return TutoringSession.objects.filter(student=teacher, item=item, sandbox=True).order_by("-id").first()
+
+
+def sandbox_transcript(*, session: TutoringSession) -> SessionTranscript:
+    """A sandbox conversation, turn by turn, with the moves the tutor chose and how answers were checked."""
+    return _transcripts(TutoringSession.objects.filter(pk=session.pk, sandbox=True))[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -558,7 +587,7 @@ def item_stats(*, course: Course, classroom: Classroom | None = None) -> list[It
     to its students."""
     from tutor.checking import MisconceptionPattern
 
-    sessions = TutoringSession.objects.filter(course=course)
+    sessions = TutoringSession.objects.filter(course=course, sandbox=False)  # a teacher's sandbox is no student's
     if classroom is not None:
         sessions = sessions.filter(student_id__in=_enrolled(classroom))
     attempts = Attempt.objects.filter(session__in=sessions.values("id"), subproblem__isnull=True)
