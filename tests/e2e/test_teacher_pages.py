@@ -80,3 +80,23 @@ def test_preview_sandbox_conversation(teacher: Any) -> None:
 
     page.get_by_role("button", name="Start over").click()
     page.wait_for_function("() => document.querySelectorAll('#sandbox .transcript-t > li').length === 1")
+
+
+def test_item_statistics_render_maths_and_fit_a_phone(teacher: Any) -> None:
+    teacher.goto("/teach/")
+    teacher.get_by_role("link", name="item statistics").first.click()
+    teacher.wait_for_url("**/items/")
+    table = teacher.locator("#items")
+    teacher.wait_for_function("() => document.querySelectorAll('#items span.math[data-rendered]').length > 0")
+    # KaTeX rendered every formula: outside its output no TeX is left. Counts read as words, not "\u00d7 2" (times).
+    text = table.evaluate("t => { const c = t.cloneNode(true); c.querySelectorAll('.katex').forEach(k => k.remove());"
+                          " return c.textContent; }")
+    assert "$" not in text and "\\frac" not in text and "\\div" not in text
+    assert not any("\u00d7" in w for w in teacher.locator("#items ul.wrong li").all_inner_texts())
+    assert teacher.locator("#items ul.wrong .given").count() > 0
+    given = teacher.locator("#items ul.wrong .given").all_inner_texts()
+    assert all(g.startswith("given ") and "student" in g for g in given), given
+    # The table scrolls inside its own box, which is no wider than the window.
+    box = teacher.locator(".table-scroll")
+    assert box.evaluate("b => b.getBoundingClientRect().right") <= teacher.viewport_size["width"]
+    page_check(teacher, "teacher-item-statistics")

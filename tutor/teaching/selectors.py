@@ -15,6 +15,7 @@ for the teachers who may edit it.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -489,6 +490,11 @@ def sandbox_transcript(*, session: TutoringSession) -> SessionTranscript:
 # Item statistics
 
 
+# A wrong answer shown as maths (KaTeX) rather than as text: digits, single letters and operators only.
+_MATHS_ANSWER = re.compile(r"[0-9A-Za-z\s+\-*/^().,=<>%]+")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
 @dataclass
 class WrongAnswer:
     answer: str
@@ -497,10 +503,25 @@ class WrongAnswer:
     misconception_id: int | None
     partial: bool = False  # the checker found it partly right (e.g. the right number without its units)
     add_url: str = ""  # set by the view for teachers who may author the course
+    students: int = 0  # how many students gave it
 
     @property
     def answer_short(self) -> str:
         return _short(self.answer, 80)
+
+    @property
+    def answer_shown(self) -> str:
+        """The answer for the ``plain`` filter: a bare expression as maths, anything else as typed."""
+        short = self.answer_short
+        if "$" not in short and _MATHS_ANSWER.fullmatch(short) and not _WORD.search(short):
+            return f"${short}$"
+        return short
+
+    @property
+    def given(self) -> str:
+        """How often, in words a teacher reads: "by 1 student", "3 times by 2 students"."""
+        who = f"{self.students} student{'' if self.students == 1 else 's'}"
+        return f"by {who}" if self.count == self.students else f"{self.count} times by {who}"
 
 
 @dataclass
@@ -522,10 +543,6 @@ class StepStats:
     def first_try_pct(self) -> int | None:
         rate = self.first_try_rate
         return None if rate is None else round(rate * 100)
-
-    @property
-    def prompt_short(self) -> str:
-        return _short(self.prompt, 90)
 
 
 def _short(text: str, n: int) -> str:
@@ -622,14 +639,15 @@ def item_stats(*, course: Course, classroom: Classroom | None = None) -> list[It
         attempts.filter(outcome=Attempt.Outcome.INCORRECT)
         .annotate(answer=Case(When(parsed="", then=F("raw")), default=F("parsed"), output_field=CharField()))
         .values("step_id", "answer")
-        .annotate(n=Count("id"), mis=Max("misconception_id"), partly=Count("id", filter=Q(partial=True)))
+        .annotate(n=Count("id"), mis=Max("misconception_id"), partly=Count("id", filter=Q(partial=True)),
+                  who=Count("session__student_id", distinct=True))
         .order_by("step_id", "-n", "answer")
-        .values_list("step_id", "answer", "n", "mis", "partly")
+        .values_list("step_id", "answer", "n", "mis", "partly", "who")
     )
-    shown: dict[int, list[tuple[str, int, int | None, bool]]] = defaultdict(list)
-    for step_id, answer, n, mis, partly in wrong:
+    shown: dict[int, list[tuple[str, int, int | None, bool, int]]] = defaultdict(list)
+    for step_id, answer, n, mis, partly, who in wrong:
         if len(shown[step_id]) < WRONG_ANSWERS_SHOWN:
-            shown[step_id].append((str(answer), n, mis, partly > 0))
+            shown[step_id].append((str(answer), n, mis, partly > 0, who))
     misconceptions: dict[int, list[Misconception]] = defaultdict(list)
     for m in Misconception.objects.filter(step_id__in=list(shown)).order_by("step_id", "id"):
         misconceptions[m.step_id].append(m)
@@ -637,12 +655,12 @@ def item_stats(*, course: Course, classroom: Classroom | None = None) -> list[It
     for step_id, rows in shown.items():
         patterns = tuple(MisconceptionPattern(m.pk, m.pattern_kind, m.pattern)  # type: ignore[arg-type]
                          for m in misconceptions[step_id])
-        for answer, n, mis, partly in rows:
+        for answer, n, mis, partly, who in rows:
             mid = mis if mis in names else None
             if mid is None and patterns:
                 mid = _covering_misconception(step_rows[step_id].answer_spec(), answer[:500], patterns)
             steps[step_id].wrong_answers.append(
-                WrongAnswer(answer[:200], n, names.get(mid, "") if mid else "", mid, partial=partly))
+                WrongAnswer(answer[:200], n, names.get(mid, "") if mid else "", mid, partial=partly, students=who))
     return list(items.values())
 
 
