@@ -31,8 +31,11 @@ def _size(page: Any) -> str:
 
 
 def overflow_x(page: Any) -> int:
-    """How many pixels the page is wider than the window (0: no sideways scrolling)."""
-    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+    """How many pixels the page is wider than the window (0: no sideways scrolling). Measured against
+    the viewport's own width: a phone-sized (``is_mobile``) window zooms out to fit a page that is too
+    wide, and then ``window.innerWidth`` grows with the page and hides the overflow."""
+    width = (page.viewport_size or {}).get("width") or page.evaluate("window.innerWidth")
+    return int(page.evaluate("document.documentElement.scrollWidth")) - int(width)
 
 
 def axe_violations(page: Any, impacts: tuple[str, ...] = FAILING_IMPACTS) -> list[dict[str, Any]]:

@@ -7,12 +7,14 @@ critical axe-core violation) and leaves a screenshot under test-artifacts/screen
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from tests.e2e.pagecheck import page_check
-from tests.e2e.server import DEMO_PACK, first_item
+from tests.e2e.server import DEMO_PACK, ROOT, first_item
 from tests.e2e.test_student_flow import log_in
 
 pytestmark = pytest.mark.e2e
@@ -84,6 +86,7 @@ def test_preview_sandbox_conversation(teacher: Any) -> None:
 
 def test_item_statistics_render_maths_and_fit_a_phone(teacher: Any) -> None:
     teacher.goto("/teach/")
+    page_check(teacher, "teacher-my-classes")
     teacher.get_by_role("link", name="item statistics").first.click()
     teacher.wait_for_url("**/items/")
     table = teacher.locator("#items")
@@ -100,3 +103,56 @@ def test_item_statistics_render_maths_and_fit_a_phone(teacher: Any) -> None:
     box = teacher.locator(".table-scroll")
     assert box.evaluate("b => b.getBoundingClientRect().right") <= teacher.viewport_size["width"]
     page_check(teacher, "teacher-item-statistics")
+
+
+# A class the size the issue names (50+ skills, 30+ students), made by the page-timing benchmark's
+# generator in the server's database, taught by the demo teacher.
+LARGE = {"students": 35, "kcs": 55, "items_per_kc": 1, "answers": 12}
+SEED = f"""
+import random, django
+django.setup()
+from django.contrib.auth import get_user_model
+from tutor.teaching.management.commands.teacher_bench import class_generate
+world = class_generate(random.Random(7), {LARGE!r})
+world["classroom"].teachers.add(get_user_model().objects.get(username="{TEACHER[0]}"))
+print(world["classroom"].pk, world["busiest"])
+"""
+
+
+@pytest.fixture(scope="module")
+def large_class(server: Any) -> dict[str, int]:
+    done = subprocess.run([sys.executable, "-c", SEED], cwd=ROOT, env=server.env, check=True, capture_output=True,
+                          text=True, timeout=240)
+    classroom, busiest = map(int, done.stdout.split()[-2:])
+    return {"classroom": classroom, "student": busiest}
+
+
+def test_class_heatmap_of_a_large_class(teacher: Any, large_class: dict[str, int]) -> None:
+    teacher.goto(f"/teach/classes/{large_class['classroom']}/")
+    table = teacher.locator("#heatmap")
+    assert table.locator("tbody tr[data-student]").count() == LARGE["students"]
+    headers = table.locator("thead th[data-kc]")
+    assert headers.count() == LARGE["kcs"]
+    # Each skill's full name on hover (title) and for screen readers (the header's accessible text).
+    first = headers.first
+    full = first.get_attribute("title")
+    assert full and first.locator(".visually-hidden").inner_text() == full
+    assert teacher.locator("#heat-legend .legend-scale li").count() == 10
+    box = teacher.locator(".heat-wrap")
+    assert box.evaluate("b => b.scrollWidth > b.clientWidth && b.scrollHeight > b.clientHeight")
+    assert box.evaluate("b => b.getBoundingClientRect().right") <= teacher.viewport_size["width"]
+    # Scrolled to the far corner, the header row and the names column stay in view.
+    box.evaluate("b => { b.scrollLeft = b.scrollWidth; b.scrollTop = b.scrollHeight; }")
+    stuck = box.evaluate("""b => {
+        const outer = b.getBoundingClientRect();
+        const head = b.querySelector('thead th.who').getBoundingClientRect();
+        const name = b.querySelector('tbody tr:last-child th.who').getBoundingClientRect();
+        return [Math.abs(head.top - outer.top) < 3, Math.abs(name.left - outer.left) < 3]; }""")
+    assert stuck == [True, True]
+    page_check(teacher, "teacher-class-heatmap-large")
+
+
+def test_student_view_with_many_skills(teacher: Any, large_class: dict[str, int]) -> None:
+    teacher.goto(f"/teach/classes/{large_class['classroom']}/students/{large_class['student']}/")
+    teacher.get_by_role("heading", name="Mastery over time").wait_for()
+    page_check(teacher, "teacher-student-view-large")

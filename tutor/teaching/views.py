@@ -134,7 +134,7 @@ def class_detail(request: HttpRequest, classroom_id: int) -> HttpResponse:
     student_base = reverse("teacher-student", args=[classroom.pk, 0]).removesuffix("0/")
     return render(request, "tutor/teacher/class.html", {
         "classroom": classroom, "overview": overview, "rows": rows, "student_base": student_base,
-        "uncertain_sd": sel.UNCERTAIN_SD,
+        "uncertain_sd": sel.UNCERTAIN_SD, "heat_steps": range(0, 100, 100 // HEAT_CLASSES),
         "can_edit_course": content_selectors.course_can_edit(user=request.user, course=classroom.course),
         "manage_form": ClassroomManageForm(),
     })

@@ -560,3 +560,17 @@ def test_given_counts_read_as_words():
     assert sel.WrongAnswer("1", 1, "", None, students=1).given == "by 1 student"
     assert sel.WrongAnswer("1", 2, "", None, students=2).given == "by 2 students"
     assert sel.WrongAnswer("1", 2, "", None, students=1).given == "2 times by 1 student"
+
+
+def test_heatmap_names_every_skill_in_full_and_has_a_legend(client, world):
+    course = world["course"]
+    course.kcs.filter(slug="adding").update(name="Adding fractions with unlike denominators, carefully")
+    html = _get(client, world["t1"], "teacher-class", classroom_id=world["mine"].pk).content.decode()
+    full = "Adding fractions with unlike denominators, carefully"
+    # Shortened on screen, whole on hover and for screen readers.
+    assert f'title="{full}"><span aria-hidden="true">Adding fractions wi…</span><span class="visually-hidden">{full}' \
+        in html
+    assert re.search(r'<div class="heat-wrap" role="region" aria-labelledby="heat-heading" tabindex="0">', html)
+    legend = html[html.index('id="heat-legend"'):html.index('class="heat-wrap"')]
+    assert legend.count('<span class="swatch h') == 12  # ten colours, then unsure and not practised
+    assert "0\u201310%" in legend and "90\u2013100%" in legend
