@@ -142,7 +142,11 @@ def test_a_sandbox_is_no_learners_work(client, setup, monkeypatch, django_captur
         Enrolment.objects.create(classroom=classroom, student=user)
     Condition.objects.create(course=course, name="no telling", overrides={"allow_telling": False})
     published = []
-    monkeypatch.setattr(live, "answer_publish", lambda *, event: published.append(event["student_id"]) or 1)
+    def publish(*, event):
+        published.append(event["student_id"])
+        return 1
+
+    monkeypatch.setattr(live, "answer_publish", publish)
 
     client.force_login(teacher)
     client.get(reverse("item-preview", args=[item.pk]))
