@@ -190,7 +190,11 @@ def test_a_sandbox_is_no_learners_work(client, setup, monkeypatch, django_captur
     assert sel.student_struggles(course=course, student=teacher) == []
     stats = next(i for i in sel.item_stats(course=course) if i.id == item.pk)
     assert stats.sessions == 1 and stats.attempts == 2
-    # The student's own pages: the teacher's progress counts nothing, the session page is not theirs.
+    # The session page is not theirs; the admin's lists of sessions and answers leave it out.
     client.force_login(teacher)
     sandbox = TutoringSession.objects.get(student=teacher, sandbox=True)
     assert client.get(reverse("session", args=[sandbox.pk])).status_code == 404
+    for name in ("admin:tutor_tutoringsession_changelist", "admin:tutor_attempt_changelist"):
+        listed = client.get(reverse(name))
+        assert listed.status_code == 200
+        assert listed.context["cl"].result_count == (1 if "session" in name else 2), name
