@@ -18,10 +18,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
 from content import packs, selectors
 from content.graph import find_cycle
+from content.graph_svg import graph_svg
 from content.models import (
     Course,
     Hint,
@@ -136,10 +138,14 @@ class CourseAdmin(CourseScopedAdmin):
     list_display = ("title", "slug", "source", "owner", "kc_count", "item_count", "updated")
     search_fields = ("title", "slug")
     prepopulated_fields = {"slug": ("title",)}
-    filter_horizontal = ("teachers",)
+    # A plain multiple select: the admin's two-box widget gives its search icons ARIA attributes a
+    # <span> may not have (axe-core: aria-prohibited-attr), and a course has few teachers.
     readonly_fields = ("prerequisite_graph",)
     actions = ["export_packs"]
     change_list_template = "admin/content/course/change_list.html"
+
+    class Media:
+        css = {"all": ("css/authoring.css",)}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         qs = admin.ModelAdmin.get_queryset(self, request)
@@ -170,13 +176,16 @@ class CourseAdmin(CourseScopedAdmin):
     def prerequisite_graph(self, obj: Course) -> str:
         if obj.pk is None:
             return "Save the course first."
+        # Drawn into the page (not as an <img>) so each node's full name shows on hover; the box
+        # scrolls both ways (static/app/css/authoring.css), as the page's CSP allows no inline style.
+        nodes, edges = selectors.course_graph(course=obj)
         url = reverse("course-graph-svg", args=[obj.slug])
         return format_html(
-            '<div style="max-width:100%;max-height:640px;overflow:auto;border:1px solid #ccd">'
-            '<img src="{}" alt="Prerequisite graph of {}"></div>'
+            '<div class="prereq-graph" role="region" tabindex="0" aria-label="Prerequisite graph of {}, '
+            'scrollable">{}</div>'
             '<p><a href="{}" target="_blank" rel="noopener">Open the graph full size</a></p>',
-            url,
             obj.title,
+            mark_safe(graph_svg(nodes, edges)),  # built from escaped names only (content/graph_svg.py)
             url,
         )
 

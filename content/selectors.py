@@ -46,9 +46,10 @@ def course_graph(*, course: Course) -> tuple[list[tuple[str, str]], list[tuple[s
     return nodes, edges
 
 
-def item_for_preview(*, item_id: int) -> Item:
+def item_for_preview_or_none(*, item_id: int) -> Item | None:
+    """The item with what a preview shows of it: its steps' hints, subproblems and misconceptions."""
     return (
         Item.objects.select_related("course")
         .prefetch_related("steps__hints", "steps__subproblems", "steps__misconceptions", "kcs")
-        .get(pk=item_id)
+        .filter(pk=item_id).first()
     )

@@ -4,5 +4,4 @@ from content import views
 
 urlpatterns = [
     path("courses/<slug:slug>/graph.svg", views.course_graph_svg, name="course-graph-svg"),
-    path("items/<int:item_id>/preview/", views.item_preview, name="item-preview"),
 ]

@@ -27,7 +27,7 @@ class TutoringSessionAdmin(admin.ModelAdmin):
     readonly_fields = ("student", "course", "item", "step", "status", "progress", "created", "updated")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        qs = super().get_queryset(request)
+        qs = super().get_queryset(request).filter(sandbox=False)  # teachers' previews are no student's work
         if request.user.is_superuser:
             return qs
         return qs.filter(course__in=content_selectors.course_list_editable(user=request.user))
@@ -58,7 +58,7 @@ class AttemptAdmin(TutoringSessionAdmin):
                        "partial", "misconception", "p_correct_before", "created")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        qs = admin.ModelAdmin.get_queryset(self, request)
+        qs = admin.ModelAdmin.get_queryset(self, request).filter(session__sandbox=False)
         if request.user.is_superuser:
             return qs
         return qs.filter(session__course__in=content_selectors.course_list_editable(user=request.user))

@@ -169,7 +169,9 @@ def turn_take(*, session_id: int, text: str, client_id: str = "",
             if existing is not None:
                 return _duplicate_plan(session, existing)
         step = session.step
-        tutor_settings = course_settings.settings_effective(course=session.course, student=session.student)
+        # A teacher's sandbox is not assigned to an experiment condition (tutoring_session.sandbox).
+        tutor_settings = course_settings.settings_effective(course=session.course, student=session.student,
+                                                            assign=not session.sandbox)
         if policy_overrides:
             unknown = set(policy_overrides) - set(POLICY_OVERRIDES)
             if unknown:
@@ -210,7 +212,7 @@ def turn_take(*, session_id: int, text: str, client_id: str = "",
         if offer is not None:
             session.progress = {**(session.progress or {}), SIMILAR_OFFER: {"turn": offer}}
         session.save()
-    if attempt is not None and not getattr(outcome, "on_subproblem", False):
+    if attempt is not None and not getattr(outcome, "on_subproblem", False) and not session.sandbox:
         _learner_model_record(attempt)
     finished = session.step is None
     phrasing = str(settings.TUTOR_LLM_PHRASING)
@@ -561,18 +563,19 @@ def pending_replies_finish(*, session_id: int) -> list[ReplyFinal]:
     return out
 
 
-def session_start(*, student: Any, item: Item) -> TutoringSession:
-    """Open (or resume) the student's session on an item, with a first tutor turn presenting it."""
+def session_start(*, student: Any, item: Item, sandbox: bool = False) -> TutoringSession:
+    """Open (or resume) the student's session on an item, with a first tutor turn presenting it.
+    ``sandbox``: a teacher trying the item, whose session is no learner's work (see the model)."""
     with transaction.atomic():
         existing = TutoringSession.objects.filter(
-            student=student, item=item, status=TutoringSession.Status.ACTIVE
+            student=student, item=item, status=TutoringSession.Status.ACTIVE, sandbox=sandbox
         ).first()
         if existing is not None:
             return existing
         first = item.steps.order_by("position", "id").first()
         intro, progress = dialogue_bridge.opening(item=item, step=first)
         session = TutoringSession.objects.create(student=student, course=item.course, item=item, step=first,
-                                                 progress=progress)
+                                                 progress=progress, sandbox=sandbox)
         Turn.objects.create(session=session, seq=1, role=Turn.Role.TUTOR, text=intro, authored_text=intro,
                             move="present", mathdial_move=Turn.MathDialMove.GENERIC, item=item, step=first)
     return session

@@ -23,6 +23,11 @@ class TutoringSession(models.Model):
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="tutoring_sessions")
     step = models.ForeignKey(Step, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    # A teacher trying an item as a student would ("Preview as a student"): the real tutoring path,
+    # but not a learner's work. Every student-facing read (class views, item statistics, progress,
+    # the planner, exports, the research API, grade passback) leaves these sessions out, and the
+    # engine feeds none of their answers to the learner model.
+    sandbox = models.BooleanField(default=False)
     # The dialogue policy's progress on the current step (attempts, hint level, open subproblem…).
     progress = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)

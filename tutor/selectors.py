@@ -13,7 +13,7 @@ from tutor.models import Attempt, Turn, TutoringSession
 def item_next_in_order(*, student: Any, course: Course) -> Item | None:
     """The first item of the course (in course order) the student has not finished yet."""
     finished = TutoringSession.objects.filter(
-        student=student, course=course, status=TutoringSession.Status.FINISHED
+        student=student, course=course, status=TutoringSession.Status.FINISHED, sandbox=False
     ).values("item_id")
     return (
         Item.objects.filter(course=course, steps__isnull=False)
@@ -25,9 +25,10 @@ def item_next_in_order(*, student: Any, course: Course) -> Item | None:
 
 
 def session_for_student(*, student: Any, session_id: int) -> TutoringSession | None:
+    """The student's own session (a teacher's sandbox is reached from its preview page only)."""
     return (
         TutoringSession.objects.select_related("item", "course", "step")
-        .filter(pk=session_id, student=student)
+        .filter(pk=session_id, student=student, sandbox=False)
         .first()
     )
 
@@ -37,7 +38,7 @@ def session_transcript(*, session: TutoringSession) -> QuerySet[Turn]:
 
 
 def course_progress(*, student: Any, course: Course) -> dict[str, int]:
-    sessions = TutoringSession.objects.filter(student=student, course=course)
+    sessions = TutoringSession.objects.filter(student=student, course=course, sandbox=False)
     return {
         "finished": sessions.filter(status=TutoringSession.Status.FINISHED).count(),
         "items": Item.objects.filter(course=course, steps__isnull=False).distinct().count(),

@@ -31,8 +31,11 @@ def _size(page: Any) -> str:
 
 
 def overflow_x(page: Any) -> int:
-    """How many pixels the page is wider than the window (0: no sideways scrolling)."""
-    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+    """How many pixels the page is wider than the window (0: no sideways scrolling). Measured against
+    the viewport's own width: a phone-sized (``is_mobile``) window zooms out to fit a page that is too
+    wide, and then ``window.innerWidth`` grows with the page and hides the overflow."""
+    width = (page.viewport_size or {}).get("width") or page.evaluate("window.innerWidth")
+    return int(page.evaluate("document.documentElement.scrollWidth")) - int(width)
 
 
 def axe_violations(page: Any, impacts: tuple[str, ...] = FAILING_IMPACTS) -> list[dict[str, Any]]:
@@ -40,8 +43,9 @@ def axe_violations(page: Any, impacts: tuple[str, ...] = FAILING_IMPACTS) -> lis
     if not AXE.exists():
         raise RuntimeError(f"{AXE} is missing: run `npm ci --prefix static` (axe-core is a devDependency)")
     if not page.evaluate("typeof window.axe !== 'undefined'"):
-        # Injected through the DevTools protocol, so the page's Content-Security-Policy does not apply.
-        page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+        # Evaluated through the DevTools protocol, so the page's Content-Security-Policy does not apply
+        # (``add_script_tag`` inserts an inline <script>, which the policy blocks).
+        page.evaluate(AXE.read_text(encoding="utf-8"))
     result = page.evaluate(
         "async () => { const r = await axe.run(document, {resultTypes: ['violations']});"
         " return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"

@@ -97,6 +97,10 @@ ROUTES: dict[str, Row] = {
     # Authoring views: the course's teachers only; others cannot tell the course exists.
     "course-graph-svg":   row("GET",   LOGIN,     NOT_FOUND, NOT_FOUND, OK,        NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "item-preview":       row("GET",   LOGIN,     NOT_FOUND, NOT_FOUND, OK,        NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    # The preview sandbox: a conversation of the teacher's own, never a student's. (The matrix posts
+    # JSON; the sandbox reads a form, so its teacher gets "type an answer first".)
+    "item-preview-say":   row("POST",  LOGIN,     NOT_FOUND, NOT_FOUND, BAD_REQUEST, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "item-preview-restart": row("POST", LOGIN,    NOT_FOUND, NOT_FOUND, REDIRECT,  NOT_FOUND, NOT_FOUND, NOT_FOUND),
     # Research exports: researchers granted the course; an ungranted researcher cannot tell it exists.
     "research-export-tsv": row("GET",  FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK,        NOT_FOUND),
     "research-attempts":  row("GET",   FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK,        NOT_FOUND),

@@ -135,7 +135,7 @@ def test_authored_content_is_inert_everywhere(course, scripted):
     student = UserFactory(username="reader", role=roles.STUDENT)
     baseline_session = engine.session_start(student=student, item=item)
     baseline = {"session": _page(student, baseline_session.pk),
-                "preview": _get(teacher, f"/content/items/{item.pk}/preview/"),
+                "preview": _get(teacher, f"/teach/items/{item.pk}/preview/"),
                 "admin": _get(teacher, f"/admin/content/item/{item.pk}/change/"), "home": _get(student, "/")}
     baseline_session.delete()
     Item.objects.filter(pk=item.pk).update(title=PAYLOAD[:200], statement=PAYLOAD)
@@ -147,7 +147,7 @@ def test_authored_content_is_inert_everywhere(course, scripted):
     session = engine.session_start(student=student, item=item)
     plan = engine.turn_take(session_id=session.pk, text="can I have a hint?")
     engine.reply_generate(plan=plan)
-    pages = {"session": _page(student, session.pk), "preview": _get(teacher, f"/content/items/{item.pk}/preview/"),
+    pages = {"session": _page(student, session.pk), "preview": _get(teacher, f"/teach/items/{item.pk}/preview/"),
              "admin": _get(teacher, f"/admin/content/item/{item.pk}/change/"), "home": _get(student, "/")}
     for name, html in pages.items():
         assert "alert(1)" in html or name == "home", f"{name}: the payload should be shown as text"

@@ -41,7 +41,7 @@ def score_compute(*, assignment: Assignment, student: Any) -> float:
         if not item_ids:
             return 0.0
         finished = set(TutoringSession.objects.filter(
-            student=student, item_id__in=item_ids, status=TutoringSession.Status.FINISHED,
+            student=student, item_id__in=item_ids, status=TutoringSession.Status.FINISHED, sandbox=False,
         ).values_list("item_id", flat=True))
         return len(finished) / len(item_ids)
     if not kc_ids:

@@ -122,7 +122,7 @@ def plan_context(*, student: Any, course: Course) -> PlanContext | None:
     answered = tracing_selectors.kc_answer_counts(learner=student, course=course)
     # When each item was last finished (days before now), so the planner does not serve the problem
     # the student has just solved while another one will do.
-    finished = dict(TutoringSession.objects.filter(student=student, course=course,
+    finished = dict(TutoringSession.objects.filter(student=student, course=course, sandbox=False,
                                                    status=TutoringSession.Status.FINISHED)
                     .values("item_id").annotate(last=Max("updated")).values_list("item_id", "last"))
     kept = [items[i] for i in keep]

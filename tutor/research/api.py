@@ -200,20 +200,20 @@ def courses_granted(request: Request) -> Response:
 
 def _sessions(course: Course) -> QuerySet[TutoringSession]:
     return (
-        TutoringSession.objects.filter(course=course, student__in=exports.consenting_students())
+        TutoringSession.objects.filter(course=course, sandbox=False, student__in=exports.consenting_students())
         .select_related("item").annotate(n_turns=Count("turns"))
     )
 
 
 def _turns(course: Course) -> QuerySet[Turn]:
     return Turn.objects.filter(
-        session__course=course, session__student__in=exports.consenting_students()
+        session__course=course, session__sandbox=False, session__student__in=exports.consenting_students()
     ).select_related("session", "item", "step", "attempt")
 
 
 def _attempts(course: Course) -> QuerySet[Attempt]:
     return Attempt.objects.filter(
-        session__course=course, session__student__in=exports.consenting_students()
+        session__course=course, session__sandbox=False, session__student__in=exports.consenting_students()
     ).select_related("session", "step", "step__item", "misconception")
 
 

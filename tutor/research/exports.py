@@ -162,7 +162,8 @@ def conditions_by_student(*, course: Course) -> dict[int, tuple[str, str]]:
 
 def usernames(*, course: Course) -> dict[int, str]:
     """Usernames of the course's students: only for identifiable exports."""
-    users = get_user_model().objects.filter(tutoring_sessions__course=course).distinct()
+    users = get_user_model().objects.filter(tutoring_sessions__course=course,
+                                            tutoring_sessions__sandbox=False).distinct()
     return dict(users.values_list("pk", "username"))
 
 
@@ -223,7 +224,9 @@ class Pseudonyms(dict[int, str]):
 def export_turns(
     *, course: Course, since: date | datetime | None = None, until: date | datetime | None = None
 ) -> QuerySet[Turn]:
-    turns = Turn.objects.filter(session__course=course, session__student__in=consenting_students())
+    # A teacher's sandbox (TutoringSession.sandbox) is no learner's work.
+    turns = Turn.objects.filter(session__course=course, session__sandbox=False,
+                                session__student__in=consenting_students())
     start, end = day_start(since), day_start(until)
     if start is not None:
         turns = turns.filter(created__gte=start)

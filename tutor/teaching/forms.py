@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from content.models import Course, KnowledgeComponent
@@ -76,3 +77,24 @@ class CourseGoalForm(forms.ModelForm):
         if clash.exists():
             raise ValidationError("This course already has a goal with that name.")
         return name
+
+
+class SandboxMessageForm(forms.Form):
+    """A teacher's message in the preview sandbox: typed, or one of the chat's canned requests."""
+
+    # The same words as the student chat's buttons, so the dialogue policy reads them the same way.
+    CANNED = {"hint": "Can I have a hint?", "stuck": "I'm stuck."}
+
+    message = forms.CharField(required=False, max_length=settings.TUTOR_MAX_MESSAGE_CHARS, strip=True,
+                              label="Your answer or question (as a student)",
+                              widget=forms.Textarea(attrs={"rows": 2, "autocomplete": "off"}))
+    say = forms.ChoiceField(required=False, choices=[("", "")] + [(k, v) for k, v in CANNED.items()])
+    client_id = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        text = self.CANNED.get(data.get("say") or "", "") or data.get("message", "")
+        if not text and not self.errors:
+            raise ValidationError("Type an answer or a question first, or ask for a hint.")
+        data["text"] = text
+        return data

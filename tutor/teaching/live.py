@@ -82,7 +82,7 @@ def answer_publish(*, event: dict[str, Any]) -> int:
 
 def attempt_saved(sender: Any, instance: Attempt, created: bool, raw: bool = False, **kwargs: Any) -> None:
     """``post_save`` receiver for attempts (connected in ``TeachingConfig.ready``)."""
-    if not created or raw:
+    if not created or raw or instance.session.sandbox:  # a teacher's sandbox is no student's answer
         return
     event = answer_event(instance)
     transaction.on_commit(lambda: answer_publish(event=event))

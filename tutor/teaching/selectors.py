@@ -15,6 +15,7 @@ for the teachers who may edit it.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -204,7 +205,7 @@ def class_overview(*, classroom: Classroom, now: datetime | None = None,
                                         mean_mastery=mean_mastery)
 
     attempts = Attempt.objects.filter(
-        session__course=course, session__student_id__in=enrolled, subproblem__isnull=True
+        session__course=course, session__sandbox=False, session__student_id__in=enrolled, subproblem__isnull=True
     )
     for row in attempts.values("session__student_id").annotate(
         n=Count("id"),
@@ -217,7 +218,8 @@ def class_overview(*, classroom: Classroom, now: datetime | None = None,
         s.attempts, s.correct, s.recent_attempts, s.recent_correct = row["n"], row["ok"], row["rn"], row["rok"]
         s.last_active = row["last"]
     tutor_turns = Turn.objects.filter(
-        session__course=course, session__student_id__in=enrolled, role=Turn.Role.TUTOR, created__gte=since
+        session__course=course, session__sandbox=False, session__student_id__in=enrolled, role=Turn.Role.TUTOR,
+        created__gte=since,
     )
     # One pass over the week's hints and bottom-outs: per session, the hints and the steps whose
     # answer was shown.
@@ -229,7 +231,7 @@ def class_overview(*, classroom: Classroom, now: datetime | None = None,
         summaries[student_id].recent_bottom_outs += shown
     # The latest sessions first, then counts for those alone (not for every session of the class).
     latest = [] if students is not None else list(
-        TutoringSession.objects.filter(course=course, student_id__in=enrolled)
+        TutoringSession.objects.filter(course=course, sandbox=False, student_id__in=enrolled)
         .order_by("-updated", "-id").values_list("id", flat=True)[:RECENT_ACTIVITY]
     )
     recent_rows = {
@@ -365,9 +367,13 @@ class SessionTranscript:
 def student_transcripts(*, course: Course, student: Any, session_id: int | None = None) -> list[SessionTranscript]:
     """Every session of the student in the course (or just ``session_id``), newest first, with every
     turn (two queries)."""
-    qs = TutoringSession.objects.filter(course=course, student=student)
+    qs = TutoringSession.objects.filter(course=course, student=student, sandbox=False)
     if session_id is not None:
         qs = qs.filter(pk=session_id)
+    return _transcripts(qs)
+
+
+def _transcripts(qs: QuerySet[TutoringSession]) -> list[SessionTranscript]:
     sessions = {
         s.pk: SessionTranscript(s.pk, s.item.title, s.get_status_display(), s.created, s.updated, [])
         for s in qs.select_related("item").order_by("-created", "-id")
@@ -408,17 +414,19 @@ def student_struggles(*, course: Course, student: Any, limit: int = 10) -> list[
     """Items the student found hard (wrong answers, hints, answers shown), hardest first."""
     stats: dict[int, dict[str, Any]] = defaultdict(lambda: {"attempts": 0, "wrong": 0, "hints": 0, "bottom": 0,
                                                             "solved": False})
-    for row in Attempt.objects.filter(session__course=course, session__student=student, subproblem__isnull=True) \
+    for row in Attempt.objects.filter(session__course=course, session__student=student, session__sandbox=False,
+                                      subproblem__isnull=True) \
             .values("session__item_id").annotate(n=Count("id"), wrong=Count("id", filter=Q(correct=False))):
         stats[row["session__item_id"]].update(attempts=row["n"], wrong=row["wrong"])
-    turns = Turn.objects.filter(session__course=course, session__student=student, role=Turn.Role.TUTOR)
+    turns = Turn.objects.filter(session__course=course, session__student=student, session__sandbox=False,
+                                role=Turn.Role.TUTOR)
     for item_id, n in turns.filter(move="hint").values("session__item_id").annotate(n=Count("id")).values_list(
             "session__item_id", "n"):
         stats[item_id]["hints"] = n
     for item_id, _session, _step in turns.filter(move="bottom_out").values_list(
             "session__item_id", "session_id", "step_id").distinct():
         stats[item_id]["bottom"] += 1
-    for item_id in TutoringSession.objects.filter(course=course, student=student,
+    for item_id in TutoringSession.objects.filter(course=course, student=student, sandbox=False,
                                                   status=TutoringSession.Status.FINISHED).values_list("item_id",
                                                                                                       flat=True):
         if item_id in stats:
@@ -457,7 +465,34 @@ def student_mastery_history(*, course: Course, student: Any, now: datetime | Non
 
 
 # ---------------------------------------------------------------------------------------------
+# The preview sandbox: a teacher tries an item as a student would (TutoringSession.sandbox)
+
+
+def item_for_sandbox(*, user: Any, item_id: int) -> Item | None:
+    """The item, with its steps' hints and misconceptions, if ``user`` may edit its course."""
+    item = content_selectors.item_for_preview_or_none(item_id=item_id)
+    if item is None or not content_selectors.course_can_edit(user=user, course=item.course):
+        return None
+    return item
+
+
+def sandbox_session_latest(*, teacher: Any, item: Item) -> TutoringSession | None:
+    """The teacher's latest sandbox conversation on ``item``, finished or not."""
+    return TutoringSession.objects.filter(student=teacher, item=item, sandbox=True).order_by("-id").first()
+
+
+def sandbox_transcript(*, session: TutoringSession) -> SessionTranscript:
+    """A sandbox conversation, turn by turn, with the moves the tutor chose and how answers were checked."""
+    return _transcripts(TutoringSession.objects.filter(pk=session.pk, sandbox=True))[0]
+
+
+# ---------------------------------------------------------------------------------------------
 # Item statistics
+
+
+# A wrong answer shown as maths (KaTeX) rather than as text: digits, single letters and operators only.
+_MATHS_ANSWER = re.compile(r"[0-9A-Za-z\s+\-*/^().,=<>%]+")
+_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
 @dataclass
@@ -468,10 +503,25 @@ class WrongAnswer:
     misconception_id: int | None
     partial: bool = False  # the checker found it partly right (e.g. the right number without its units)
     add_url: str = ""  # set by the view for teachers who may author the course
+    students: int = 0  # how many students gave it
 
     @property
     def answer_short(self) -> str:
         return _short(self.answer, 80)
+
+    @property
+    def answer_shown(self) -> str:
+        """The answer for the ``plain`` filter: a bare expression as maths, anything else as typed."""
+        short = self.answer_short
+        if "$" not in short and _MATHS_ANSWER.fullmatch(short) and not _WORD.search(short):
+            return f"${short}$"
+        return short
+
+    @property
+    def given(self) -> str:
+        """How often, in words a teacher reads: "by 1 student", "3 times by 2 students"."""
+        who = f"{self.students} student{'' if self.students == 1 else 's'}"
+        return f"by {who}" if self.count == self.students else f"{self.count} times by {who}"
 
 
 @dataclass
@@ -493,10 +543,6 @@ class StepStats:
     def first_try_pct(self) -> int | None:
         rate = self.first_try_rate
         return None if rate is None else round(rate * 100)
-
-    @property
-    def prompt_short(self) -> str:
-        return _short(self.prompt, 90)
 
 
 def _short(text: str, n: int) -> str:
@@ -558,7 +604,7 @@ def item_stats(*, course: Course, classroom: Classroom | None = None) -> list[It
     to its students."""
     from tutor.checking import MisconceptionPattern
 
-    sessions = TutoringSession.objects.filter(course=course)
+    sessions = TutoringSession.objects.filter(course=course, sandbox=False)  # a teacher's sandbox is no student's
     if classroom is not None:
         sessions = sessions.filter(student_id__in=_enrolled(classroom))
     attempts = Attempt.objects.filter(session__in=sessions.values("id"), subproblem__isnull=True)
@@ -593,14 +639,15 @@ def item_stats(*, course: Course, classroom: Classroom | None = None) -> list[It
         attempts.filter(outcome=Attempt.Outcome.INCORRECT)
         .annotate(answer=Case(When(parsed="", then=F("raw")), default=F("parsed"), output_field=CharField()))
         .values("step_id", "answer")
-        .annotate(n=Count("id"), mis=Max("misconception_id"), partly=Count("id", filter=Q(partial=True)))
+        .annotate(n=Count("id"), mis=Max("misconception_id"), partly=Count("id", filter=Q(partial=True)),
+                  who=Count("session__student_id", distinct=True))
         .order_by("step_id", "-n", "answer")
-        .values_list("step_id", "answer", "n", "mis", "partly")
+        .values_list("step_id", "answer", "n", "mis", "partly", "who")
     )
-    shown: dict[int, list[tuple[str, int, int | None, bool]]] = defaultdict(list)
-    for step_id, answer, n, mis, partly in wrong:
+    shown: dict[int, list[tuple[str, int, int | None, bool, int]]] = defaultdict(list)
+    for step_id, answer, n, mis, partly, who in wrong:
         if len(shown[step_id]) < WRONG_ANSWERS_SHOWN:
-            shown[step_id].append((str(answer), n, mis, partly > 0))
+            shown[step_id].append((str(answer), n, mis, partly > 0, who))
     misconceptions: dict[int, list[Misconception]] = defaultdict(list)
     for m in Misconception.objects.filter(step_id__in=list(shown)).order_by("step_id", "id"):
         misconceptions[m.step_id].append(m)
@@ -608,12 +655,12 @@ def item_stats(*, course: Course, classroom: Classroom | None = None) -> list[It
     for step_id, rows in shown.items():
         patterns = tuple(MisconceptionPattern(m.pk, m.pattern_kind, m.pattern)  # type: ignore[arg-type]
                          for m in misconceptions[step_id])
-        for answer, n, mis, partly in rows:
+        for answer, n, mis, partly, who in rows:
             mid = mis if mis in names else None
             if mid is None and patterns:
                 mid = _covering_misconception(step_rows[step_id].answer_spec(), answer[:500], patterns)
             steps[step_id].wrong_answers.append(
-                WrongAnswer(answer[:200], n, names.get(mid, "") if mid else "", mid, partial=partly))
+                WrongAnswer(answer[:200], n, names.get(mid, "") if mid else "", mid, partial=partly, students=who))
     return list(items.values())
 
 

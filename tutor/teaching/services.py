@@ -1,5 +1,5 @@
 """What a teacher changes: classes and their join codes, students joining, the course's tutor
-settings and goals. Views check the request and call one of these; reads are in
+settings and goals, the preview sandbox. Views check the request and call one of these; reads are in
 ``tutor.teaching.selectors``."""
 
 from __future__ import annotations
@@ -9,8 +9,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from content.models import Course, KnowledgeComponent
+from content.models import Course, Item, KnowledgeComponent
+from tutor import engine
 from tutor.courses.models import CourseGoal, CourseSettings
+from tutor.models import TutoringSession
+from tutor.teaching import selectors as sel
 from tutor.teaching.models import JOIN_CODE_ALPHABET, Classroom, Enrolment, join_code_new
 
 
@@ -98,3 +101,34 @@ def goal_save(*, course: Course, goal: CourseGoal | None, name: str, kcs: Iterab
 
 def goal_delete(*, goal: CourseGoal) -> None:
     goal.delete()
+
+
+# ---------------------------------------------------------------------------------------------
+# The preview sandbox: a teacher tries an item through the students' tutoring path
+
+
+def sandbox_session(*, teacher: Any, item: Item) -> TutoringSession:
+    """The teacher's sandbox conversation on ``item``: the latest one (finished or not), else a new
+    one. A sandbox session is no learner's work (``TutoringSession.sandbox``)."""
+    session = sel.sandbox_session_latest(teacher=teacher, item=item)
+    return session if session is not None else engine.session_start(student=teacher, item=item, sandbox=True)
+
+
+def sandbox_restart(*, teacher: Any, item: Item) -> TutoringSession:
+    """Start over: the teacher's sandbox conversations on ``item`` are deleted, and a new one begins."""
+    with transaction.atomic():
+        TutoringSession.objects.filter(student=teacher, item=item, sandbox=True).delete()
+        return engine.session_start(student=teacher, item=item, sandbox=True)
+
+
+def sandbox_say(*, session: TutoringSession, text: str, client_id: str = "") -> None:
+    """One turn of a sandbox conversation through the students' engine: the answer checked, the
+    dialogue policy's move, the reply phrased by the course's model and passed by the guard (or the
+    authored text). A message sent twice (same ``client_id``) is answered once."""
+    if not session.sandbox:
+        raise ValueError("only a sandbox session can be tried from the preview")
+    plan = engine.turn_take(session_id=session.pk, text=text, client_id=client_id)
+    if plan.duplicate:
+        engine.pending_replies_finish(session_id=session.pk)
+    else:
+        engine.reply_generate(plan=plan)

@@ -12,6 +12,10 @@ urlpatterns = [
     path("classes/<int:classroom_id>/students/<int:student_id>/", views.student_detail, name="teacher-student"),
     path("classes/<int:classroom_id>/students/<int:student_id>/sessions/<int:session_id>/", views.session_transcript,
          name="teacher-session"),
+    # "Preview as a student" (the admin's item pages link here): a sandbox conversation with the tutor.
+    path("items/<int:item_id>/preview/", views.item_preview, name="item-preview"),
+    path("items/<int:item_id>/preview/say/", views.item_preview_say, name="item-preview-say"),
+    path("items/<int:item_id>/preview/restart/", views.item_preview_restart, name="item-preview-restart"),
     path("courses/<slug:slug>/items/", views.course_items, name="teacher-course-items"),
     path("courses/<slug:slug>/settings/", views.course_settings_page, name="teacher-course-settings"),
     path("courses/<slug:slug>/goals/new/", views.goal_edit, name="teacher-goal-new"),

@@ -1,6 +1,7 @@
 """The teacher's pages: their classes, a class (a students-by-skills heatmap, who is stuck, recent
-work), one student of a class, item statistics, the course's tutor settings and goals; and the
-student's "join a class" form.
+work), one student of a class, item statistics, an item's preview sandbox (the teacher talks to the
+real tutor as a student would, not recorded as a student's work), the course's tutor settings and
+goals; and the student's "join a class" form.
 
 Every view checks the request (a teacher; a class they teach; a student of that class; a course
 they may edit), then calls one selector or service. Anything that is not theirs is a 404, so a
@@ -10,6 +11,7 @@ users the login page.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import wraps
@@ -28,13 +30,21 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from content import selectors as content_selectors
-from content.models import Course, KnowledgeComponent
-from tutor import roles
+from content.models import Course, Item, KnowledgeComponent
+from tutor import ratelimit, roles
 from tutor.courses.models import CourseGoal, CourseSettings
 from tutor.courses.services import course_settings
+from tutor.models import TutoringSession
 from tutor.teaching import selectors as sel
 from tutor.teaching import services as teaching
-from tutor.teaching.forms import ClassroomCreateForm, ClassroomManageForm, CourseGoalForm, CourseSettingsForm, JoinForm
+from tutor.teaching.forms import (
+    ClassroomCreateForm,
+    ClassroomManageForm,
+    CourseGoalForm,
+    CourseSettingsForm,
+    JoinForm,
+    SandboxMessageForm,
+)
 from tutor.teaching.models import Classroom
 
 View = Callable[..., HttpResponse]
@@ -124,7 +134,7 @@ def class_detail(request: HttpRequest, classroom_id: int) -> HttpResponse:
     student_base = reverse("teacher-student", args=[classroom.pk, 0]).removesuffix("0/")
     return render(request, "tutor/teacher/class.html", {
         "classroom": classroom, "overview": overview, "rows": rows, "student_base": student_base,
-        "uncertain_sd": sel.UNCERTAIN_SD,
+        "uncertain_sd": sel.UNCERTAIN_SD, "heat_steps": range(0, 100, 100 // HEAT_CLASSES),
         "can_edit_course": content_selectors.course_can_edit(user=request.user, course=classroom.course),
         "manage_form": ClassroomManageForm(),
     })
@@ -270,6 +280,62 @@ def class_items(request: HttpRequest, classroom_id: int) -> HttpResponse:
 @teacher_required
 def course_items(request: HttpRequest, slug: str) -> HttpResponse:
     return _items_page(request, _editable_course(request, slug), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Preview as a student: a live sandbox conversation, not logged as a student's
+
+
+def _sandbox_item(request: HttpRequest, item_id: int) -> Item:
+    item = sel.item_for_sandbox(user=request.user, item_id=item_id)
+    if item is None:
+        raise Http404("No such item")
+    return item
+
+
+def _sandbox_page(request: HttpRequest, item: Item, session: TutoringSession,
+                  form: SandboxMessageForm | None = None, status: int = 200) -> HttpResponse:
+    """The whole preview page, or (for htmx) just its conversation, with a fresh message form."""
+    if form is None or form.is_valid():
+        form = SandboxMessageForm(initial={"client_id": uuid.uuid4().hex})
+    context = {"item": item, "session": session, "s": sel.sandbox_transcript(session=session), "form": form}
+    if request.headers.get("HX-Request"):
+        form.fields["message"].widget.attrs["autofocus"] = True  # keep typing after each reply
+        # htmx swaps only a 2xx answer: a refused message is shown in the form, with a 200.
+        return render(request, "tutor/teacher/partials/sandbox.html", context)
+    return render(request, "tutor/teacher/preview.html", context, status=status)
+
+
+@login_required
+def item_preview(request: HttpRequest, item_id: int) -> HttpResponse:
+    item = _sandbox_item(request, item_id)
+    return _sandbox_page(request, item, teaching.sandbox_session(teacher=request.user, item=item))
+
+
+@login_required
+@require_POST
+def item_preview_say(request: HttpRequest, item_id: int) -> HttpResponse:
+    item = _sandbox_item(request, item_id)
+    session = teaching.sandbox_session(teacher=request.user, item=item)
+    form = SandboxMessageForm(request.POST)
+    if form.is_valid() and not ratelimit.tutor_message_allowed(user=request.user):
+        form.add_error(None, "You are sending messages very quickly — wait a moment, then try again.")
+    if not form.is_valid():
+        return _sandbox_page(request, item, session, form, status=400)
+    teaching.sandbox_say(session=session, text=form.cleaned_data["text"], client_id=form.cleaned_data["client_id"])
+    if request.headers.get("HX-Request"):
+        return _sandbox_page(request, item, session)
+    return redirect(reverse("item-preview", args=[item.pk]) + "#sandbox-form")
+
+
+@login_required
+@require_POST
+def item_preview_restart(request: HttpRequest, item_id: int) -> HttpResponse:
+    item = _sandbox_item(request, item_id)
+    session = teaching.sandbox_restart(teacher=request.user, item=item)
+    if request.headers.get("HX-Request"):
+        return _sandbox_page(request, item, session)
+    return redirect("item-preview", item_id=item.pk)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -282,6 +282,9 @@ def test_item_statistics_match_the_database(client, world):
     assert wrong["1/6"].count == 3 and wrong["1/6"].misconception == ""
     counts = [w.count for w in first.steps[0].wrong_answers]
     assert counts == sorted(counts, reverse=True)  # most common first
+    # In words a teacher reads: eve gave 2/6 twice and dan once; ada gave 1/6 three times.
+    assert wrong["2/6"].students == 2 and wrong["2/6"].given == "3 times by 2 students"
+    assert wrong["1/6"].given == "3 times by 1 student"
     # Per class: only the class's students.
     mine = {i.id: i for i in sel.item_stats(course=course, classroom=world["mine"])}
     assert mine[world["first"].pk].sessions == 2
@@ -291,6 +294,9 @@ def test_item_statistics_match_the_database(client, world):
 def test_wrong_answer_links_to_a_prefilled_misconception_form(client, world):
     course, t1 = world["course"], world["t1"]
     html = _get(client, t1, "teacher-course-items", slug=course.slug).content.decode()
+    # Answers as maths for KaTeX, counts in words, never "2/6 \u00d7 3"; the table scrolls in its own box.
+    assert '<span class="math math-inline">2/6</span></span> <span class="given">given 3 times by 2 students' in html
+    assert "\u00d7" not in html and 'class="table-scroll"' in html
     links = re.findall(r'<a href="([^"]+)" class="add-misconception">', html)
     assert links
     url = next(u.replace("&amp;", "&") for u in links if "pattern=1%2F6" in u)
@@ -540,3 +546,31 @@ def test_pages_of_an_empty_course_and_class_render(client, world):
     assert client.get(reverse("teacher-student", args=[classroom.pk, world["ada"].pk])).status_code == 200
     assert client.get(reverse("teacher-course-settings", args=[empty.slug])).status_code == 200
     assert client.get("/teach/classes/not-a-number/").status_code == 404
+
+
+@pytest.mark.parametrize(("answer", "shown"), [
+    ("-19", "$-19$"), ("x = 3", "$x = 3$"), ("2/6", "$2/6$"), ("$\\frac{1}{3}$", "$\\frac{1}{3}$"),
+    ("subtract 3", "subtract 3"), ("sqrt(2)", "sqrt(2)"), ("1 <script>", "1 <script>"),
+])
+def test_wrong_answers_are_shown_as_maths_only_when_they_are_maths(answer, shown):
+    assert sel.WrongAnswer(answer, 1, "", None, students=1).answer_shown == shown
+
+
+def test_given_counts_read_as_words():
+    assert sel.WrongAnswer("1", 1, "", None, students=1).given == "by 1 student"
+    assert sel.WrongAnswer("1", 2, "", None, students=2).given == "by 2 students"
+    assert sel.WrongAnswer("1", 2, "", None, students=1).given == "2 times by 1 student"
+
+
+def test_heatmap_names_every_skill_in_full_and_has_a_legend(client, world):
+    course = world["course"]
+    course.kcs.filter(slug="adding").update(name="Adding fractions with unlike denominators, carefully")
+    html = _get(client, world["t1"], "teacher-class", classroom_id=world["mine"].pk).content.decode()
+    full = "Adding fractions with unlike denominators, carefully"
+    # Shortened on screen, whole on hover and for screen readers.
+    assert f'title="{full}"><span aria-hidden="true">Adding fractions wi…</span><span class="visually-hidden">{full}' \
+        in html
+    assert re.search(r'<div class="heat-wrap" role="region" aria-labelledby="heat-heading" tabindex="0">', html)
+    legend = html[html.index('id="heat-legend"'):html.index('class="heat-wrap"')]
+    assert legend.count('<span class="swatch h') == 12  # ten colours, then unsure and not practised
+    assert "0\u201310%" in legend and "90\u2013100%" in legend

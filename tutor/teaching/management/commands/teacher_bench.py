@@ -95,7 +95,7 @@ class Command(BaseCommand):
     def _run(self, opts: dict[str, Any]) -> dict[str, Any]:
         rng = random.Random(opts["seed"])
         started = time.perf_counter()
-        world = self._generate(rng, opts)
+        world = class_generate(rng, opts)
         # Fresh tables have no planner statistics (PostgreSQL's autovacuum would gather them soon
         # after a real deployment's writes); without them, plans for a few joins go badly wrong.
         with connection.cursor() as cursor:
@@ -201,127 +201,130 @@ class Command(BaseCommand):
                               f"{f['max_ms']:>9.1f}{f['cpu_median_ms']:>9.1f}{f['queries']:>9}"
                               f"{f['bytes'] / 1024:>8.0f}")
 
-    # -----------------------------------------------------------------------------------------
 
-    def _generate(self, rng: random.Random, opts: dict[str, Any]) -> dict[str, Any]:
-        from tracing.psikt.online import OnlineModel
+def class_generate(rng: random.Random, opts: dict[str, Any]) -> dict[str, Any]:
+    """A course of ``opts["kcs"]`` skills (a chain of prerequisites) and ``opts["items_per_kc"]`` items
+    per skill, its teacher, and a class of ``opts["students"]`` students with ``opts["answers"]``
+    answers each, their sessions, turns, observations and learner states. Also seeds the browser
+    tests' large class (tests/e2e/test_teacher_pages.py)."""
+    from tracing.psikt.online import OnlineModel
 
-        user_model = get_user_model()
-        tag = f"bench{rng.randrange(10**8):08d}"
-        groups = role_groups_ensure()
-        teacher = user_model.objects.create(username=f"{tag}-teacher", is_staff=True)
-        teacher.groups.add(groups[roles.TEACHER])
-        course = Course.objects.create(slug=tag, title=f"Benchmark {tag}", owner=teacher)
-        kcs = KnowledgeComponent.objects.bulk_create(
-            KnowledgeComponent(course=course, slug=f"kc-{i}", name=f"Skill {i:02d} of the benchmark", position=i)
-            for i in range(opts["kcs"])
-        )
-        Prerequisite.objects.bulk_create(
-            Prerequisite(prerequisite=kcs[i - 1], dependent=kcs[i], strength=0.8) for i in range(1, len(kcs))
-        )
-        items = Item.objects.bulk_create(
-            Item(course=course, slug=f"item-{i}", title=f"Item {i}", statement="Compute.", position=i,
-                 difficulty=1 + i % 5)
-            for i in range(opts["kcs"] * opts["items_per_kc"])
-        )
-        item_kcs = {item.pk: [kcs[i % len(kcs)]] + ([kcs[(i + 1) % len(kcs)]] if i % 3 == 0 else [])
-                    for i, item in enumerate(items)}
-        for item in items:
-            item.kcs.set(item_kcs[item.pk])
-        steps = Step.objects.bulk_create(Step(item=item, prompt="What is it?", answer_kind="expression", answer="3/4")
-                                         for item in items)
-        Hint.objects.bulk_create(Hint(step=s, position=p, text=f"Hint {p + 1}") for s in steps for p in range(3))
-        Misconception.objects.bulk_create(Misconception(step=s, name="adds denominators", pattern="2/6",
-                                                        feedback="Did you add the bottoms?") for s in steps)
-        students = user_model.objects.bulk_create(
-            user_model(username=f"{tag}-s{i:03d}", password="!") for i in range(opts["students"])
-        )
-        students_group = groups[roles.STUDENT]
-        students_group.user_set.add(*students)
-        classroom = Classroom.objects.create(course=course, name="Benchmark class")
-        classroom.teachers.add(teacher)
-        Enrolment.objects.bulk_create(Enrolment(classroom=classroom, student=s) for s in students)
+    user_model = get_user_model()
+    tag = f"bench{rng.randrange(10**8):08d}"
+    groups = role_groups_ensure()
+    teacher = user_model.objects.create(username=f"{tag}-teacher", is_staff=True)
+    teacher.groups.add(groups[roles.TEACHER])
+    course = Course.objects.create(slug=tag, title=f"Benchmark {tag}", owner=teacher)
+    kcs = KnowledgeComponent.objects.bulk_create(
+        KnowledgeComponent(course=course, slug=f"kc-{i}", name=f"Skill {i:02d} of the benchmark", position=i)
+        for i in range(opts["kcs"])
+    )
+    Prerequisite.objects.bulk_create(
+        Prerequisite(prerequisite=kcs[i - 1], dependent=kcs[i], strength=0.8) for i in range(1, len(kcs))
+    )
+    items = Item.objects.bulk_create(
+        Item(course=course, slug=f"item-{i}", title=f"Item {i}", statement="Compute.", position=i,
+             difficulty=1 + i % 5)
+        for i in range(opts["kcs"] * opts["items_per_kc"])
+    )
+    item_kcs = {item.pk: [kcs[i % len(kcs)]] + ([kcs[(i + 1) % len(kcs)]] if i % 3 == 0 else [])
+                for i, item in enumerate(items)}
+    for item in items:
+        item.kcs.set(item_kcs[item.pk])
+    steps = Step.objects.bulk_create(Step(item=item, prompt="What is it?", answer_kind="expression", answer="3/4")
+                                     for item in items)
+    Hint.objects.bulk_create(Hint(step=s, position=p, text=f"Hint {p + 1}") for s in steps for p in range(3))
+    Misconception.objects.bulk_create(Misconception(step=s, name="adds denominators", pattern="2/6",
+                                                    feedback="Did you add the bottoms?") for s in steps)
+    students = user_model.objects.bulk_create(
+        user_model(username=f"{tag}-s{i:03d}", password="!") for i in range(opts["students"])
+    )
+    students_group = groups[roles.STUDENT]
+    students_group.user_set.add(*students)
+    classroom = Classroom.objects.create(course=course, name="Benchmark class")
+    classroom.teachers.add(teacher)
+    Enrolment.objects.bulk_create(Enrolment(classroom=classroom, student=s) for s in students)
 
-        now = timezone.now()
-        step_of = {s.item_id: s for s in steps}
-        sessions: list[TutoringSession] = []
-        plan: list[tuple[TutoringSession, Any, Item, list[bool]]] = []
-        for student in students:
-            left = opts["answers"]
-            skill = rng.gauss(0, 1)
-            while left > 0:
-                item = rng.choice(items)
-                n = min(left, rng.randint(1, 4))
-                left -= n
-                outcomes = [rng.random() < 1 / (1 + math.exp(-(skill + 0.6 * k))) for k in range(n)]
-                session = TutoringSession(student=student, course=course, item=item, step=step_of[item.pk],
-                                          status="finished" if outcomes[-1] else "active")
-                sessions.append(session)
-                plan.append((session, student, item, outcomes))
-        TutoringSession.objects.bulk_create(sessions, batch_size=2000)
-        turns: list[Turn] = []
-        answer_turns: list[tuple[Turn, TutoringSession, Item, bool, str]] = []
-        for session, _student, item, outcomes in tqdm(plan, desc="turns", disable=None):
-            seq = 1
-            turns.append(Turn(session=session, seq=seq, role="tutor", move="present", text="Let's work on this.",
+    now = timezone.now()
+    step_of = {s.item_id: s for s in steps}
+    sessions: list[TutoringSession] = []
+    plan: list[tuple[TutoringSession, Any, Item, list[bool]]] = []
+    for student in students:
+        left = opts["answers"]
+        skill = rng.gauss(0, 1)
+        while left > 0:
+            item = rng.choice(items)
+            n = min(left, rng.randint(1, 4))
+            left -= n
+            outcomes = [rng.random() < 1 / (1 + math.exp(-(skill + 0.6 * k))) for k in range(n)]
+            session = TutoringSession(student=student, course=course, item=item, step=step_of[item.pk],
+                                      status="finished" if outcomes[-1] else "active")
+            sessions.append(session)
+            plan.append((session, student, item, outcomes))
+    TutoringSession.objects.bulk_create(sessions, batch_size=2000)
+    turns: list[Turn] = []
+    answer_turns: list[tuple[Turn, TutoringSession, Item, bool, str]] = []
+    for session, _student, item, outcomes in tqdm(plan, desc="turns", disable=None):
+        seq = 1
+        turns.append(Turn(session=session, seq=seq, role="tutor", move="present", text="Let's work on this.",
+                          item=item, step=step_of[item.pk]))
+        hint = 0
+        for correct in outcomes:
+            raw = "3/4" if correct else rng.choice(WRONG)
+            seq += 1
+            student_turn = Turn(session=session, seq=seq, role="student", text=raw, item=item,
+                                step=step_of[item.pk])
+            turns.append(student_turn)
+            answer_turns.append((student_turn, session, item, correct, raw))
+            move = "praise_advance" if correct else rng.choice(MISTAKE_MOVES)
+            if move == "hint":
+                hint = min(hint + 1, 3)
+            seq += 1
+            turns.append(Turn(session=session, seq=seq, role="tutor", move=move, text=f"Tutor: {move}",
+                              hint_level=hint if move == "hint" else 0, released_answer=move == "bottom_out",
                               item=item, step=step_of[item.pk]))
-            hint = 0
-            for correct in outcomes:
-                raw = "3/4" if correct else rng.choice(WRONG)
-                seq += 1
-                student_turn = Turn(session=session, seq=seq, role="student", text=raw, item=item,
-                                    step=step_of[item.pk])
-                turns.append(student_turn)
-                answer_turns.append((student_turn, session, item, correct, raw))
-                move = "praise_advance" if correct else rng.choice(MISTAKE_MOVES)
-                if move == "hint":
-                    hint = min(hint + 1, 3)
-                seq += 1
-                turns.append(Turn(session=session, seq=seq, role="tutor", move=move, text=f"Tutor: {move}",
-                                  hint_level=hint if move == "hint" else 0, released_answer=move == "bottom_out",
-                                  item=item, step=step_of[item.pk]))
-        Turn.objects.bulk_create(turns, batch_size=5000)
-        Attempt.objects.bulk_create(
-            (Attempt(session=session, turn=turn, step=step_of[item.pk], raw=raw, parsed=raw,
-                     outcome="correct" if correct else "incorrect", correct=correct)
-             for turn, session, item, correct, raw in answer_turns),
-            batch_size=5000,
-        )
-        observations = []
-        for i, (_turn, session, item, correct, _raw) in enumerate(answer_turns):
-            at = now - timedelta(minutes=len(answer_turns) - i)
-            observations.append(Observation(
-                learner_id=session.student_id, course=course, item=item, item_ref=str(item.pk),
-                kcs=[k.pk for k in item_kcs[item.pk]], correct=correct, at=at, attempt_id=f"{tag}-{i}",
-                mastery_after={str(k.pk): rng.random() for k in item_kcs[item.pk]},
-            ))
-        Observation.objects.bulk_create(observations, batch_size=5000)
-        population = OnlineModel.default().population_traits()
-        LearnerTraits.objects.bulk_create(
-            LearnerTraits(learner=s, course=course, alpha_mean=0.1, alpha_sd=0.02, mu_mean=rng.gauss(0, 1),
-                          mu_sd=0.5, sigma_mean=1.0, sigma_sd=0.1, gamma_mean=0.5, gamma_sd=0.1,
-                          raw={"loc": [float(population[j] + rng.gauss(0, 0.3)) for j in range(3)],
-                               "sd": [0.3, 0.3, 0.3]})
-            for s in students
-        )
-        states = []
-        for s in students:
-            for k in kcs:
-                if rng.random() < 0.85:
-                    mean = rng.gauss(0.3, 1.2)
-                    states.append(LearnerKCState(learner=s, kc=k, mean=mean, var=0.4, beta=1.0,
-                                                 rho=mean, eps=0.3,
-                                                 practised_at=now - timedelta(hours=rng.uniform(1, 24 * 30))))
-        LearnerKCState.objects.bulk_create(states, batch_size=5000)
-        answers_by_student: dict[int, int] = {}
-        for _turn, session, _item, _correct, _raw in answer_turns:
-            answers_by_student[session.student_id] = answers_by_student.get(session.student_id, 0) + 1
-        busiest = max(answers_by_student, key=lambda k: answers_by_student[k])
-        longest = max((len(outcomes), session.pk) for session, student, _item, outcomes in plan
-                      if student.pk == busiest)
-        return {
-            "teacher": teacher, "course": course, "classroom": classroom, "longest_session": longest[1],
-            "busiest": busiest,
-            "rows": {"sessions": len(sessions), "turns": len(turns), "attempts": len(answer_turns),
-                     "observations": len(observations), "kc_states": len(states)},
-        }
+    Turn.objects.bulk_create(turns, batch_size=5000)
+    Attempt.objects.bulk_create(
+        (Attempt(session=session, turn=turn, step=step_of[item.pk], raw=raw, parsed=raw,
+                 outcome="correct" if correct else "incorrect", correct=correct)
+         for turn, session, item, correct, raw in answer_turns),
+        batch_size=5000,
+    )
+    observations = []
+    for i, (_turn, session, item, correct, _raw) in enumerate(answer_turns):
+        at = now - timedelta(minutes=len(answer_turns) - i)
+        observations.append(Observation(
+            learner_id=session.student_id, course=course, item=item, item_ref=str(item.pk),
+            kcs=[k.pk for k in item_kcs[item.pk]], correct=correct, at=at, attempt_id=f"{tag}-{i}",
+            mastery_after={str(k.pk): rng.random() for k in item_kcs[item.pk]},
+        ))
+    Observation.objects.bulk_create(observations, batch_size=5000)
+    population = OnlineModel.default().population_traits()
+    LearnerTraits.objects.bulk_create(
+        LearnerTraits(learner=s, course=course, alpha_mean=0.1, alpha_sd=0.02, mu_mean=rng.gauss(0, 1),
+                      mu_sd=0.5, sigma_mean=1.0, sigma_sd=0.1, gamma_mean=0.5, gamma_sd=0.1,
+                      raw={"loc": [float(population[j] + rng.gauss(0, 0.3)) for j in range(3)],
+                           "sd": [0.3, 0.3, 0.3]})
+        for s in students
+    )
+    states = []
+    for s in students:
+        for k in kcs:
+            if rng.random() < 0.85:
+                mean = rng.gauss(0.3, 1.2)
+                states.append(LearnerKCState(learner=s, kc=k, mean=mean, var=0.4, beta=1.0,
+                                             rho=mean, eps=0.3,
+                                             practised_at=now - timedelta(hours=rng.uniform(1, 24 * 30))))
+    LearnerKCState.objects.bulk_create(states, batch_size=5000)
+    answers_by_student: dict[int, int] = {}
+    for _turn, session, _item, _correct, _raw in answer_turns:
+        answers_by_student[session.student_id] = answers_by_student.get(session.student_id, 0) + 1
+    busiest = max(answers_by_student, key=lambda k: answers_by_student[k])
+    longest = max((len(outcomes), session.pk) for session, student, _item, outcomes in plan
+                  if student.pk == busiest)
+    return {
+        "teacher": teacher, "course": course, "classroom": classroom, "longest_session": longest[1],
+        "busiest": busiest,
+        "rows": {"sessions": len(sessions), "turns": len(turns), "attempts": len(answer_turns),
+                 "observations": len(observations), "kc_states": len(states)},
+    }
