@@ -124,6 +124,8 @@ ROUTES: dict[str, Row] = {
                               args={"classroom_id": "'999999"}),
     "teacher-session":    row("GET",   LOGIN,     FORBIDDEN, FORBIDDEN, NOT_FOUND, NOT_FOUND, FORBIDDEN, FORBIDDEN,
                               args={"classroom_id": "'999999"}),
+    # The site's icon, for browsers that ask for /favicon.ico: a redirect to the static file.
+    "favicon":            row("GET",   REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT),
     # Health and readiness (tutor/ops): for the proxy and the process manager, nothing private in them.
     "healthz":            row("GET",   OK,        OK,        OK,        OK,        OK,        OK,        OK),
     "readyz":             row("GET",   OK,        OK,        OK,        OK,        OK,        OK,        OK),
