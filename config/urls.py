@@ -5,6 +5,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.csp import swagger_ui_policy
+from tutor import front_doors
+from tutor.research import views as research_views
 from tutor.teaching.views import class_join
 
 
@@ -15,6 +17,9 @@ def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
 
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
+    # Each role's front door (tutor/front_doors.py).
+    path("", front_doors.home, name="home"),
+    path("research/token/", research_views.token_issue, name="research-token-issue"),
     path("", include("tutor.ops.urls")),  # /healthz and /readyz (deploy/, docs/deploy.md)
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

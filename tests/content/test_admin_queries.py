@@ -21,15 +21,10 @@ from tests.factories import (
 )
 from tutor import roles
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 # What a page may cost: session, user, groups and permissions, the editable courses, the page's rows.
 MAX_QUERIES = 16
-
-
-@pytest.fixture(autouse=True)
-def fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
