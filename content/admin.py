@@ -104,7 +104,8 @@ class CourseScopedFields(BaseModelAdmin):  # type: ignore[type-arg]
             # each of its forms, and the admin builds each form class more than once.
             read: dict[Any, list[Any]] = request.__dict__.setdefault("_admin_choices", {})
             choices: Any = formfield.choices
-            key = (db_field.related_model, str(getattr(formfield.queryset, "query", "")))
+            # The choices depend on the related model and the user alone (no field limits them).
+            key = (db_field.related_model, repr(db_field.remote_field.limit_choices_to))
             if key not in read:
                 read[key] = [*iter(choices)]  # iter(): no COUNT query first
             formfield.choices = read[key]
@@ -359,6 +360,7 @@ class StepAdmin(CourseScopedAdmin):
     list_select_related = ("item",)  # a step's name is its item's title and its position
     list_filter = ("item__course",)
     search_fields = ("item__title", "prompt")
+    autocomplete_fields = ("item",)  # a search box, not a select of every item of every course
     inlines = [HintInline, SubproblemInline, MisconceptionInline]
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
