@@ -315,6 +315,9 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the drf-spectacular-sidecar package, under STATIC_URL (no CDN), in the page
     # templates/api/swagger_ui.html.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # Deep links would make each operation's path a link inside the button that opens it (a nested
+    # control screen readers cannot reach: axe-core's nested-interactive rule).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
 }
 
 # Which language model phrases the tutor's moves: "embedded", "hf:PATH", "openai:URL", "scripted".
