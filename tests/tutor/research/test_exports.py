@@ -89,8 +89,8 @@ def test_transaction_kinds_follow_the_tutors_reply():
     assert kind(has_attempt=False, reply_move="encourage", reply_hint_level=0) is exports.CHAT
     assert kind(has_attempt=False, reply_move="explain_concept") is exports.WHY_QUESTION
     assert kind(has_attempt=False, reply_move="decline_answer") is exports.ANSWER_REQUEST
-    for move in ("redirect", "point_next", None):
-        assert kind(has_attempt=False, reply_move=move) is exports.CHAT
+    for other in ("redirect", "point_next", None):  # None: the tutor never replied
+        assert kind(has_attempt=False, reply_move=other) is exports.CHAT
 
 
 # DataShop's tab-delimited import rules (its "Tab-delimited format" help page), written out here
