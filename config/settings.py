@@ -135,6 +135,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here (no CDN: the CSP allows none)
     "channels",
     "content",
     "tracing",
@@ -244,6 +245,19 @@ AXES_DISABLE_ACCESS_LOG = True  # keep failures only, not a log of every sign-in
 TUTOR_THROTTLE_RATES: dict[str, str] = {"research": "30/m", "tutor-message": "8/10s"}
 # --- end websec -----------------------------------------------------------------------------------
 
+# Passwords: Argon2id (argon2-cffi), memory-hard, with the cost below; Django's default PBKDF2 (1,000,000
+# rounds of SHA-256) took 0.5-0.9 s of CPU per log-in on a 2-core machine, most of the log-in's time, and
+# blocks the worker while it runs. Older PBKDF2 hashes still verify and are re-hashed at the next log-in.
+# The cost (docs/performance.md measures it): 46 MiB of memory, one pass, one lane: OWASP's Password
+# Storage Cheat Sheet lists it among its Argon2id minimums (19 MiB and two passes is the other);
+# about 0.1 s per hash here.
+PASSWORD_HASHERS = [
+    "config.passwords.Argon2idHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -298,6 +312,12 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Tutor API",
     "DESCRIPTION": "Courses, tutoring sessions and research exports of the tutoring system.",
     "VERSION": "0.1.0",
+    # Swagger UI from the drf-spectacular-sidecar package, under STATIC_URL (no CDN), in the page
+    # templates/api/swagger_ui.html.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    # Deep links would make each operation's path a link inside the button that opens it (a nested
+    # control screen readers cannot reach: axe-core's nested-interactive rule).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
 }
 
 # Which language model phrases the tutor's moves: "embedded", "hf:PATH", "openai:URL", "scripted".

@@ -12,8 +12,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import BaseModelAdmin
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
@@ -82,7 +83,45 @@ def _course_of(obj: Any) -> Course | None:
     return None
 
 
-class CourseScopedAdmin(admin.ModelAdmin):
+class CourseScopedFields(BaseModelAdmin):  # type: ignore[type-arg]
+    """Selects of curriculum objects (courses, KCs, items, steps) offer only the courses the user may
+    edit, each read once per form class."""
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if not request.user.is_superuser:
+            editable = selectors.course_list_editable(user=request.user)
+            model = db_field.related_model
+            if model is Course:
+                kwargs["queryset"] = editable
+            elif model is KnowledgeComponent:
+                kwargs["queryset"] = KnowledgeComponent.objects.filter(course__in=editable)
+            elif model is Item:
+                kwargs["queryset"] = Item.objects.filter(course__in=editable)
+            elif model is Step:
+                kwargs["queryset"] = Step.objects.filter(item__course__in=editable).select_related("item")
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if formfield is not None and db_field.name not in (*self.get_autocomplete_fields(request),
+                                                           *self.raw_id_fields):
+            # Read once per request, not once per form: an inline formset renders the same select in
+            # each of its forms, and the admin builds each form class more than once.
+            read: dict[Any, list[Any]] = request.__dict__.setdefault("_admin_choices", {})
+            choices: Any = formfield.choices
+            # The choices depend on the related model and the user alone (no field limits them).
+            key = (db_field.related_model, repr(db_field.remote_field.limit_choices_to))
+            if key not in read:
+                read[key] = [*iter(choices)]  # iter(): no COUNT query first
+            formfield.choices = read[key]
+        return formfield
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.related_model is KnowledgeComponent and not request.user.is_superuser:
+            kwargs["queryset"] = KnowledgeComponent.objects.filter(
+                course__in=selectors.course_list_editable(user=request.user)
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class CourseScopedAdmin(CourseScopedFields, admin.ModelAdmin):
     """Limits a teacher to objects of the courses they may edit."""
 
     course_path = "course"
@@ -98,34 +137,13 @@ class CourseScopedAdmin(admin.ModelAdmin):
         if obj is None or request.user.is_superuser:
             return True
         course = obj if isinstance(obj, Course) else _course_of(obj)
-        return course is None or selectors.course_can_edit(user=request.user, course=course)
+        return course is None or course.pk in selectors.course_ids_editable(user=request.user)
 
     def has_change_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
         return super().has_change_permission(request, obj) and self._may_edit(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
         return super().has_delete_permission(request, obj) and self._may_edit(request, obj)
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if not request.user.is_superuser:
-            editable = selectors.course_list_editable(user=request.user)
-            model = db_field.related_model
-            if model is Course:
-                kwargs["queryset"] = editable
-            elif model is KnowledgeComponent:
-                kwargs["queryset"] = KnowledgeComponent.objects.filter(course__in=editable)
-            elif model is Item:
-                kwargs["queryset"] = Item.objects.filter(course__in=editable)
-            elif model is Step:
-                kwargs["queryset"] = Step.objects.filter(item__course__in=editable)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.related_model is KnowledgeComponent and not request.user.is_superuser:
-            kwargs["queryset"] = KnowledgeComponent.objects.filter(
-                course__in=selectors.course_list_editable(user=request.user)
-            )
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class PackUploadForm(forms.Form):
@@ -148,7 +166,8 @@ class CourseAdmin(CourseScopedAdmin):
         css = {"all": ("css/authoring.css",)}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        qs = admin.ModelAdmin.get_queryset(self, request)
+        qs = admin.ModelAdmin.get_queryset(self, request).select_related("owner").annotate(
+            n_kcs=Count("kcs", distinct=True), n_items=Count("items", distinct=True))
         if request.user.is_superuser:
             return qs
         return qs.filter(pk__in=selectors.course_list_editable(user=request.user))
@@ -166,11 +185,11 @@ class CourseAdmin(CourseScopedAdmin):
 
     @admin.display(description="KCs")
     def kc_count(self, obj: Course) -> int:
-        return obj.kcs.count()
+        return int(obj.n_kcs)  # type: ignore[attr-defined]
 
     @admin.display(description="Items")
     def item_count(self, obj: Course) -> int:
-        return obj.items.count()
+        return int(obj.n_items)  # type: ignore[attr-defined]
 
     @admin.display(description="Prerequisite graph")
     def prerequisite_graph(self, obj: Course) -> str:
@@ -279,6 +298,7 @@ class PrerequisiteInline(admin.TabularInline):
 @admin.register(KnowledgeComponent)
 class KnowledgeComponentAdmin(CourseScopedAdmin):
     list_display = ("name", "course", "slug", "position")
+    list_select_related = ("course",)
     list_filter = ("course",)
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -289,6 +309,7 @@ class KnowledgeComponentAdmin(CourseScopedAdmin):
 class PrerequisiteAdmin(CourseScopedAdmin):
     course_path = "dependent__course"
     list_display = ("prerequisite", "dependent", "strength")
+    list_select_related = ("prerequisite", "dependent")
     list_filter = ("dependent__course",)
     autocomplete_fields = ("prerequisite", "dependent")
 
@@ -305,6 +326,7 @@ class StepInline(admin.StackedInline):
 @admin.register(Item)
 class ItemAdmin(CourseScopedAdmin):
     list_display = ("title", "course", "slug", "difficulty", "position", "preview_link")
+    list_select_related = ("course",)
     list_filter = ("course", "difficulty")
     search_fields = ("title", "slug", "source_id", "statement")
     prepopulated_fields = {"slug": ("title",)}
@@ -328,13 +350,13 @@ class HintInline(admin.TabularInline):
     verbose_name_plural = "Hint ladder (in order; the last hint is the bottom-out)"
 
 
-class SubproblemInline(admin.StackedInline):
+class SubproblemInline(CourseScopedFields, admin.StackedInline):
     model = Subproblem
     form = SubproblemForm
     extra = 0
 
 
-class MisconceptionInline(admin.StackedInline):
+class MisconceptionInline(CourseScopedFields, admin.StackedInline):
     model = Misconception
     extra = 0
 
@@ -344,8 +366,10 @@ class StepAdmin(CourseScopedAdmin):
     course_path = "item__course"
     form = StepForm
     list_display = ("__str__", "answer_kind", "answer")
+    list_select_related = ("item",)  # a step's name is its item's title and its position
     list_filter = ("item__course",)
     search_fields = ("item__title", "prompt")
+    autocomplete_fields = ("item",)  # a search box, not a select of every item of every course
     inlines = [HintInline, SubproblemInline, MisconceptionInline]
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -356,5 +380,6 @@ class StepAdmin(CourseScopedAdmin):
 class MisconceptionAdmin(CourseScopedAdmin):
     course_path = "step__item__course"
     list_display = ("name", "step", "pattern_kind", "pattern", "kc")
+    list_select_related = ("step__item", "kc")
     list_filter = ("step__item__course",)
     search_fields = ("name", "pattern", "feedback")

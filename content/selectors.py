@@ -33,6 +33,16 @@ def teacher_list() -> QuerySet[Any]:
     ).order_by("username").distinct()
 
 
+def course_ids_editable(*, user: Any) -> frozenset[int]:
+    """Ids of ``course_list_editable``, read once and kept on the user object: the admin asks for
+    every model of its menu, every inline and every object of a page (one query each before)."""
+    cached: frozenset[int] | None = getattr(user, "_editable_course_ids", None)
+    if cached is None:
+        cached = frozenset(course_list_editable(user=user).values_list("pk", flat=True))
+        user._editable_course_ids = cached
+    return cached
+
+
 def course_can_edit(*, user: Any, course: Course) -> bool:
     return course_list_editable(user=user).filter(pk=course.pk).exists()
 

@@ -161,3 +161,10 @@ def _executor_db_connections_closed() -> Iterator[None]:
     from django.db import connections
 
     executor.submit(connections.close_all).result(timeout=30)
+
+
+@pytest.fixture
+def fast_passwords(settings: Any) -> None:
+    """MD5 instead of the production Argon2id, for tests that create many accounts (the hashing
+    itself is tested in tests/test_passwords.py)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

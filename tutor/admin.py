@@ -22,6 +22,7 @@ class TutoringSessionAdmin(admin.ModelAdmin):
     """Read-only transcripts for the teachers of the course."""
 
     list_display = ("student", "course", "item", "status", "updated")
+    list_select_related = ("student", "course", "item")
     list_filter = ("course", "status")
     inlines = [TurnInline]
     readonly_fields = ("student", "course", "item", "step", "status", "progress", "created", "updated")
@@ -41,9 +42,8 @@ class TutoringSessionAdmin(admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if request.user.is_superuser:
             return True
-        if not content_selectors.course_list_editable(user=request.user).exists():
-            return False
-        return obj is None or content_selectors.course_can_edit(user=request.user, course=obj.course)
+        editable = content_selectors.course_ids_editable(user=request.user)
+        return bool(editable) and (obj is None or obj.course_id in editable)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)
@@ -52,6 +52,8 @@ class TutoringSessionAdmin(admin.ModelAdmin):
 @admin.register(Attempt)
 class AttemptAdmin(TutoringSessionAdmin):
     list_display = ("session", "step", "raw", "outcome", "misconception", "created")  # type: ignore[assignment]
+    list_select_related = ("session__student", "session__item", "step__item",  # type: ignore[assignment]
+                           "misconception")
     list_filter = ("outcome", "session__course")  # type: ignore[assignment]
     inlines = []  # type: ignore[assignment]
     readonly_fields = ("session", "turn", "step", "subproblem", "raw", "parsed", "outcome", "correct",  # type: ignore[assignment]
@@ -65,5 +67,5 @@ class AttemptAdmin(TutoringSessionAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and not request.user.is_superuser:
-            return content_selectors.course_can_edit(user=request.user, course=obj.session.course)
+            return obj.session.course_id in content_selectors.course_ids_editable(user=request.user)
         return super().has_view_permission(request, None)

@@ -18,12 +18,14 @@ from tutor.planning import services as planning
 from tutor.roles import STUDENT
 
 
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HttpRequest, *, other_doors: list[tuple[str, str]] | None = None) -> HttpResponse:
+    """The student's front door (and the welcome page); ``tutor.front_doors`` picks it for ``/``.
+    ``other_doors`` are the user's other roles' pages, linked from this one."""
     courses: list[Course] = []
     if request.user.is_authenticated:
         courses = list(Course.objects.order_by("title").prefetch_related("goals"))
         _attach_goals(request.user, courses)
-    return render(request, "tutor/home.html", {"courses": courses})
+    return render(request, "tutor/home.html", {"courses": courses, "other_doors": other_doors or []})
 
 
 def _attach_goals(student: Any, courses: list[Course]) -> None:

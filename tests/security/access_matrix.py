@@ -114,6 +114,8 @@ ROUTES: dict[str, Row] = {
     # A token for the researcher whose credentials are posted, whoever is signed in (no session auth).
     "research-token":     row("POST",  OK,        OK,        OK,        OK,        OK,        OK,        OK,
                               data={"username": "researcher-granted", "password": "pw-123-secret"}),
+    # A signed-in researcher's own API token, from their front door (created or replaced; nobody else's).
+    "research-token-issue": row("POST", LOGIN,    FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, REDIRECT,  REDIRECT),
     # Teachers' pages: teachers only (others 403). A class is its own teachers' alone: the world has
     # no class, so any class id is "not found" for both teachers (tests/tutor/test_teacher.py checks a
     # real class, another teacher's class and students outside it). Course pages: the course's authors.
@@ -128,6 +130,8 @@ ROUTES: dict[str, Row] = {
                               args={"classroom_id": "'999999"}),
     "teacher-session":    row("GET",   LOGIN,     FORBIDDEN, FORBIDDEN, NOT_FOUND, NOT_FOUND, FORBIDDEN, FORBIDDEN,
                               args={"classroom_id": "'999999"}),
+    # The site's icon, for browsers that ask for /favicon.ico: a redirect to the static file.
+    "favicon":            row("GET",   REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT,  REDIRECT),
     # Health and readiness (tutor/ops): for the proxy and the process manager, nothing private in them.
     "healthz":            row("GET",   OK,        OK,        OK,        OK,        OK,        OK,        OK),
     "readyz":             row("GET",   OK,        OK,        OK,        OK,        OK,        OK,        OK),

@@ -2,8 +2,8 @@
 
     .venv/bin/python -m tutor.benchmarks.exports_bench --transactions 1000000 --json var/exports-bench.json
 
-Generates a course with ``--transactions`` DataShop transactions (attempts, hint requests and tutor
-messages of consenting students, plus some non-consenting students who must be left out) in a
+Generates a course with ``--transactions`` DataShop transactions (one per student message: attempts
+and hint requests of consenting students, plus some non-consenting students who must be left out) in a
 temporary SQLite database, or in the database named by ``--database-url`` (e.g. PostgreSQL), where
 the rows stay for the next run to reuse (drop that database afterwards). Then it runs each export
 in a fresh child process and reports that process's peak resident memory (Linux ``VmHWM``), its
@@ -81,8 +81,9 @@ def generate(*, transactions: int, batch: int = 5000, progress: bool = True) -> 
     from tutor.research.models import Consent
 
     user_model = get_user_model()
-    # Consenting sessions have 1 + 2 * EXCHANGES_PER_SESSION transactions (the intro is a tutor message).
-    per_session = 1 + 2 * EXCHANGES_PER_SESSION
+    # Consenting sessions have EXCHANGES_PER_SESSION transactions: one per student message (the tutor's
+    # intro and replies are no transactions of their own).
+    per_session = EXCHANGES_PER_SESSION
     sessions_needed = -(-transactions // per_session)
     students = max(1, sessions_needed // 4)  # about four sessions per student
     start = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -130,7 +131,7 @@ def generate(*, transactions: int, batch: int = 5000, progress: bool = True) -> 
             batch_size=batch,
         )
 
-    expected = {"transactions": 0, "turns": 0, "attempts": 0, "hint_requests": 0, "tutor_messages": 0,
+    expected = {"transactions": 0, "turns": 0, "attempts": 0, "hint_requests": 0,
                 "students": students, "excluded_students": total_students - students}
     sid = next_id(TutoringSession)
     tid = next_id(Turn)
@@ -193,9 +194,7 @@ def generate(*, transactions: int, batch: int = 5000, progress: bool = True) -> 
                 aid += 1
             if consenting:
                 expected["attempts" if not hint else "hint_requests"] += 1
-                expected["tutor_messages"] += 1
         if consenting:
-            expected["tutor_messages"] += 1
             expected["turns"] += 1 + 2 * EXCHANGES_PER_SESSION
         sid += 1
         if len(turns) >= batch * 4:
@@ -212,7 +211,7 @@ def generate(*, transactions: int, batch: int = 5000, progress: bool = True) -> 
     with connection.cursor() as cursor:
         for sql in connection.ops.sequence_reset_sql(no_style(), [user_model, TutoringSession, Turn, Attempt]):
             cursor.execute(sql)
-    expected["transactions"] = expected["attempts"] + expected["hint_requests"] + expected["tutor_messages"]
+    expected["transactions"] = expected["attempts"] + expected["hint_requests"]
     return expected
 
 
@@ -227,8 +226,9 @@ def existing() -> dict[str, int] | None:
         return None
     turns = Turn.objects.filter(session__course=course, session__student__in=exports.consenting_students())
     attempts = Attempt.objects.filter(session__course=course, session__student__in=exports.consenting_students())
-    n = turns.count()  # every generated student turn is an attempt or a hint request: all are transactions
-    return {"transactions": n, "turns": n, "attempts": attempts.count(), "reused": 1}
+    # every generated student turn is an attempt or a hint request: a transaction each
+    return {"transactions": turns.filter(role="student").count(), "turns": turns.count(),
+            "attempts": attempts.count(), "reused": 1}
 
 
 def _export_child(fmt: str, out: Path) -> dict[str, Any]:

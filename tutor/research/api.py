@@ -279,7 +279,8 @@ def _streamed(request: Request, lines: Iterator[str], *, content_type: str, file
 @api_view(["GET"])
 @throttle_scope("research")
 def course_export_tsv(request: Request, slug: str) -> StreamingHttpResponse:
-    """The DataShop tab-delimited transaction export (columns documented in ``tutor/research/exports.py``), streamed."""
+    """The DataShop tab-delimited transaction export, one row per student message (rows and columns:
+    docs/datashop.md), streamed."""
     grant = _grant(request, slug)
     query = _query(request, grant)
     identifiable = bool(query["identifiable"])

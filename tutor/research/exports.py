@@ -9,53 +9,12 @@ DataShop, ``redacted`` in JSONL and in the research API). Students appear as
 ``pseudonym(user_id)``: an HMAC-SHA256 of their id under a per-deployment salt, stable across
 exports and not reversible without the deployment's secret.
 
-DataShop transaction export (``datashop_rows``; written as tab-delimited, CSV or Parquet). One row
-per transaction, in session and turn order:
-
-=====================  ===============================================================================
-Column                 Source
-=====================  ===============================================================================
-Anon Student Id        ``pseudonym(session.student_id)``
-Session Id             ``TutoringSession.pk``
-Time                   the student turn's time (attempt, hint request) or the tutor turn's time
-                       (tutor message), UTC, ``yyyy-MM-dd HH:mm:ss.SSS``
-Time Zone              ``UTC``
-Student Response Type  ``ATTEMPT`` (a student turn with an ``Attempt``), ``HINT_REQUEST`` (a student
-                       turn without one whose tutor reply's move is ``hint`` or ``open_subproblem``),
-                       empty for a tutor message
-Tutor Response Type    ``HINT_MSG`` for hint requests and tutor hint/subproblem moves, else ``RESULT``
-Level (Course)         ``Course.slug``
-Problem Name           ``Item.slug``
-Step Name              step position (1-based) and the first 60 characters of its prompt
-Attempt At Step        attempts and hint requests by this student at this step so far, this one
-                       included (across sessions); empty for tutor messages
-Outcome                ``CORRECT`` / ``INCORRECT`` (``UNREADABLE`` when the answer could not be read),
-                       ``HINT`` for hint requests; empty for tutor messages
-Input                  what the student typed
-Feedback Text          the tutor's reply (attempt, hint request) or message text (tutor message)
-Help Level             the hint level of the tutor turn (hint requests and hint messages)
-Total Num Hints        length of the step's authored hint ladder
-Condition Name         the ``Condition.name`` of the student's ``ConditionAssignment`` in the course
-                       (the experiment arm the tutor applied); empty when the student has none
-Condition Type         that condition's ``condition_type`` (e.g. ``control``); empty when none
-KC (Default)           the item's knowledge-component slugs joined with ``~~``
-CF (tutor_move)        the dialogue policy's move for the tutor turn
-CF (p_correct_before)  the learner model's prediction stored on the ``Attempt``
-CF (llm_backend)       the backend that phrased the tutor turn (``authored`` when the course or the
-                       condition turned the language model off)
-CF (redacted)          how many personal details were replaced in this row's Input and Feedback Text
-                       (always 0 in identifiable exports, which keep the text as typed)
-CF (username)          only in exports for a researcher whose ``ResearchGrant`` on the course is
-                       ``identifiable`` and who asks for it; never otherwise
-=====================  ===============================================================================
-
-Column types: ``Session Id``, ``Attempt At Step``, ``Help Level`` and ``Total Num Hints`` are integers,
-``CF (p_correct_before)`` a decimal in [0, 1] (4 places), ``CF (redacted)`` an integer, every other
-column text; an empty cell is a missing value. Tabs and line breaks inside values are folded to spaces.
-
-Student messages that are neither an answer nor a hint request (chat) have no DataShop row; they are
-in the JSONL export (``dialogue_rows``), which has every turn of the dialogue. Hint ladders of
-subproblems are not counted in ``Total Num Hints`` yet.
+DataShop transaction export (``datashop_rows``; written as tab-delimited, CSV or Parquet), following
+DataShop's tab-delimited import format: one row per student action (every message the student
+sent: answers, hint requests, "why" questions, requests for the answer, chat), with the tutor's
+reply to it as the row's feedback. The tutor's own opening question is no transaction (it has no
+student action); it is in the JSONL export. Every row type and column is documented in
+docs/datashop.md, with what DataShop does with it.
 
 The JSONL export (``dialogue_rows``) has one object per turn with the same student pseudonym,
 ``condition_name`` / ``condition_type`` and the turn's attempt, if any (``username`` only when
@@ -79,7 +38,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -97,27 +56,34 @@ DATASHOP_COLUMNS = [
     "Time",
     "Time Zone",
     "Student Response Type",
+    "Student Response Subtype",
     "Tutor Response Type",
+    "Tutor Response Subtype",
     "Level (Course)",
     "Problem Name",
     "Step Name",
     "Attempt At Step",
     "Outcome",
+    "Selection",
+    "Action",
     "Input",
     "Feedback Text",
+    "Feedback Classification",
     "Help Level",
     "Total Num Hints",
     "Condition Name",
     "Condition Type",
     "KC (Default)",
-    "CF (tutor_move)",
     "CF (p_correct_before)",
     "CF (llm_backend)",
     "CF (redacted)",
 ]
 IDENTIFIABLE_COLUMN = "CF (username)"
 FORMATS = ("datashop", "jsonl", "csv", "parquet")
-HINT_MOVES = frozenset({"hint", "open_subproblem"})
+# The tutor's moves that climb the hint ladder (a rung, a subproblem, the worked answer at its end).
+HINT_MOVES = frozenset({"hint", "open_subproblem", "bottom_out"})
+# Replies to a request for help that give no new rung, and the Student Response Subtype they get.
+HELD_BACK_HINTS = {"encourage": "asked to try first", "refer_teacher": "referred to the teacher"}
 PARQUET_BATCH_ROWS = 10_000
 _CHUNK = 2000
 
@@ -272,12 +238,54 @@ class _Course:
         self.redaction = Redaction(course, identifiable=identifiable)
 
 
-# One query, one tuple per turn: model instances (five per row with the joins) would cost most of
-# the export's time.
+class Transaction(NamedTuple):
+    """What kind of student action a row is (docs/datashop.md): ``student`` and ``action`` name it,
+    ``tutor`` is DataShop's Tutor Response Type, ``graded`` whether it has an Outcome."""
+
+    student: str
+    action: str
+    tutor: str
+    graded: bool
+
+
+ATTEMPT = Transaction("ATTEMPT", "Answer", "RESULT", True)
+HINT_REQUEST = Transaction("HINT_REQUEST", "Hint request", "HINT_MSG", True)
+WHY_QUESTION = Transaction("WHY_QUESTION", "Why question", "HINT_MSG", False)
+ANSWER_REQUEST = Transaction("ANSWER_REQUEST", "Answer request", "MESSAGE", False)
+CHAT = Transaction("CHAT", "Chat", "MESSAGE", False)
+TRANSACTIONS = (ATTEMPT, HINT_REQUEST, WHY_QUESTION, ANSWER_REQUEST, CHAT)
+
+
+def transaction_kind(*, has_attempt: bool, reply_move: str | None, reply_hint_level: int = 0) -> Transaction:
+    """The kind of a student message, from what the tutor made of it: a checked answer; else the
+    tutor's reply says what was asked (a rung of the hint ladder; or, to a request for help, "try
+    the last rung first" or "ask your teacher", the only encouragements and referrals that carry a
+    hint level; a concept explanation; a declined request for the answer); anything else is chat."""
+    if has_attempt:
+        return ATTEMPT
+    if reply_move in HINT_MOVES or (reply_move in HELD_BACK_HINTS and reply_hint_level):
+        return HINT_REQUEST
+    if reply_move == "explain_concept":
+        return WHY_QUESTION
+    if reply_move == "decline_answer":
+        return ANSWER_REQUEST
+    return CHAT
+
+
+def _selection(step: tuple[int, str, int] | None, subproblem: int | None) -> str:
+    """The part of the problem the student worked on: the step, or the step's open subproblem."""
+    if step is None:
+        return "problem"
+    return f"step {step[0] + 1}" + (f" part {subproblem + 1}" if subproblem is not None else "")
+
+
+# One query, one tuple per student turn with its reply and attempt: model instances (five per row
+# with the joins) would cost most of the export's time.
 _DATASHOP_FIELDS = (
-    "session_id", "session__student_id", "created", "role", "text", "authored_text", "move", "hint_level",
-    "backend", "item_id", "step_id", "reply__text", "reply__authored_text", "reply__move", "reply__hint_level",
-    "reply__backend", "attempt__id", "attempt__outcome", "attempt__p_correct_before",
+    "session_id", "session__student_id", "created", "text", "item_id", "step_id",
+    "reply__text", "reply__authored_text", "reply__move", "reply__hint_level", "reply__backend",
+    "attempt__id", "attempt__outcome", "attempt__p_correct_before", "attempt__misconception__name",
+    "attempt__subproblem__position",
 )
 
 
@@ -288,21 +296,23 @@ def datashop_rows(
     until: date | datetime | None = None,
     identifiable: bool = False,
 ) -> Iterator[dict[str, str]]:
-    """One dict per DataShop transaction (keys: ``datashop_columns(identifiable=...)``); see the
-    module docstring. ``identifiable`` adds the username: the caller checks the researcher's grant."""
+    """One dict per DataShop transaction (keys: ``datashop_columns(identifiable=...)``): one per
+    student message, see the module docstring and docs/datashop.md. ``identifiable`` adds the
+    username: the caller checks the researcher's grant."""
     info = _Course(course, identifiable=identifiable)
     columns = datashop_columns(identifiable=identifiable)
     attempts_at_step: dict[tuple[int, int], int] = {}
-    student_role = Turn.Role.STUDENT.value
-    turns = export_turns(course=course, since=since, until=until).values_list(*_DATASHOP_FIELDS)
+    turns = export_turns(course=course, since=since, until=until).filter(role=Turn.Role.STUDENT)
 
-    for (session_id, student_id, created, role, text, authored, move, hint_level, backend, item_id, step_id,
-         reply_text, reply_authored, reply_move, reply_hint_level, reply_backend, attempt_id, outcome,
-         p_before) in turns.iterator(chunk_size=_CHUNK):
-        if role == student_role and attempt_id is None and reply_move not in HINT_MOVES:
-            continue  # chat, not a transaction (it is in the JSONL export)
+    for (session_id, student_id, created, text, item_id, step_id, reply_text, reply_authored, reply_move,
+         reply_hint_level, reply_backend, attempt_id, outcome, p_before, misconception,
+         subproblem) in turns.values_list(*_DATASHOP_FIELDS).iterator(chunk_size=_CHUNK):
+        kind = transaction_kind(has_attempt=attempt_id is not None, reply_move=reply_move,
+                                reply_hint_level=reply_hint_level or 0)
         step = info.steps.get(step_id) if step_id is not None else None
         condition_name, condition_type = info.conditions.get(student_id, ("", ""))
+        given, n_given = info.redaction.text(text)
+        feedback, n_feedback = info.redaction.text(reply_text or reply_authored or "")
         row = dict.fromkeys(columns, "")
         if identifiable:
             row[IDENTIFIABLE_COLUMN] = _clean(info.names.get(student_id, ""))
@@ -311,54 +321,40 @@ def datashop_rows(
             "Session Id": str(session_id),
             "Time": format_time(created),
             "Time Zone": "UTC",
+            "Student Response Type": kind.student,
+            "Tutor Response Type": kind.tutor if reply_move is not None else "",
+            "Tutor Response Subtype": reply_move or "",
             "Level (Course)": info.slug,
             "Problem Name": info.items.get(item_id, "") if item_id is not None else "",
             "Step Name": step[1] if step else "",
+            "Selection": _selection(step, subproblem),
+            "Action": kind.action,
+            "Input": _clean(given),
+            "Feedback Text": _clean(feedback),
             "Total Num Hints": str(step[2]) if step else "",
             "Condition Name": _clean(condition_name),
             "Condition Type": _clean(condition_type),
             "KC (Default)": "~~".join(info.kcs.get(item_id, [])) if item_id is not None else "",
-        })
-        if role != student_role:
-            feedback, n = info.redaction.text(text or authored)
-            row.update({
-                "Tutor Response Type": "HINT_MSG" if move in HINT_MOVES else "RESULT",
-                "Feedback Text": _clean(feedback),
-                "Help Level": str(hint_level) if move in HINT_MOVES else "",
-                "CF (tutor_move)": move,
-                "CF (llm_backend)": backend,
-                "CF (redacted)": str(n),
-            })
-            yield row
-            continue
-        if step_id is not None:
-            key = (student_id, step_id)
-            attempts_at_step[key] = attempts_at_step.get(key, 0) + 1
-            row["Attempt At Step"] = str(attempts_at_step[key])
-        has_reply = reply_move is not None
-        given, n_given = info.redaction.text(text)
-        feedback, n_feedback = info.redaction.text(reply_text or reply_authored or "") if has_reply else ("", 0)
-        row.update({
-            "Input": _clean(given),
-            "Feedback Text": _clean(feedback),
-            "CF (tutor_move)": reply_move or "",
             "CF (llm_backend)": reply_backend or "",
             "CF (redacted)": str(n_given + n_feedback),
         })
-        if attempt_id is not None:
-            row.update({
-                "Student Response Type": "ATTEMPT",
-                "Tutor Response Type": "RESULT",
-                "Outcome": outcome.upper(),
-                "CF (p_correct_before)": "" if p_before is None else f"{p_before:.4f}",
-            })
-        else:
-            row.update({
-                "Student Response Type": "HINT_REQUEST",
-                "Tutor Response Type": "HINT_MSG",
-                "Outcome": "HINT",
-                "Help Level": str(reply_hint_level),
-            })
+        if kind is ATTEMPT:
+            row["Student Response Subtype"] = "subproblem" if subproblem is not None else ""
+            if outcome == "unreadable":  # not evaluated: the tutor asked for an answer it can read
+                row.update({"Student Response Subtype": "unreadable", "Feedback Classification": "unreadable"})
+            else:
+                row["Outcome"] = outcome.upper()
+                row["Feedback Classification"] = _clean(misconception or "")
+            row["CF (p_correct_before)"] = "" if p_before is None else f"{p_before:.4f}"
+        elif kind is HINT_REQUEST:
+            row.update({"Outcome": "HINT", "Help Level": str(reply_hint_level or 0)})
+            row["Student Response Subtype"] = HELD_BACK_HINTS.get(reply_move or "", "")
+        if row["Outcome"] and step_id is not None:
+            key = (student_id, step_id)
+            attempts_at_step[key] = attempts_at_step.get(key, 0) + 1
+            row["Attempt At Step"] = str(attempts_at_step[key])
+        if row["Feedback Classification"] and not row["Feedback Text"]:
+            row["Feedback Classification"] = ""  # DataShop: a classification needs a feedback text
         yield row
 
 

@@ -10,7 +10,8 @@ Formats (tab-delimited, UTF-8, a header line first):
   course when ``--course`` is not given), ``Transaction Id``, and ``KC (<model>)`` columns (the first
   one, or the one named by ``kc_model``; several KCs are joined with ``~~``). One answer per row whose
   ``Outcome`` is ``CORRECT`` / ``OK`` (right) or ``INCORRECT`` / ``ERROR`` / ``BUG`` / ``UNREADABLE``
-  (wrong). ``HINT`` rows and rows with no outcome (tutor messages) are counted and skipped.
+  (wrong). ``HINT`` rows and rows with no outcome (questions, chat, unreadable answers) are counted and
+  skipped.
 - ``assistments``: ``user_id item_id timestamp correct skill_id`` (header case-insensitive; e.g.
   ASSISTments 2017, ``assist17_timed.tsv``). ``timestamp`` is seconds since the Unix epoch (UTC),
   ``correct`` is 0 or 1, ``skill_id`` may be empty.

@@ -24,11 +24,15 @@ def replay(session, messages):
         engine.reply_generate(plan=engine.turn_take(session_id=session.pk, text=text))
 
 
+WHY = "why do we need the same denominator?"
+
+
 @pytest.fixture
 def logs(course, student, session, backend):
-    """Ada consents and works through the item; Bob withdrew consent and Cy never answered."""
+    """Ada consents and works through the item (an answer, a hint request, chat, a why-question, the
+    right answer); Bob withdrew consent and Cy never answered."""
     Consent.objects.create(student=student, version="1", given=True)
-    replay(session, ["2/6", "can I have a hint?", "hello there", "0.75"])
+    replay(session, ["2/6", "can I have a hint?", "hello there", WHY, "0.75"])
     item = course.items.get(slug="add-halves-quarters")
     others = []
     for name, decisions in [("bob", [True, False]), ("cy", [])]:
@@ -41,48 +45,69 @@ def logs(course, student, session, backend):
     return {"course": course, "student": student, "session": session, "others": others}
 
 
-def expected_transactions(session):
-    turns = Turn.objects.filter(session=session).select_related("reply")
-    attempts = Attempt.objects.filter(session=session).count()
-    hint_requests = sum(
-        1 for t in turns
-        if t.role == "student" and not Attempt.objects.filter(turn=t).exists()
-        and getattr(t, "reply", None) is not None and t.reply.move in exports.HINT_MOVES
-    )
-    tutor_messages = turns.filter(role="tutor").count()
-    return attempts, hint_requests, tutor_messages
-
-
-def test_datashop_rows_cover_every_logged_transaction(logs):
+def test_one_row_per_student_message_with_the_tutors_reply(logs):
     rows = list(exports.datashop_rows(course=logs["course"]))
-    attempts, hints, tutor = expected_transactions(logs["session"])
-    assert attempts == 2 and hints == 1  # the replay really exercised both kinds
-    assert len(rows) == attempts + hints + tutor
-    assert [r["Student Response Type"] for r in rows].count("ATTEMPT") == attempts
-    assert [r["Student Response Type"] for r in rows].count("HINT_REQUEST") == hints
-    assert sum(1 for r in rows if r["Student Response Type"] == "") == tutor
+    student_turns = list(Turn.objects.filter(session=logs["session"], role="student").select_related("reply")
+                         .order_by("seq"))
+    # every student message is a row, in order; the tutor's turns are the rows' feedback, not rows
+    assert [r["Input"] for r in rows] == [t.text for t in student_turns]
+    assert [r["Feedback Text"] for r in rows] == [" ".join(t.reply.text.split()) for t in student_turns]
+    assert [r["Tutor Response Subtype"] for r in rows] == [t.reply.move for t in student_turns]
+    assert [(r["Student Response Type"], r["Action"], r["Outcome"]) for r in rows] == [
+        ("ATTEMPT", "Answer", "INCORRECT"),
+        ("HINT_REQUEST", "Hint request", "HINT"),
+        ("CHAT", "Chat", ""),
+        ("WHY_QUESTION", "Why question", ""),
+        ("ATTEMPT", "Answer", "CORRECT"),
+    ]
+    why = rows[3]
+    assert why["Input"] == WHY and why["Tutor Response Type"] == "HINT_MSG" and why["Feedback Text"]
+    assert why["Tutor Response Subtype"] == "explain_concept"
+    wrong, hint, chat, _, right = rows
+    assert wrong["Feedback Classification"] == "adds denominators"  # the misconception the tutor named
+    assert wrong["Tutor Response Type"] == right["Tutor Response Type"] == "RESULT"
+    assert hint["Tutor Response Type"] == "HINT_MSG" and hint["Help Level"] == "1"
+    assert int(hint["Total Num Hints"]) == 3 and hint["CF (llm_backend)"] == "scripted"
+    assert chat["Tutor Response Type"] == "MESSAGE" and chat["Help Level"] == ""
+    # Attempt At Step counts the graded transactions (answers and hints) at the step, as DataShop does
+    assert [r["Attempt At Step"] for r in rows] == ["1", "2", "", "", "3"]
     for row in rows:
         assert list(row) == exports.DATASHOP_COLUMNS
         assert TIME_RE.match(row["Time"]) and row["Time Zone"] == "UTC"
         assert row["Level (Course)"] == "mini" and row["Problem Name"] == "add-halves-quarters"
+        assert row["Selection"] == "step 1" and row["Step Name"].startswith("1: ")
         assert row["KC (Default)"] and all("\t" not in v and "\n" not in v for v in row.values())
-    answers = [r for r in rows if r["Student Response Type"] == "ATTEMPT"]
-    assert [r["Outcome"] for r in answers] == ["INCORRECT", "CORRECT"]
-    assert [r["Input"] for r in answers] == ["2/6", "0.75"]
-    assert all(r["Tutor Response Type"] == "RESULT" and r["CF (tutor_move)"] for r in answers)
-    hint = next(r for r in rows if r["Student Response Type"] == "HINT_REQUEST")
-    assert hint["Outcome"] == "HINT" and hint["Tutor Response Type"] == "HINT_MSG" and hint["Help Level"] == "1"
-    assert int(hint["Total Num Hints"]) >= 1 and hint["CF (llm_backend)"] == "scripted"
-    # attempts and hint requests count up at the step
-    assert [r["Attempt At Step"] for r in rows if r["Student Response Type"]] == ["1", "2", "3"]
 
 
-# DataShop's tab-delimited import rules, written out here independently of tutor.research.exports.
-DATASHOP_REQUIRED = ["Anon Student Id", "Session Id", "Time", "Time Zone", "Student Response Type",
-                     "Tutor Response Type", "Level (Course)", "Problem Name", "Step Name", "Attempt At Step",
-                     "Outcome", "Input", "Feedback Text", "Help Level", "Total Num Hints", "Condition Name",
-                     "Condition Type"]
-DATASHOP_INTEGER = ["Session Id", "Help Level", "Total Num Hints"]
+def test_transaction_kinds_follow_the_tutors_reply():
+    kind = exports.transaction_kind
+    assert kind(has_attempt=True, reply_move="hint") is exports.ATTEMPT
+    for move in ("hint", "open_subproblem", "bottom_out"):
+        assert kind(has_attempt=False, reply_move=move) is exports.HINT_REQUEST
+    # help asked for again with no try in between: "try the last rung first" (it carries the rung)
+    assert kind(has_attempt=False, reply_move="encourage", reply_hint_level=2) is exports.HINT_REQUEST
+    assert kind(has_attempt=False, reply_move="encourage", reply_hint_level=0) is exports.CHAT
+    assert kind(has_attempt=False, reply_move="explain_concept") is exports.WHY_QUESTION
+    assert kind(has_attempt=False, reply_move="decline_answer") is exports.ANSWER_REQUEST
+    for other in ("redirect", "point_next", None):  # None: the tutor never replied
+        assert kind(has_attempt=False, reply_move=other) is exports.CHAT
+
+
+# DataShop's tab-delimited import rules (its "Tab-delimited format" help page), written out here
+# independently of tutor.research.exports.
+DATASHOP_REQUIRED = ["Anon Student Id", "Session Id", "Time", "Level (Course)", "Problem Name"]
+DATASHOP_KNOWN = [*DATASHOP_REQUIRED, "Time Zone", "Student Response Type", "Student Response Subtype",
+                  "Tutor Response Type", "Tutor Response Subtype", "Step Name", "Attempt At Step", "Outcome",
+                  "Selection", "Action", "Input", "Feedback Text", "Feedback Classification", "Help Level",
+                  "Total Num Hints", "Condition Name", "Condition Type"]
+DATASHOP_INTEGER = ["Session Id", "Help Level", "Total Num Hints", "Attempt At Step"]
+SIZE_LIMITS = {"Anon Student Id": 55, "Session Id": 255, "Time Zone": 50, "Student Response Type": 30,
+               "Student Response Subtype": 30, "Tutor Response Type": 30, "Tutor Response Subtype": 30,
+               "Problem Name": 255, "Step Name": 255, "Outcome": 30, "Selection": 255, "Action": 255,
+               "Input": 255, "Feedback Classification": 255, "Condition Name": 80, "Condition Type": 255}
+# What this export promises on top: the row types of docs/datashop.md and their outcomes.
+ROW_TYPES = {"ATTEMPT": ("RESULT", {"CORRECT", "INCORRECT", ""}), "HINT_REQUEST": ("HINT_MSG", {"HINT"}),
+             "WHY_QUESTION": ("HINT_MSG", {""}), "ANSWER_REQUEST": ("MESSAGE", {""}), "CHAT": ("MESSAGE", {""})}
 
 
 def datashop_problems(text):
@@ -94,7 +119,7 @@ def datashop_problems(text):
     header, body = lines[0].split("\t"), [line.split("\t") for line in lines[1:-1]]
     problems += [f"missing column {c!r}" for c in DATASHOP_REQUIRED if c not in header]
     problems += [f"bad column name {c!r}" for c in header
-                 if c not in DATASHOP_REQUIRED and not re.fullmatch(r"(KC|CF) \([^()]+\)", c)]
+                 if c not in DATASHOP_KNOWN and not re.fullmatch(r"(KC|CF) \([A-Za-z0-9_ -]+\)", c)]
     if not any(c.startswith("KC (") for c in header):
         problems.append("no KC column")
     if len(set(header)) != len(header):
@@ -103,24 +128,32 @@ def datashop_problems(text):
         if len(cells) != len(header):
             problems.append(f"line {n}: {len(cells)} fields, header has {len(header)}")
             continue
-        row = dict(zip(header, cells, strict=True))
-        if not row["Anon Student Id"] or not row["Problem Name"] or not row["Step Name"]:
-            problems.append(f"line {n}: empty student, problem or step")
+        row = dict.fromkeys(DATASHOP_KNOWN, "") | dict(zip(header, cells, strict=True))
+        if not row["Anon Student Id"] or not row["Problem Name"] or not row["Session Id"]:
+            problems.append(f"line {n}: empty student, session or problem")
+        if not (row["Step Name"] or row["Selection"] or row["Action"]):
+            problems.append(f"line {n}: none of Step Name, Selection, Action")
         if not TIME_RE.match(row["Time"]) or row["Time Zone"] != "UTC":
             problems.append(f"line {n}: time {row['Time']!r} {row['Time Zone']!r}")
         for c in DATASHOP_INTEGER:
             if row[c] and not row[c].isdigit():
                 problems.append(f"line {n}: {c} {row[c]!r} is not an integer")
+        for c, limit in SIZE_LIMITS.items():
+            if len(row[c]) > limit:
+                problems.append(f"line {n}: {c} longer than {limit}")
+        if row["Feedback Classification"] and not row["Feedback Text"]:
+            problems.append(f"line {n}: Feedback Classification without Feedback Text")
+        if bool(row["Condition Type"]) and not row["Condition Name"]:
+            problems.append(f"line {n}: Condition Type without Condition Name")
         student = row["Student Response Type"]
-        if student not in ("ATTEMPT", "HINT_REQUEST", ""):
+        if student not in ROW_TYPES:
             problems.append(f"line {n}: Student Response Type {student!r}")
-        if row["Tutor Response Type"] not in ("RESULT", "HINT_MSG"):
-            problems.append(f"line {n}: Tutor Response Type {row['Tutor Response Type']!r}")
-        expected_outcomes = {"ATTEMPT": {"CORRECT", "INCORRECT", "UNREADABLE"}, "HINT_REQUEST": {"HINT"}, "": {""}}
-        if row["Outcome"] not in expected_outcomes[student] if student in expected_outcomes else True:
-            problems.append(f"line {n}: Outcome {row['Outcome']!r} for {student!r}")
-        if student and not (row["Attempt At Step"].isdigit() and int(row["Attempt At Step"]) >= 1):
-            problems.append(f"line {n}: Attempt At Step {row['Attempt At Step']!r}")
+            continue
+        tutor, outcomes = ROW_TYPES[student]
+        if row["Tutor Response Type"] != tutor or row["Outcome"] not in outcomes:
+            problems.append(f"line {n}: {student} with {row['Tutor Response Type']!r} and {row['Outcome']!r}")
+        if bool(row["Attempt At Step"]) != bool(row["Outcome"]):
+            problems.append(f"line {n}: Attempt At Step {row['Attempt At Step']!r} with Outcome {row['Outcome']!r}")
         p = row.get("CF (p_correct_before)", "")
         if p and not 0.0 <= float(p) <= 1.0:
             problems.append(f"line {n}: p_correct_before {p!r}")
@@ -133,18 +166,11 @@ def test_datashop_export_of_a_replayed_session_validates_and_matches_the_databas
     assert datashop_problems(text) == []
     rows = [dict(zip(exports.DATASHOP_COLUMNS, line.split("\t"), strict=True)) for line in text.splitlines()[1:]]
 
-    # one row per logged transaction of the consenting student, counted straight from the database
+    # one row per message of the consenting student, counted straight from the database
     consenting = Turn.objects.filter(session__course=logs["course"], session__student=logs["student"])
-    attempts = Attempt.objects.filter(session__student=logs["student"]).count()
-    hint_requests = sum(
-        1 for t in consenting.filter(role="student").select_related("reply")
-        if not Attempt.objects.filter(turn=t).exists() and t.reply.move in ("hint", "open_subproblem")
-    )
-    tutor_messages = consenting.filter(role="tutor").count()
-    kinds = [r["Student Response Type"] for r in rows]
-    assert (kinds.count("ATTEMPT"), kinds.count("HINT_REQUEST"), kinds.count("")) == (
-        attempts, hint_requests, tutor_messages)
-    assert attempts == 2 and hint_requests == 1 and tutor_messages == consenting.count() - 4
+    assert len(rows) == consenting.filter(role="student").count() == 5
+    assert [r["Outcome"] for r in rows if r["Student Response Type"] == "ATTEMPT"] == [
+        a.outcome.upper() for a in Attempt.objects.filter(session__student=logs["student"]).order_by("id")]
     assert {r["Session Id"] for r in rows} == {str(logs["session"].pk)}
     assert rows == sorted(rows, key=lambda r: r["Time"])  # session order is time order
     # no experiment in this course: the condition columns are empty, not made up
@@ -152,15 +178,21 @@ def test_datashop_export_of_a_replayed_session_validates_and_matches_the_databas
 
 
 def test_the_validator_catches_broken_files():
-    good = "\t".join([*DATASHOP_REQUIRED, "KC (Default)"]) + "\n"
+    columns = [*DATASHOP_KNOWN, "KC (Default)"]
+    good = "\t".join(columns) + "\n"
     assert datashop_problems(good) == []
-    assert datashop_problems(good.replace("Time Zone\t", "")) == ["missing column 'Time Zone'"]
-    row = dict.fromkeys([*DATASHOP_REQUIRED, "KC (Default)"], "x")
-    row.update({"Time": "2026-01-01 10:00:00", "Time Zone": "UTC", "Student Response Type": "ATTEMPT",
+    assert datashop_problems(good.replace("Session Id\t", "")) == ["missing column 'Session Id'"]
+    row = dict.fromkeys(columns, "")
+    row.update({"Anon Student Id": "s", "Session Id": "1", "Time": "2026-01-01 10:00:00.000", "Time Zone": "UTC",
+                "Level (Course)": "c", "Problem Name": "p", "Step Name": "1: x", "Student Response Type": "ATTEMPT",
                 "Tutor Response Type": "RESULT", "Outcome": "CORRECT", "Attempt At Step": "1",
-                "Session Id": "1", "Help Level": "", "Total Num Hints": "3"})
-    problems = datashop_problems(good + "\t".join(row.values()) + "\n")
-    assert problems == ["line 2: time '2026-01-01 10:00:00' 'UTC'"]
+                "Total Num Hints": "3"})
+    assert datashop_problems(good + "\t".join(row.values()) + "\n") == []
+    broken = row | {"Time": "2026-01-01 10:00:00", "Step Name": "", "Feedback Classification": "sign error",
+                    "Student Response Type": "CHAT"}
+    assert datashop_problems(good + "\t".join(broken.values()) + "\n") == [
+        "line 2: none of Step Name, Selection, Action", "line 2: time '2026-01-01 10:00:00' 'UTC'",
+        "line 2: Feedback Classification without Feedback Text", "line 2: CHAT with 'RESULT' and 'CORRECT'"]
 
 
 def test_identifiable_exports_add_usernames_only_when_asked(logs, tmp_path):

@@ -11,6 +11,7 @@ from content import packs
 from content.models import Course
 from tutor import engine, roles, services
 from tutor.models import Turn
+from tutor.research.models import Consent, ResearchGrant
 from tutor.teaching import services as teaching
 from tutor.teaching.models import Classroom, Enrolment
 
@@ -26,8 +27,11 @@ DEMO_REPLAYS: list[tuple[str, list[tuple[str, list[str]]]]] = [
                   ("int-subtract-negative", ["-5", "-11", "hint", "hint", "hint", "just tell me", "-5"]),
                   ("add-half-third", ["2/5", "2/6", "I'm stuck"])]),
     ("demo-cleo", [("int-temperature-rise", ["19", "5"]), ("int-diver-signs", ["24", "-24", "-24 m", "-4", "4"]),
-                   ("add-half-third", ["2/5", "5/6"])]),
+                   ("add-half-third", ["2/5", "why can't I just add the bottoms?", "5/6"])]),
 ]
+# The demo's research path: the demo students consent (this version of the form), and the demo
+# researcher is granted the demo course, so the research API and its exports have data at once.
+DEMO_CONSENT_VERSION = "demo"
 DEMO_ACCOUNTS = [
     ("demo-student", "learn-fractions-1", roles.STUDENT),
     ("demo-teacher", "teach-fractions-1", roles.TEACHER),
@@ -57,9 +61,24 @@ class Command(BaseCommand):
             course = packs.import_pack(data, owner=teacher)
             self.stdout.write(f"Loaded the demo course “{course.title}”.")
         self._demo_class(course, teacher)
+        self._demo_research(course)
         self.stdout.write(self.style.SUCCESS("Demo accounts (log in at http://127.0.0.1:8000/accounts/login/):"))
         for username, password, role in DEMO_ACCOUNTS:
             self.stdout.write(f"  {role[:-1]:<11} {username:<16} password: {password}")
+
+    def _demo_research(self, course: Course) -> None:
+        """Consent from the demo students who have not answered the consent form yet, and the demo
+        researcher's grant on the demo course."""
+        students = get_user_model().objects.filter(
+            username__in=["demo-student", *(name for name, _ in DEMO_REPLAYS)], research_consents__isnull=True)
+        consented = Consent.objects.bulk_create(
+            Consent(student=s, version=DEMO_CONSENT_VERSION, given=True) for s in students)
+        researcher = get_user_model().objects.get(username="demo-researcher")
+        _, granted = ResearchGrant.objects.get_or_create(researcher=researcher, course=course)
+        if consented or granted:
+            self.stdout.write(f"Research: {len(consented)} demo students consented; the demo researcher is "
+                              f"{'now ' if granted else ''}granted “{course.title}” (API token and exports on "
+                              "their home page, API docs at /api/docs/).")
 
     def _demo_class(self, course: Course, demo_teacher: Any) -> None:
         """A class taught by the demo teacher with the demo student and a few replayed students."""

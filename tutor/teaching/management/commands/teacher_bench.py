@@ -11,6 +11,7 @@ one warm-up request each; the figures are wall-clock milliseconds per request.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -19,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,43 @@ class QueryCounter:
         return execute(sql, params, many, context)
 
 
+def page_time(request: Callable[[], Any], *, repeat: int, profile: bool = False,
+              expect: int = 200) -> dict[str, Any]:
+    """Wall-clock and CPU figures of ``request()`` (a test-client call) over ``repeat`` requests after
+    one warm-up, and the SQL statements one request runs."""
+    warm = request()
+    if warm.status_code != expect:
+        raise RuntimeError(f"{getattr(warm, 'request', {}).get('PATH_INFO', '?')} answered {warm.status_code}")
+    times, cpu = [], []
+    counter = QueryCounter()
+    with connection.execute_wrapper(counter):
+        request()
+    response = warm
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        response = request()
+        times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    times.sort()
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.runcall(request)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+    return {
+        "median_ms": round(statistics.median(times), 1),
+        # CPU time of this process: what the page costs when the machine is shared.
+        "cpu_median_ms": round(statistics.median(cpu), 1),
+        "min_ms": round(times[0], 1),
+        "max_ms": round(times[-1], 1),
+        "p90_ms": round(times[min(len(times) - 1, math.ceil(0.9 * len(times)) - 1)], 1),
+        "queries": counter.n,
+        "bytes": len(response.content),
+    }
+
+
 class Command(BaseCommand):
     help = "Benchmark the teacher's pages on a generated class; prints milliseconds per page (and writes JSON)."
 
@@ -65,7 +104,7 @@ class Command(BaseCommand):
         parser.add_argument("--repeat", type=int, default=7, help="Timed requests per page.")
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--json", dest="out", type=Path, help="Write the figures here.")
-        parser.add_argument("--profile", choices=["class", "student", "class_items", "course_items"],
+        parser.add_argument("--profile", metavar="PAGE",
                             help="Print a cProfile of one request of this page.")
         parser.add_argument("--phases", action="store_true",
                             help="Also time the selectors alone (without the request and the template).")
@@ -116,37 +155,8 @@ class Command(BaseCommand):
         }
         figures: dict[str, Any] = {}
         for name, url in pages.items():
-            warm = client.get(url)
-            if warm.status_code != 200:
-                raise RuntimeError(f"{url} answered {warm.status_code}")
-            times, cpu = [], []
-            counter = QueryCounter()
-            with connection.execute_wrapper(counter):
-                client.get(url)
-            for _ in range(opts["repeat"]):
-                t0, c0 = time.perf_counter(), time.process_time()
-                response = client.get(url)
-                times.append((time.perf_counter() - t0) * 1000)
-                cpu.append((time.process_time() - c0) * 1000)
-            times.sort()
-            if opts.get("profile") == name:
-                import cProfile
-                import pstats
-
-                profiler = cProfile.Profile()
-                profiler.runcall(client.get, url)
-                pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
-            figures[name] = {
-                "url": url,
-                "median_ms": round(statistics.median(times), 1),
-                # CPU time of this process: what the page costs when the machine is shared.
-                "cpu_median_ms": round(statistics.median(cpu), 1),
-                "min_ms": round(times[0], 1),
-                "max_ms": round(times[-1], 1),
-                "p90_ms": round(times[min(len(times) - 1, math.ceil(0.9 * len(times)) - 1)], 1),
-                "queries": counter.n,
-                "bytes": len(response.content),
-            }
+            figures[name] = {"url": url, **page_time(functools.partial(client.get, url), repeat=opts["repeat"],
+                                                      profile=opts.get("profile") == name)}
         phases: dict[str, float] = {}
         if opts.get("phases"):
             from tutor.teaching import selectors as sel
