@@ -32,8 +32,12 @@ def database_problem() -> str | None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        executor = MigrationExecutor(connection)
-        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        loader = MigrationExecutor(connection).loader
+        # Every migration of the graph that is not recorded as applied, in the order it would run: a
+        # plan to the leaf nodes would miss one left unapplied below an applied leaf.
+        applied = set(loader.applied_migrations)
+        pending = list(dict.fromkeys(key for leaf in loader.graph.leaf_nodes()
+                                     for key in loader.graph.forwards_plan(leaf) if key not in applied))
     except Exception:
         log.exception("readiness: the database check failed")
         return "database unreachable"
@@ -41,7 +45,7 @@ def database_problem() -> str | None:
         # A probe runs in a fresh thread each time: leave no connection behind in it.
         connection.close()
     if pending:
-        names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in pending[:3])
+        names = ", ".join(f"{app}.{name}" for app, name in pending[:3])
         return f"migrations not applied: {len(pending)} pending ({names}{', …' if len(pending) > 3 else ''})"
     return None
 
