@@ -12,6 +12,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -159,3 +160,13 @@ TIMING_JS = """
   }).observe(transcript, {childList: true, subtree: true, characterData: true});
 }
 """
+
+
+def sign_up(page: Any, username: str, password: str = "a-long-student-pass-42") -> None:
+    """Sign up as a new student in the browser and land on the front door."""
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", username)
+    page.fill("#id_password1", password)
+    page.fill("#id_password2", password)
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url("**/")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.pagecheck import page_check
-from tests.e2e.server import Server, first_item
+from tests.e2e.server import Server, first_item, sign_up
 from tests.e2e.test_student_flow import open_item
 
 pytestmark = pytest.mark.e2e
@@ -55,15 +55,6 @@ def answers(server: Server, username: str) -> int:
     with sqlite3.connect(Path(server.workdir.name) / "e2e.sqlite3") as db:
         return int(db.execute("SELECT COUNT(*) FROM tracing_observation o JOIN auth_user u ON u.id = o.learner_id"
                               " WHERE u.username = ?", (username,)).fetchone()[0])
-
-
-def sign_up(page: Any, username: str) -> None:
-    page.goto("/accounts/signup/")
-    page.fill("#id_username", username)
-    page.fill("#id_password1", "a-long-student-pass-42")
-    page.fill("#id_password2", "a-long-student-pass-42")
-    page.get_by_role("button", name="Sign up").click()
-    page.wait_for_url("**/")
 
 
 def reply_to(page: Any, text: str) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.server import ROOT, Server
+from tests.e2e.server import ROOT, Server, sign_up
 from tutor.management.commands.tutor_replay import NEXT_ITEM, WHY, expectation_problems, summarise
 
 pytestmark = pytest.mark.e2e
@@ -63,15 +63,6 @@ def _course_setting(server: Server, course: str, **values: Any) -> dict[str, Any
     done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=server.env,
                           check=True, capture_output=True, text=True)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
-def _sign_up(page: Any, username: str) -> None:
-    page.goto("/accounts/signup/")
-    page.fill("#id_username", username)
-    page.fill("#id_password1", "a-long-student-pass-42")
-    page.fill("#id_password2", "a-long-student-pass-42")
-    page.get_by_role("button", name="Sign up").click()
-    page.wait_for_url("**/")
 
 
 def _start(page: Any, item_id: int) -> None:
@@ -133,7 +124,7 @@ def test_conversation_in_the_browser_with_the_real_model(page: Any, server: Serv
     if script.get("settings"):
         restore = _course_setting(server, script["course"], **script["settings"])
     try:
-        _sign_up(page, username)
+        sign_up(page, username)
         _start(page, _item_id(server, script["course"], script["item"]))
         shown: list[dict[str, Any]] = []
         for message in script["student"]:

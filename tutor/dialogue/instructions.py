@@ -3,6 +3,8 @@ alignment training share this one table)."""
 
 from __future__ import annotations
 
+import functools
+
 MOVE_INSTRUCTIONS = {
     "praise_advance": "Praise the student briefly and specifically for the correct answer.",
     "subproblem_praise": "Confirm the small question was answered correctly and ask the next question in the note.",
@@ -108,6 +110,7 @@ def _gbnf_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@functools.lru_cache(maxsize=64)
 def lead_in_grammar(move: str) -> str:
     """The GBNF grammar of the move's lead-in: one of its openers, then either the end of the sentence
     or a comma and up to ``LEAD_IN_MAX_WORDS`` words of ``LEAD_IN_WORDS``."""
