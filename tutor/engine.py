@@ -143,6 +143,7 @@ class TurnPlan:
     phrasing: str = "full"  # or "lead-in" (the TUTOR_LLM_PHRASING setting)
     extra: dict[str, Any] = field(default_factory=dict)
     last_attempt: CheckResult | None = None  # the checker's verdict on the message this turn answers
+    earlier_replies: list[str] = field(default_factory=list)  # what the tutor has said before in this session
 
 
 def _next_seq(session: TutoringSession) -> int:
@@ -227,6 +228,8 @@ def turn_take(*, session_id: int, text: str, client_id: str = "",
         llm_backend=tutor_settings.llm_backend, phrasing=phrasing,
         extra={"offer_similar": outcome.offer_similar, "next_url": _next_item_url(session) if finished else ""},
         last_attempt=outcome.check, opening=TurnOpened(student=student, tutor=tutor),
+        earlier_replies=[t for t in session.turns.filter(role=Turn.Role.TUTOR).exclude(pk=tutor.pk)
+                         .values_list("text", flat=True) if t],
     )
     return plan
 
@@ -306,14 +309,15 @@ def _learner_model_record(attempt: Attempt) -> None:
         Attempt.objects.filter(pk=attempt.pk).update(p_correct_before=float(p_before))
 
 
-def _guard(plan: TurnPlan, text: str, *, max_chars: int = 600) -> Any:
-    """The pedagogical guard's verdict on ``text`` as a reply for this plan's move."""
+def _guard(plan: TurnPlan, text: str, *, max_chars: int = 600, final: bool = True) -> Any:
+    """The pedagogical guard's verdict on ``text`` as a reply for this plan's move (``final``: the
+    whole reply, which may not repeat an earlier one; a partial reply is checked without that)."""
     from tutor import guard
 
     return guard.guard_check(
         text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
         authored_text=plan.authored_text, allowed_numbers=plan.allowed_numbers, move=plan.move, max_chars=max_chars,
-        last_attempt=plan.last_attempt,
+        last_attempt=plan.last_attempt, earlier_replies=plan.earlier_replies if final else (),
     )
 
 
@@ -372,7 +376,7 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
                 # Only a leak stops the stream; the full verdict is needed once, when it does.
                 if _leak(plan, safe) is not None:
                     rejected = True
-                    verdict = {**_verdict(_guard(plan, safe, max_chars=10_000)), "partial": True}
+                    verdict = {**_verdict(_guard(plan, safe, max_chars=10_000, final=False)), "partial": True}
                     cancel.set()
                     break
                 if first_token_ms is None:

@@ -227,3 +227,18 @@ def test_the_final_event_of_a_finished_item_points_to_the_next_one(session, back
     assert isinstance(final, engine.ReplyFinal)
     assert final.next_url == reverse("continue-learning", args=[session.course.slug])
     assert final == engine.reply_resend(tutor_turn_id=plan.tutor_turn_id)
+
+
+def test_a_model_reply_said_before_in_the_session_is_not_sent_again(session, backend):
+    first = engine.turn_take(session_id=session.pk, text="what did you think of the football last night?")
+    run_reply(first)
+    said = Turn.objects.get(pk=first.tutor_turn_id)
+    assert said.state == Turn.State.COMPLETE and said.move == "redirect"
+    # The model offers the same redirect again, word for word (only its case and full stop differ).
+    backend(ScriptedBackend([said.text.upper().rstrip(".?!")]))
+    second = engine.turn_take(session_id=session.pk, text="my cat is called Pixel")
+    run_reply(second)
+    again = Turn.objects.get(pk=second.tutor_turn_id)
+    assert again.move == "redirect" and again.state == Turn.State.FALLBACK
+    assert again.guard["fallback"] == "guard: says again word for word what it said earlier"
+    assert again.text == again.authored_text and again.text != said.text

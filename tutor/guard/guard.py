@@ -392,6 +392,11 @@ _QUESTION_START = re.compile(
 MIN_HINT_OVERLAP = 0.25
 
 
+def _said(text: str) -> str:
+    """A reply as a student hears it: case, spacing and closing punctuation aside."""
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
 def _asks_question(text: str) -> bool:
     return "?" in text or bool(_QUESTION_START.search(text))
 
@@ -501,6 +506,7 @@ def guard_check(
     move: str,
     max_chars: int = 600,
     last_attempt: CheckResult | None = None,
+    earlier_replies: Iterable[str] = (),
 ) -> GuardVerdict:
     """Check one candidate tutor reply against the answer, the authored move and the known numbers.
 
@@ -511,6 +517,8 @@ def guard_check(
     ``last_attempt``: the checker's verdict on the student's message this reply answers, if it was
     an attempt. After a wrong attempt, praise or confirmation fails the reply; after a right one,
     the reply may restate the answer the student gave.
+    ``earlier_replies``: what the tutor has already said in this conversation; saying one of them
+    again word for word fails the reply (a student who hears the same sentence twice is not listened to).
     """
     reasons: list[str] = []
     text = candidate.strip()
@@ -567,6 +575,10 @@ def guard_check(
     if trigrams and max(trigrams.count(t) for t in set(trigrams)) >= 3:
         ignores_move = True
         reasons.append("repeats itself")
+    said = _said(text)
+    if any(said == _said(earlier) for earlier in earlier_replies):
+        ignores_move = True
+        reasons.append("says again word for word what it said earlier")
 
     too_long = len(text) > max_chars
     if too_long:

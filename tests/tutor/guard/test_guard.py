@@ -398,3 +398,10 @@ def test_a_final_answer_may_be_asserted_once_released_or_given() -> None:
     earned = check(reply, last_attempt=CheckResult(status="correct", parsed="24"), move="praise")
     assert not any(reason.startswith("asserts") for reason in earned.reasons), earned.reasons
     assert any(reason.startswith("asserts") for reason in check(reply, move="praise").reasons)
+
+
+def test_a_reply_said_earlier_in_the_conversation_fails() -> None:
+    earlier = ["Let's get back to the problem. How many pens are in half a dozen?"]
+    verdict = check("let's get back to the problem!  How many pens are in half a dozen", earlier_replies=earlier)
+    assert not verdict.passed and verdict.reasons == ["says again word for word what it said earlier"]
+    assert check("How many pens are in half a dozen? Add that to the two dozens.", earlier_replies=earlier).passed
