@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 
+import config.asgi  # noqa: F401  (loaded now: its django.setup() reconfigures logging, which drops caplog's handler)
 from tests.chat_socket import connect, receive_until_final
 from tutor.ops.request_id import RequestIdFilter, request_id_bind, request_id_new
 
