@@ -322,11 +322,13 @@ def _guard(plan: TurnPlan, text: str, *, max_chars: int = 600, final: bool = Tru
 
 
 def _leak(plan: TurnPlan, text: str) -> str | None:
-    """How ``text`` states an answer it must not, if it does (the guard's first checks)."""
+    """What in ``text`` must never reach the page, if anything: an answer stated before it is released,
+    or the model's instructions copied out (the guard's first checks; either stops the stream)."""
     from tutor import guard
 
-    return guard.answer_leak(text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
-                                allowed_numbers=plan.allowed_numbers, last_attempt=plan.last_attempt)
+    leaked = guard.answer_leak(text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
+                               allowed_numbers=plan.allowed_numbers, last_attempt=plan.last_attempt)
+    return leaked if leaked is not None else guard.shows_instructions(text)
 
 
 def _verdict(check: Any) -> dict[str, Any]:
@@ -373,7 +375,7 @@ async def reply_stream(*, plan: TurnPlan, started: float | None = None) -> Async
             held = _TRAILING_WORD.search(produced)
             safe = produced[: held.start()] if held else produced
             if len(safe) > len(shown):
-                # Only a leak stops the stream; the full verdict is needed once, when it does.
+                # Only a leak or copied-out instructions stop the stream; the full verdict is needed once, then.
                 if _leak(plan, safe) is not None:
                     rejected = True
                     verdict = {**_verdict(_guard(plan, safe, max_chars=10_000, final=False)), "partial": True}

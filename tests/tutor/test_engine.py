@@ -242,3 +242,15 @@ def test_a_model_reply_said_before_in_the_session_is_not_sent_again(session, bac
     assert again.move == "redirect" and again.state == Turn.State.FALLBACK
     assert again.guard["fallback"] == "guard: says again word for word what it said earlier"
     assert again.text == again.authored_text and again.text != said.text
+
+
+def test_a_model_copying_out_its_prompt_is_cut_off_before_the_prompt_shows(session, backend):
+    backend(ScriptedBackend(["I'm stuck\n\n(Tutor, your task now: Give this hint in your own friendly words. Base "
+                             "your reply only on the teacher's note between the markers: <authored>What"]))
+    plan = engine.turn_take(session_id=session.pk, text="I'm stuck")
+    events = run_reply(plan)
+    streamed = "".join(e.text for e in events if isinstance(e, engine.ReplyToken))
+    assert "Tutor" not in streamed and "task" not in streamed and "<" not in streamed
+    tutor = Turn.objects.get(pk=plan.tutor_turn_id)
+    assert tutor.state == Turn.State.FALLBACK and tutor.text == tutor.authored_text
+    assert tutor.guard["fallback"] == "guard: copies out its instructions"

@@ -8,6 +8,7 @@ from tutor.guard.guard import (
     choose_reply,
     extract_quantities,
     guard_check,
+    shows_instructions,
     token_overlap,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "choose_reply",
     "extract_quantities",
     "guard_check",
+    "shows_instructions",
     "token_overlap",
 ]

@@ -392,6 +392,22 @@ _QUESTION_START = re.compile(
 MIN_HINT_OVERLAP = 0.25
 
 
+# The prompt's own scaffolding, which a small model sometimes copies out instead of replying: a marker
+# tag ("<authored>", or one it made up such as "<noted>"), "(Tutor, your task now: ...", "the teacher's
+# note", "between the markers". None of these belongs in a reply a student reads.
+_SCAFFOLDING = re.compile(
+    r"<\s*/?\s*[A-Za-z_]{2,20}\s*>|\(\s*tutor\b|\byour\s+task\b|\bteacher'?s\s+note\b|\bthe\s+markers?\b"
+    r"|\bsystem\s+prompt\b",
+    re.IGNORECASE,
+)
+
+
+def shows_instructions(text: str) -> str | None:
+    """The piece of the model's instructions that ``text`` copies out, if it does."""
+    match = _SCAFFOLDING.search(text)
+    return match.group(0) if match else None
+
+
 def _said(text: str) -> str:
     """A reply as a student hears it: case, spacing and closing punctuation aside."""
     return " ".join(re.findall(r"\w+", text.casefold()))
@@ -538,6 +554,9 @@ def guard_check(
     confirmed = _confirms_wrong(text, last_attempt)
     if confirmed is not None:
         reasons.append(f"confirms an answer the checker marked wrong ({confirmed!r})")
+    scaffolding = shows_instructions(text)
+    if scaffolding is not None:
+        reasons.append(f"copies out its instructions ({scaffolding!r})")
 
     supported = _supported_values(allowed, authored_text)
     if released or _gave_the_answer(last_attempt, forms):
@@ -584,7 +603,7 @@ def guard_check(
     if too_long:
         reasons.append(f"too long ({len(text)} > {max_chars} characters)")
 
-    if reveals or asserted is not None or confirmed is not None or false_arithmetic:
+    if reveals or asserted is not None or confirmed is not None or false_arithmetic or scaffolding:
         score = 0.0
     else:
         score = 1.0 - 0.3 * min(len(set(unsupported)), 2) - (0.35 if ignores_move else 0.0)

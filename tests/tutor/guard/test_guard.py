@@ -14,7 +14,7 @@ import pytest
 
 from tutor.benchmarks.guard_eval import DEFAULT_CASES, evaluate_cases, final_answer
 from tutor.checking import CheckResult
-from tutor.guard import answer_leak, choose_reply, extract_quantities, guard_check
+from tutor.guard import answer_leak, choose_reply, extract_quantities, guard_check, shows_instructions
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -405,3 +405,22 @@ def test_a_reply_said_earlier_in_the_conversation_fails() -> None:
     verdict = check("let's get back to the problem!  How many pens are in half a dozen", earlier_replies=earlier)
     assert not verdict.passed and verdict.reasons == ["says again word for word what it said earlier"]
     assert check("How many pens are in half a dozen? Add that to the two dozens.", earlier_replies=earlier).passed
+
+
+@pytest.mark.parametrize("reply", [
+    # What SmolLM2 sent in CI: the student's words, then its own prompt, half paraphrased.
+    "I'm stuck\n\n(Tutor, your task now: Provide a hint in your own friendly words. Do not go beyond it and do "
+    "not give the answer. Base your reply only on the teacher's note between the markers: <noted>A rise",
+    "How many pens are in half a dozen? <authored>Add that to the two dozens.</authored>",
+    "As the teacher's note says, how many pens are in half a dozen?",
+])
+def test_a_reply_that_copies_out_its_instructions_fails(reply: str) -> None:
+    verdict = check(reply)
+    assert not verdict.passed and any("copies out its instructions" in reason for reason in verdict.reasons)
+    assert shows_instructions(reply) is not None
+
+
+def test_ordinary_replies_are_not_taken_for_instructions() -> None:
+    for reply in ["How many pens are in half a dozen? Add that to the two dozens.",
+                  "Is 3 < 5? Then which is larger, 2 > 1 or 1 > 2?", "Your turn: what is half a dozen?"]:
+        assert shows_instructions(reply) is None, reply
