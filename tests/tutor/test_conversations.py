@@ -13,7 +13,7 @@ from content import packs
 from content.models import Item
 from tutor import guard
 from tutor.dialogue_bridge import answer_forms
-from tutor.management.commands.tutor_replay import WHY, summarise
+from tutor.management.commands.tutor_replay import WHY, expectation_problems, summarise
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -116,13 +116,18 @@ def test_the_report_counts_model_phrased_replies_and_whys():
         {"role": "tutor", "text": "A hint.", "move": "hint", "model_phrased": False},
         {"role": "student", "text": "ok", "move": ""},
         {"role": "tutor", "text": "a hint.", "move": "hint", "model_phrased": True},
+        {"role": "student", "text": "I'm stuck", "move": ""},
+        {"role": "tutor", "text": "I'm stuck (Tutor, your task now: a hint)", "move": "hint", "model_phrased": True},
     ]
     summary = summarise(turns)
-    assert summary["moves"] == ["explain_concept", "hint", "hint"]
-    assert (summary["replies"], summary["model_phrased"]) == (3, 2)
-    assert summary["model_phrased_share"] == pytest.approx(2 / 3)
+    assert summary["moves"] == ["explain_concept", "hint", "hint", "hint"]
+    assert (summary["replies"], summary["model_phrased"]) == (4, 3)
+    assert summary["model_phrased_share"] == pytest.approx(3 / 4)
     assert (summary["whys"], summary["whys_explained"], summary["every_why_explained"]) == (2, 1, False)
-    assert summary["repeated_replies"] == 1
+    assert summary["repeated_replies"] == 1 and summary["instructions_shown"] == 1
+    problems = expectation_problems({}, {"summary": summary, "items": []})
+    assert problems == ["1 replies showed the model's instructions", "1 replies repeated word for word",
+                        "a why-question without an explanation"]
 
 
 def test_a_real_model_s_replies_count_as_model_phrased_only_when_sent(courses, backend, tmp_path):

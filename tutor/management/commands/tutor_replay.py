@@ -27,6 +27,7 @@ from django.db.models import Q
 
 from content.models import Course, Item
 from tutor import engine
+from tutor.guard import shows_instructions
 from tutor.models import Turn, TutoringSession
 from tutor.planning import services as planning
 
@@ -181,13 +182,14 @@ def summarise(turns: list[dict[str, Any]]) -> dict[str, Any]:
     """Per conversation: the tutor's moves in reply, how many replies the model phrased, the why
     questions and whether each got an explanation, and replies sent word for word before."""
     moves: list[str] = []
-    replies = phrased = whys = explained = repeated = 0
+    replies = phrased = whys = explained = repeated = instructions = 0
     said: set[str] = set()
     for i, turn in enumerate(turns):
         if turn["role"] == Turn.Role.TUTOR:
             key = _said(turn["text"])
             repeated += key in said
             said.add(key)
+            instructions += shows_instructions(turn["text"]) is not None
         if turn["role"] != Turn.Role.STUDENT:
             continue
         reply = turns[i + 1] if i + 1 < len(turns) and turns[i + 1]["role"] == Turn.Role.TUTOR else None
@@ -201,7 +203,8 @@ def summarise(turns: list[dict[str, Any]]) -> dict[str, Any]:
             explained += reply["move"] == EXPLAIN
     return {"moves": moves, "replies": replies, "model_phrased": phrased,
             "model_phrased_share": phrased / replies if replies else 0.0, "whys": whys, "whys_explained": explained,
-            "every_why_explained": whys == explained, "repeated_replies": repeated}
+            "every_why_explained": whys == explained, "repeated_replies": repeated,
+            "instructions_shown": instructions}
 
 
 def expectation_problems(expect: dict[str, Any], result: dict[str, Any]) -> list[str]:
@@ -218,6 +221,8 @@ def expectation_problems(expect: dict[str, Any], result: dict[str, Any]) -> list
     problems += [f"a {m} move" for m in expect.get("excludes") or [] if m in moves]
     if expect.get("next_item_differs") and (len(result["items"]) < 2 or result["items"][1] == result["items"][0]):
         problems.append(f"Next item served {result['items'][1:] or 'nothing'} after {result['items'][0]}")
+    if result["summary"]["instructions_shown"]:
+        problems.append(f"{result['summary']['instructions_shown']} replies showed the model's instructions")
     if result["summary"]["repeated_replies"]:
         problems.append(f"{result['summary']['repeated_replies']} replies repeated word for word")
     if not result["summary"]["every_why_explained"]:
