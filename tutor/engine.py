@@ -328,7 +328,7 @@ def _leak(plan: TurnPlan, text: str) -> str | None:
 
     leaked = guard.answer_leak(text, answer=plan.answer, answer_forms=plan.answer_forms, released=plan.released,
                                allowed_numbers=plan.allowed_numbers, last_attempt=plan.last_attempt)
-    return leaked if leaked is not None else guard.shows_instructions(text)
+    return leaked if leaked is not None else guard.unshowable(text)
 
 
 def _verdict(check: Any) -> dict[str, Any]:

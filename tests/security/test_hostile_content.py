@@ -95,14 +95,17 @@ pytestmark_db = pytest.mark.django_db(transaction=True)
 @pytestmark_db
 @pytest.mark.asyncio
 async def test_student_message_and_model_output_are_inert(session, student, backend):
-    # The model "replies" with the payload; the student sends it too.
-    backend(ScriptedBackend(responses=[PAYLOAD]))
+    # The model "replies" with the payload; the student sends it too. The guard stops the model's reply
+    # at its first tag (what streamed before it is shown, as text) and sends the authored text instead.
+    backend(ScriptedBackend(responses=["Let's look at this together. " + PAYLOAD]))
     comm, connected = await connect(student, session.pk)
     assert connected
     await comm.send_to(text_data=json.dumps({"message": PAYLOAD, "client_id": "x1"}))
     frames = await receive_until_final(comm)
     await comm.disconnect()
-    assert len(frames) >= 3
+    assert len(frames) >= 3  # the turn opened, the model's first words, the final reply
+    reply = await database_sync_to_async(Turn.objects.filter(session_id=session.pk, role="tutor").latest)("seq")
+    assert reply.state == Turn.State.FALLBACK and reply.guard["fallback"] == "guard: writes markup"
     harmless = await database_sync_to_async(_page)(student, session.pk)
     for frame in frames:
         # Fragments carry the page's own htmx swap attributes and nothing else.

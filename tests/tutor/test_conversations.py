@@ -126,7 +126,7 @@ def test_the_report_counts_model_phrased_replies_and_whys():
     assert (summary["whys"], summary["whys_explained"], summary["every_why_explained"]) == (2, 1, False)
     assert summary["repeated_replies"] == 1 and summary["instructions_shown"] == 1
     problems = expectation_problems({}, {"summary": summary, "items": []})
-    assert problems == ["1 replies showed the model's instructions", "1 replies repeated word for word",
+    assert problems == ["1 replies showed the model's instructions or markup", "1 replies repeated word for word",
                         "a why-question without an explanation"]
 
 

@@ -8,8 +8,8 @@ from tutor.guard.guard import (
     choose_reply,
     extract_quantities,
     guard_check,
-    shows_instructions,
     token_overlap,
+    unshowable,
 )
 
 __all__ = [
@@ -20,6 +20,6 @@ __all__ = [
     "choose_reply",
     "extract_quantities",
     "guard_check",
-    "shows_instructions",
     "token_overlap",
+    "unshowable",
 ]

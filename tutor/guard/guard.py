@@ -392,20 +392,29 @@ _QUESTION_START = re.compile(
 MIN_HINT_OVERLAP = 0.25
 
 
-# The prompt's own scaffolding, which a small model sometimes copies out instead of replying: a marker
-# tag ("<authored>", or one it made up such as "<noted>"), "(Tutor, your task now: ...", "the teacher's
-# note", "between the markers". None of these belongs in a reply a student reads.
+# The prompt's own scaffolding, which a small model sometimes copies out instead of replying: the
+# marker tags (or ones it makes up, such as "<noted>"), "(Tutor, your task now: ...", "the teacher's
+# note", "between the markers". None of it belongs in a reply a student reads.
 _SCAFFOLDING = re.compile(
-    r"<\s*/?\s*[A-Za-z_]{2,20}\s*>|\(\s*tutor\b|\byour\s+task\b|\bteacher'?s\s+note\b|\bthe\s+markers?\b"
-    r"|\bsystem\s+prompt\b",
+    r"<\s*/?\s*(?:authored|noted?|notes|markers?|task|system|instructions?|grounding)\b[^<>]*>"
+    r"|\(\s*tutor\b|\byour\s+task\b|\bteacher'?s\s+note\b|\bthe\s+markers?\b|\bsystem\s+prompt\b",
     re.IGNORECASE,
 )
+# Markup: a tutor's reply is Markdown; an HTML tag in it is at best noise (it is shown as text, never run).
+# (As a browser reads a tag: its name right after "<", so "is x < y and y > z?" is no tag.)
+_MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9:_-]{0,20}(?:\s[^<>]*)?/?>")
 
 
-def shows_instructions(text: str) -> str | None:
-    """The piece of the model's instructions that ``text`` copies out, if it does."""
+def unshowable(text: str) -> str | None:
+    """Why ``text`` must not reach the student even in part, if it must not: it copies out the
+    model's instructions, or it writes markup. The guard's reason, with the piece quoted."""
     match = _SCAFFOLDING.search(text)
-    return match.group(0) if match else None
+    if match:
+        return f"copies out its instructions ({match.group(0)!r})"
+    match = _MARKUP.search(text)
+    if match:
+        return f"writes markup ({match.group(0)!r})"
+    return None
 
 
 def _said(text: str) -> str:
@@ -554,9 +563,9 @@ def guard_check(
     confirmed = _confirms_wrong(text, last_attempt)
     if confirmed is not None:
         reasons.append(f"confirms an answer the checker marked wrong ({confirmed!r})")
-    scaffolding = shows_instructions(text)
+    scaffolding = unshowable(text)
     if scaffolding is not None:
-        reasons.append(f"copies out its instructions ({scaffolding!r})")
+        reasons.append(scaffolding)
 
     supported = _supported_values(allowed, authored_text)
     if released or _gave_the_answer(last_attempt, forms):

@@ -14,7 +14,7 @@ import pytest
 
 from tutor.benchmarks.guard_eval import DEFAULT_CASES, evaluate_cases, final_answer
 from tutor.checking import CheckResult
-from tutor.guard import answer_leak, choose_reply, extract_quantities, guard_check, shows_instructions
+from tutor.guard import answer_leak, choose_reply, extract_quantities, guard_check, unshowable
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -417,10 +417,16 @@ def test_a_reply_said_earlier_in_the_conversation_fails() -> None:
 def test_a_reply_that_copies_out_its_instructions_fails(reply: str) -> None:
     verdict = check(reply)
     assert not verdict.passed and any("copies out its instructions" in reason for reason in verdict.reasons)
-    assert shows_instructions(reply) is not None
+    assert unshowable(reply) is not None
 
 
 def test_ordinary_replies_are_not_taken_for_instructions() -> None:
     for reply in ["How many pens are in half a dozen? Add that to the two dozens.",
-                  "Is 3 < 5? Then which is larger, 2 > 1 or 1 > 2?", "Your turn: what is half a dozen?"]:
-        assert shows_instructions(reply) is None, reply
+                  "Is 3 < 5? Then which is larger, 2 > 1 or 1 > 2?", "Is x < y and y > z?",
+                  "Your turn: what is half a dozen?"]:
+        assert unshowable(reply) is None, reply
+
+
+def test_a_reply_that_writes_markup_fails() -> None:
+    verdict = check("How many pens are in half a dozen? <img src=x onerror=alert(1)>")
+    assert not verdict.passed and "writes markup ('<img src=x onerror=alert(1)>')" in verdict.reasons

@@ -27,7 +27,7 @@ from django.db.models import Q
 
 from content.models import Course, Item
 from tutor import engine
-from tutor.guard import shows_instructions
+from tutor.guard import unshowable
 from tutor.models import Turn, TutoringSession
 from tutor.planning import services as planning
 
@@ -189,7 +189,7 @@ def summarise(turns: list[dict[str, Any]]) -> dict[str, Any]:
             key = _said(turn["text"])
             repeated += key in said
             said.add(key)
-            instructions += shows_instructions(turn["text"]) is not None
+            instructions += unshowable(turn["text"]) is not None
         if turn["role"] != Turn.Role.STUDENT:
             continue
         reply = turns[i + 1] if i + 1 < len(turns) and turns[i + 1]["role"] == Turn.Role.TUTOR else None
@@ -222,7 +222,7 @@ def expectation_problems(expect: dict[str, Any], result: dict[str, Any]) -> list
     if expect.get("next_item_differs") and (len(result["items"]) < 2 or result["items"][1] == result["items"][0]):
         problems.append(f"Next item served {result['items'][1:] or 'nothing'} after {result['items'][0]}")
     if result["summary"]["instructions_shown"]:
-        problems.append(f"{result['summary']['instructions_shown']} replies showed the model's instructions")
+        problems.append(f"{result['summary']['instructions_shown']} replies showed the model's instructions or markup")
     if result["summary"]["repeated_replies"]:
         problems.append(f"{result['summary']['repeated_replies']} replies repeated word for word")
     if not result["summary"]["every_why_explained"]:
