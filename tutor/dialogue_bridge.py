@@ -39,6 +39,7 @@ class Outcome:
     on_subproblem: bool = False
     offer_similar: bool = False  # the worked answer was shown, or the teacher suggested: offer a similar item
     answer_public: bool = False  # the answer may be stated (told, or given by the student)
+    intent: str = ""  # what the student's message was read as (Intent's value)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -105,12 +106,13 @@ def finished_reply(*, session: TutoringSession, text: str = "") -> Outcome:
     else:
         view, _patterns = step_content(step)
     pointers = session.turns.filter(role=Turn.Role.TUTOR, move=policy.Move.POINT_NEXT).count()
-    decision = policy.after_item(view, intent=classify(text, view), message=text, previous_pointers=pointers)
+    intent = classify(text, view)
+    decision = policy.after_item(view, intent=intent, message=text, previous_pointers=pointers)
     chosen = _choose_text(decision, previous=_previous_replies(session), leaks=None)
     return Outcome(move=str(decision.move), mathdial=str(decision.mathdial), hint_level=0, authored_text=chosen,
                    released=False, advance=False, progress=session.progress, answer=step.answer if step else "",
                    answer_forms=answer_forms(step) if step else [], allowed_numbers=[session.item.statement, text],
-                   answer_public=True, check=None)
+                   answer_public=True, check=None, intent=str(intent))
 
 
 def step_view(step: Step) -> policy.StepView:
@@ -303,6 +305,7 @@ def decide(*, session: TutoringSession, step: Step, text: str,
         subproblem=subproblem,
         on_subproblem=on_subproblem,
         offer_similar=decision.offer_similar,
+        intent=str(intent),
         answer_public=decision.answer_public,
     )
 

@@ -197,6 +197,8 @@ def turn_take(*, session_id: int, text: str, client_id: str = "",
                     correct=outcome.check.status == "correct", partial=bool(getattr(outcome.check, "partial", False)),
                     misconception_id=outcome.check.misconception_id,
                 )
+        student.intent = outcome.intent
+        student.save(update_fields=["intent"])
         offer = similar_offer_turn(session)
         session.progress = outcome.progress
         if outcome.advance:

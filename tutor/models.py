@@ -61,6 +61,14 @@ class Turn(models.Model):
     seq = models.PositiveIntegerField()
     role = models.CharField(max_length=10, choices=Role.choices)
     text = models.TextField(blank=True)
+    # Student turns: what the tutor read the message as (tutor.dialogue.intent.Intent: attempt, asks_hint,
+    # stuck, concept_question, asks_answer, feeling, off_topic, smalltalk); blank on tutor turns and on
+    # turns stored before it was recorded.
+    intent = models.CharField(
+        max_length=20, blank=True,
+        help_text="Student turns: what the tutor read the message as (attempt, asks_hint, stuck, concept_question, "
+                  "asks_answer, feeling, off_topic, smalltalk).",
+    )
     # Tutor turns: the move the policy chose, its MathDial category and hint level, the authored text
     # it is grounded on, and which backend phrased it (with the guard's verdict).
     move = models.CharField(max_length=40, blank=True)

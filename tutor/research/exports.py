@@ -75,6 +75,7 @@ DATASHOP_COLUMNS = [
     "Condition Type",
     "KC (Default)",
     "CF (p_correct_before)",
+    "CF (intent)",
     "CF (llm_backend)",
     "CF (redacted)",
 ]
@@ -285,7 +286,7 @@ _DATASHOP_FIELDS = (
     "session_id", "session__student_id", "created", "text", "item_id", "step_id",
     "reply__text", "reply__authored_text", "reply__move", "reply__hint_level", "reply__backend",
     "attempt__id", "attempt__outcome", "attempt__p_correct_before", "attempt__misconception__name",
-    "attempt__subproblem__position",
+    "attempt__subproblem__position", "intent",
 )
 
 
@@ -306,7 +307,7 @@ def datashop_rows(
 
     for (session_id, student_id, created, text, item_id, step_id, reply_text, reply_authored, reply_move,
          reply_hint_level, reply_backend, attempt_id, outcome, p_before, misconception,
-         subproblem) in turns.values_list(*_DATASHOP_FIELDS).iterator(chunk_size=_CHUNK):
+         subproblem, intent) in turns.values_list(*_DATASHOP_FIELDS).iterator(chunk_size=_CHUNK):
         kind = transaction_kind(has_attempt=attempt_id is not None, reply_move=reply_move,
                                 reply_hint_level=reply_hint_level or 0)
         step = info.steps.get(step_id) if step_id is not None else None
@@ -335,6 +336,7 @@ def datashop_rows(
             "Condition Name": _clean(condition_name),
             "Condition Type": _clean(condition_type),
             "KC (Default)": "~~".join(info.kcs.get(item_id, [])) if item_id is not None else "",
+            "CF (intent)": intent,
             "CF (llm_backend)": reply_backend or "",
             "CF (redacted)": str(n_given + n_feedback),
         })
@@ -362,7 +364,7 @@ _DIALOGUE_FIELDS = (
     "session_id", "session__student_id", "seq", "created", "role", "text", "item_id", "step_id", "move",
     "mathdial_move", "hint_level", "authored_text", "released_answer", "state", "backend", "model_id",
     "latency_ms", "guard", "attempt__id", "attempt__raw", "attempt__parsed", "attempt__outcome",
-    "attempt__correct", "attempt__partial", "attempt__misconception__name", "attempt__p_correct_before",
+    "attempt__correct", "attempt__partial", "attempt__misconception__name", "attempt__p_correct_before", "intent",
 )
 
 
@@ -394,6 +396,7 @@ def dialogue_rows(
             "time": format_time(t["created"]),
             "role": t["role"],
             "text": text,
+            "intent": t["intent"],
             "course": info.slug,
             "condition_name": condition_name,
             "condition_type": condition_type,

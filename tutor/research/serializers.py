@@ -165,7 +165,7 @@ class ResearchTurnSerializer(_Redacted, _Pseudonymised, serializers.ModelSeriali
     class Meta:
         model = Turn
         fields = ["id", "session_id", "anon_student_id", "username", "condition_name", "condition_type", "seq",
-                  "role", "text", "redacted", "item", "step", "move", "mathdial_move", "hint_level",
+                  "role", "text", "redacted", "intent", "item", "step", "move", "mathdial_move", "hint_level",
                   "released_answer", "state", "backend", "model_id", "latency_ms", "attempt_id", "created"]
 
     def _student_id(self, obj: Any) -> int:

@@ -71,6 +71,9 @@ def test_one_row_per_student_message_with_the_tutors_reply(logs):
     assert chat["Tutor Response Type"] == "MESSAGE" and chat["Help Level"] == ""
     # Attempt At Step counts the graded transactions (answers and hints) at the step, as DataShop does
     assert [r["Attempt At Step"] for r in rows] == ["1", "2", "", "", "3"]
+    # what the tutor read each message as, stored on the student's turn when it was taken
+    assert [r["CF (intent)"] for r in rows] == ["attempt", "asks_hint", "smalltalk", "concept_question", "attempt"]
+    assert [r["CF (intent)"] for r in rows] == [t.intent for t in student_turns]
     for row in rows:
         assert list(row) == exports.DATASHOP_COLUMNS
         assert TIME_RE.match(row["Time"]) and row["Time Zone"] == "UTC"
