@@ -344,8 +344,12 @@ class ItemAdmin(CourseScopedAdmin):
         )
 
 
+# The step page and its inlines name their fields: without them the admin builds the step's form class
+# and every inline's formset class again only to list their fields, nearly a third of the page's CPU
+# time (docs/performance.md).
 class HintInline(admin.TabularInline):
     model = Hint
+    fields = ("position", "text")
     extra = 1
     verbose_name_plural = "Hint ladder (in order; the last hint is the bottom-out)"
 
@@ -353,11 +357,13 @@ class HintInline(admin.TabularInline):
 class SubproblemInline(CourseScopedFields, admin.StackedInline):
     model = Subproblem
     form = SubproblemForm
+    fields = tuple(f for f in SubproblemForm.Meta.fields if f != "step")  # the inline sets the step
     extra = 0
 
 
 class MisconceptionInline(CourseScopedFields, admin.StackedInline):
     model = Misconception
+    fields = ("name", "pattern_kind", "pattern", "feedback", "kc")
     extra = 0
 
 
@@ -365,6 +371,7 @@ class MisconceptionInline(CourseScopedFields, admin.StackedInline):
 class StepAdmin(CourseScopedAdmin):
     course_path = "item__course"
     form = StepForm
+    fields = StepForm.Meta.fields
     list_display = ("__str__", "answer_kind", "answer")
     list_select_related = ("item",)  # a step's name is its item's title and its position
     list_filter = ("item__course",)

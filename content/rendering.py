@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 
 import markdown as md
 import nh3
@@ -60,6 +61,20 @@ def _clean(body: str) -> str:
     )
 
 
+_converters = threading.local()
+
+
+def _markdown(text: str) -> str:
+    """Markdown to HTML with one converter per thread: building a ``Markdown`` (its extensions and
+    pattern registries) cost four times the conversion of a step's prompt, paid for every prompt of
+    a page (docs/performance.md). A converter keeps state while it converts, so threads share none."""
+    converter: md.Markdown | None = getattr(_converters, "markdown", None)
+    if converter is None:
+        converter = md.Markdown(extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+        _converters.markdown = converter
+    return converter.reset().convert(text)
+
+
 def render_markdown(text: str | None) -> str:
     """Render untrusted Markdown+LaTeX (authored content, the tutor's replies) to HTML that is safe
     to insert into a page."""
@@ -70,7 +85,7 @@ def render_markdown(text: str | None) -> str:
         return f"\x00MATH{len(stash) - 1}\x00"
 
     lifted = _MATH.sub(lift, visible_text(text))
-    body = md.markdown(lifted, extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+    body = _markdown(lifted)
     # Every placeholder left in the output is one of ours: the text itself had no control characters.
     body = _PLACEHOLDER.sub(lambda m: stash[int(m.group(1))], body)
     return _clean(body)

@@ -90,6 +90,9 @@ class Turn(models.Model):
 
     class Meta:
         ordering = ["session", "seq"]
+        # Per session, the tutor's moves of a kind (hints, answers shown): item statistics and the class
+        # view count them over every session of a course (docs/performance.md).
+        indexes = [models.Index(fields=["session", "move"], name="turn_session_move")]
         constraints = [
             models.UniqueConstraint(fields=["session", "seq"], name="unique_turn_seq"),
             models.UniqueConstraint(
@@ -124,6 +127,8 @@ class Attempt(models.Model):
 
     class Meta:
         ordering = ["created", "id"]
+        # A step's answers in a session, in order: the first try and the counts per step of item statistics.
+        indexes = [models.Index(fields=["session", "step"], name="attempt_session_step")]
 
     def __str__(self) -> str:
         return f"{self.raw[:30]} ({self.outcome})"

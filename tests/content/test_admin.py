@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from content.models import Item, KnowledgeComponent, Prerequisite
+from content.models import Hint, Item, KnowledgeComponent, Misconception, Prerequisite, Step, Subproblem
 from tests.factories import (
     CourseFactory,
     ItemFactory,
@@ -150,7 +150,27 @@ def test_teacher_adds_item_with_step_then_hints_subproblem_misconception(client,
     step.refresh_from_db()
     assert [h.text for h in step.hints.all()] == ["Same denominators?", "So it is 2/3."]
     assert step.subproblems.get().hints == ["Count them.", "One and one."]
+    assert step.subproblems.get().kc == kc
     assert step.misconceptions.get().pattern == "2/6"
+    assert step.misconceptions.get().kc == kc
+
+
+def _authored_fields(model) -> set[str]:
+    return {f.name for f in model._meta.concrete_fields if f.editable and not f.primary_key and f.name != "step"}
+
+
+def test_step_page_offers_every_field_of_the_step_and_its_inlines(client, teacher, course):
+    """The step admin and its inlines name their fields (so the admin builds no throwaway form to find
+    them): every field an author can set stays on the page, with a blank form per inline for "Add another"."""
+    step = StepFactory(item=ItemFactory(course=course))
+    client.force_login(teacher)
+    html = client.get(reverse("admin:content_step_change", args=[step.pk])).content.decode()
+    for name in _authored_fields(Step):
+        assert f'name="{name}"' in html, name
+    for prefix, model in (("hints", Hint), ("subproblems", Subproblem), ("misconceptions", Misconception)):
+        assert f'id="{prefix}-empty"' in html, prefix
+        for name in _authored_fields(model):
+            assert f'name="{prefix}-__prefix__-{name}"' in html, (prefix, name)
 
 
 def test_admin_rejects_bad_answer_spec(client, teacher, course):
