@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tutor', '0005_tutoringsession_sandbox'),
+        ('tutor', '0006_turn_attempt_indexes'),
     ]
 
     operations = [
