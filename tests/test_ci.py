@@ -76,3 +76,18 @@ def test_tests_that_use_no_database_are_marked_nodb():
     # test_exports uses the db (module marker and fixtures); test_load reaches PostgreSQL through
     # DATABASE_URL and is marked services; the checker's and these tests touch nothing.
     assert kept == {"tests/tutor/research/test_exports.py", "tests/load/test_load.py"}
+
+
+def test_browser_waits_pass_functions_not_expressions():
+    """Playwright evaluates a bare expression given to ``wait_for_function`` with ``eval`` on every poll,
+    which the app's CSP (no 'unsafe-eval') refuses; it passes only when the first check is already true.
+    A function (``"() => ..."``) is compiled outside the page's CSP."""
+    import re
+
+    call = re.compile(r"wait_for_function\(\s*\"([^\"]*)\"", re.S)
+    bare = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        for match in call.finditer(path.read_text(encoding="utf-8")):
+            if "=>" not in match.group(1) and not match.group(1).lstrip().startswith("function"):
+                bare.append(f"{path.relative_to(REPO)}: {match.group(1)[:60]}")
+    assert bare == []

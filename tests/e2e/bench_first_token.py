@@ -27,7 +27,7 @@ def _open_session(page: Any) -> None:
     card = page.locator("section.card", has=page.get_by_role("heading", name=COURSE_TITLE))
     card.get_by_role("button", name="Continue learning").click()
     page.wait_for_url("**/sessions/*/")
-    page.wait_for_function("document.getElementById('conn').textContent === 'Connected.'")
+    page.wait_for_function("() => document.getElementById('conn').textContent === 'Connected.'")
     page.evaluate(TIMING_JS)
 
 

@@ -55,7 +55,7 @@ def open_item(page: Any) -> None:
     course_card(page).get_by_role("button", name="Continue learning").click()
     page.wait_for_url("**/sessions/*/")
     assert page.get_by_role("heading", level=1).inner_text() == ITEM["title"]
-    page.wait_for_function("document.getElementById('conn').textContent === 'Connected.'")
+    page.wait_for_function("() => document.getElementById('conn').textContent === 'Connected.'")
 
 
 def test_student_learns_and_progress_changes(page: Any) -> None:

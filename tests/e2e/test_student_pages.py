@@ -162,7 +162,7 @@ def student_path(page: Any, server: Server, username: str) -> None:
     page.get_by_role("button", name="Start this problem").click()
     page.wait_for_url("**/sessions/*/")
     assert page.get_by_role("heading", level=1).inner_text() == title
-    page.wait_for_function("document.getElementById('conn').textContent === 'Connected.'")
+    page.wait_for_function("() => document.getElementById('conn').textContent === 'Connected.'")
     assert_one_screen(page)
     page_check(page, "student-next-item")
 

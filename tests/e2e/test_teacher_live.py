@@ -40,7 +40,7 @@ def test_teacher_sees_a_students_answer_as_it_is_given(browser: Any, server: Any
         log_in(student, *STUDENT)
         course_card(student).get_by_role("button", name="Continue learning").click()
         student.wait_for_url("**/sessions/*/")
-        student.wait_for_function("document.getElementById('conn').textContent === 'Connected.'")
+        student.wait_for_function("() => document.getElementById('conn').textContent === 'Connected.'")
         send(student, "0")
 
         line = teacher.locator("#live-answers li").first

@@ -154,7 +154,7 @@ def test_a_learner_launches_into_the_chat_inside_the_lms_iframe(lms: dict[str, A
         assert cookies[name].get("partitionKey") == platform.url.rsplit(":", 1)[0], cookies[name]
 
     # The chat works inside the frame: the websocket carries the session cookie cross-site.
-    tool_frame.wait_for_function("document.getElementById('conn').textContent === 'Connected.'")
+    tool_frame.wait_for_function("() => document.getElementById('conn').textContent === 'Connected.'")
     before = tool_frame.locator(".turn-tutor").count()
     tool_frame.fill("#message", "3/4")
     tool_frame.get_by_role("button", name="Send", exact=True).click()
