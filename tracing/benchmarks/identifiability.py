@@ -186,6 +186,11 @@ def laplace(dataset: Any, params: Any, truth: np.ndarray, prior_sd: np.ndarray, 
             "posterior_sd_median_others_known": float(np.median(alone_sd[:, i])),
             "reachable_r_others_known": math.sqrt(max(0.0, 1.0 - ratio_alone)),
         }
+    # The stationary variance's log, 2 log σ - log α: what a state drawn afresh after a long gap
+    # tells. Its posterior variance against its prior variance, as for the traits.
+    c = np.array([-1.0, 2.0, 0.0])
+    ratio = float(np.mean(np.einsum("i,nij,j->n", c, post_cov, c)) / (c @ np.diag(prior_sd**2) @ c))
+    out["log_stationary_variance"] = {"reachable_r": math.sqrt(max(0.0, 1.0 - ratio))}
     corr = post_cov[:, 0, 1] / np.sqrt(post_cov[:, 0, 0] * post_cov[:, 1, 1])
     out["posterior_corr_log_alpha_log_sigma_median"] = float(np.median(corr))
     out["learners"] = n
