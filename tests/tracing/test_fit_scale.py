@@ -171,7 +171,7 @@ def test_forgetting_rate_starts_where_the_data_put_it() -> None:
         assert abs(guess - true_loc) > 2.0  # the case this is for
         rate, per_rate = profile_forgetting(data, _spec(data, candidate_prereqs(data, {}, 48), {}, None))
         assert abs(rate - true_loc) < 1.0
-        assert len(per_rate) == 7 and max(per_rate) > per_rate[0]
+        assert len(per_rate) == 6 and max(per_rate) > per_rate[0]
     out = fit(data, config=FitConfig(steps=0, encoder=None))
     assert out.params.population["log_alpha_loc"] == pytest.approx(rate, abs=1e-5)
     assert np.allclose(out.params.learner_loc[:, 0], rate, atol=1e-5)
