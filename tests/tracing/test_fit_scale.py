@@ -172,6 +172,10 @@ def test_forgetting_rate_starts_where_the_data_put_it() -> None:
         rate, per_rate = profile_forgetting(data, _spec(data, candidate_prereqs(data, {}, 48), {}, None))
         assert abs(rate - true_loc) < 1.0
         assert len(per_rate) == 6 and max(per_rate) > per_rate[0]
+    # A profile that gains too little per answer keeps the guess.
+    spec = _spec(data, candidate_prereqs(data, {}, 48), {}, None)
+    kept, per_rate = profile_forgetting(data, spec, min_gain=1.0)
+    assert kept == pytest.approx(guess) and max(per_rate) - per_rate[0] < 1.0
     out = fit(data, config=FitConfig(steps=0, encoder=None))
     assert out.params.population["log_alpha_loc"] == pytest.approx(rate, abs=1e-5)
     assert np.allclose(out.params.learner_loc[:, 0], rate, atol=1e-5)
