@@ -140,3 +140,44 @@ def test_refit_moves_only_what_the_new_answers_touch() -> None:
     # The new learners' abilities come from their own answers.
     mu_new = [p.mu_mean[new_l[data.learners[i]]] for i in new]
     assert np.corrcoef([res.traits[i].mu for i in new], mu_new)[0, 1] > 0.5
+
+
+def test_forgetting_rate_starts_where_the_data_put_it() -> None:
+    """Fast forgetters practised days apart: the clock-only guess (half a deviation survives the
+    typical gap) starts the forgetting rate far too slow, and a fit started there let the practice gains stand in
+    for forgetting (log alpha recovered at r 0.15 on the long-history set). The likelihood profile
+    starts it near the truth, and the fit starts from it."""
+    import math
+
+    from tracing.benchmarks.simulate import Population, random_policy
+    from tracing.psikt.fit import FitConfig, _spec, candidate_prereqs, default_prior, fit, profile_forgetting
+
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        graph = random_graph(20, 20, rng)
+        items = make_items(20, 2, rng)
+        true_loc = math.log(1.0)
+        data = simulate(
+            graph,
+            40,
+            items,
+            n_answers=200,
+            seed=seed,
+            population=Population(log_alpha=(true_loc, 0.3)),
+            policy=random_policy(items, gap_spread=1.0),
+            practice_gain=(0.15, 0.35),
+        ).dataset
+        guess = default_prior(data).log_alpha_loc
+        assert abs(guess - true_loc) > 2.0  # the case this is for
+        rate, per_rate = profile_forgetting(data, _spec(data, candidate_prereqs(data, {}, 48), {}, None))
+        assert abs(rate - true_loc) < 1.0
+        assert len(per_rate) == 6 and max(per_rate) > per_rate[0]
+    # A profile that gains too little per answer keeps the guess.
+    spec = _spec(data, candidate_prereqs(data, {}, 48), {}, None)
+    kept, per_rate = profile_forgetting(data, spec, min_gain=1.0)
+    assert kept == pytest.approx(guess) and max(per_rate) - per_rate[0] < 1.0
+    out = fit(data, config=FitConfig(steps=0, encoder=None))
+    assert out.params.population["log_alpha_loc"] == pytest.approx(rate, abs=1e-5)
+    assert np.allclose(out.params.learner_loc[:, 0], rate, atol=1e-5)
+    unprofiled = fit(data, config=FitConfig(steps=0, encoder=None, profile_forgetting=False))
+    assert unprofiled.params.population["log_alpha_loc"] == pytest.approx(guess, abs=1e-5)

@@ -23,14 +23,19 @@ from typing import Any
 import numpy as np
 
 
-def _simulate(
-    answers: int, answers_each: int, kcs: int, seed: int
-) -> tuple[Any, list[tuple[str, str, float]], np.ndarray]:
-    from tracing.benchmarks.simulate import make_items, random_graph, random_policy, simulate
+def simulate_long(
+    answers: int, answers_each: int, kcs: int, seed: int, *, population: Any = None
+) -> tuple[Any, Any, Any, tuple[float, float], np.ndarray]:
+    """The long-history set: ``answers / answers_each`` learners over ``kcs`` KCs. Returns the
+    simulation, the graph, the trait population, the practice gain and the true traits ``[N, 4]``
+    (log alpha, mu, log sigma, logit gamma)."""
+    from tracing.benchmarks.simulate import Population, make_items, random_graph, random_policy, simulate
 
     rng = np.random.default_rng(seed)
     graph = random_graph(kcs, round(kcs * 1.5), rng)
     items = make_items(kcs, 3, rng)
+    population = population or Population()
+    gain = (0.15, 0.35)
     sim = simulate(
         graph,
         max(1, answers // answers_each),
@@ -38,11 +43,19 @@ def _simulate(
         n_answers=answers_each,
         seed=seed,
         policy=random_policy(items, gap_spread=1.0),
-        practice_gain=(0.15, 0.35),
+        population=population,
+        practice_gain=gain,
     )
     truth = np.array(
         [[math.log(t.alpha), t.mu, math.log(t.sigma), math.log(t.gamma / (1 - t.gamma))] for t in sim.traits]
     )
+    return sim, graph, population, gain, truth
+
+
+def _simulate(
+    answers: int, answers_each: int, kcs: int, seed: int
+) -> tuple[Any, list[tuple[str, str, float]], np.ndarray]:
+    sim, graph, _, _, truth = simulate_long(answers, answers_each, kcs, seed)
     return sim.dataset, [(graph.kcs[j], graph.kcs[k], 1.0) for j, k, _ in graph.edges], truth
 
 
