@@ -262,16 +262,34 @@ def _confirms_wrong(text: str, last_attempt: CheckResult | None) -> str | None:
     units) may be called right."""
     if last_attempt is None or last_attempt.status != "incorrect" or last_attempt.partial:
         return None
+    return _confirmation(text, openings=True)
+
+
+def _confirmation(text: str, *, openings: bool) -> str | None:
+    """The words with which ``text`` says someone is right ("That's correct", "You're right", "Well
+    done"; with ``openings`` also a sentence that opens "Yes," or "Great!"), if it does."""
     for sentence in _sentences(_normalise(text)):
         if sentence.rstrip().endswith("?"):
             continue
-        opening = _CONFIRM_OPENING.match(sentence)
+        opening = _CONFIRM_OPENING.match(sentence) if openings else None
         if opening:
             return opening.group(0).strip(" \"'“(*!.,:;\u2014\u2013-")
         for match in _CONFIRM.finditer(sentence):
             if not _NEGATED.search(sentence[: match.start()]):
                 return match.group(0)
     return None
+
+
+# Only these moves tell the student they are right (an answer the checker accepted, a finished problem).
+_AFFIRMING_MOVES = ("praise", "advance", "point_next")
+# "I'll give you the answer", "I'm going to tell you the answer", "here's the answer": a promise the
+# tutor then does not keep, before the answer is released.
+_PROMISES_ANSWER = re.compile(
+    r"\b(?:i'?ll|i\s+will|i'?m\s+going\s+to|i\s+am\s+going\s+to|let\s+me|i\s+can)\s+(?:just\s+|now\s+)?"
+    r"(?:give|tell|show)\s+you\s+the\s+(?:final\s+|whole\s+|right\s+|correct\s+)?(?:answer|solution)\b"
+    r"|\bhere(?:'s|\s+is)\s+the\s+(?:final\s+|whole\s+|right\s+|correct\s+)?(?:answer|solution)\b",
+    re.I,
+)
 
 
 # "The final answer is 159.", "So the answer is 60.", "\\boxed{60}", "60 is the answer": a value put
@@ -383,7 +401,7 @@ _QUESTION_MOVES = ("probe", "question", "ask", "elicit", "subproblem", "scaffold
 # Every move the policy makes carries authored text; a small model drifts (off-topic chatter, wrong
 # claims built from the problem's own numbers), so every reply must stay close to that text.
 _GROUNDED_MOVES = ("hint", "feedback", "misconception", "subproblem", "scaffold", "tell", "bottom", "explain",
-                   "redirect", "encourage", "praise", "advance", "probe")
+                   "redirect", "encourage", "praise", "advance", "probe", "decline", "refer", "point")
 _QUESTION_START = re.compile(
     r"(?:^|[.!:\n]\s*)(?:what|how|why|which|where|when|who|can you|could you|would you|do you|does|did you|"
     r"is it|are there|is there)\b",
@@ -394,10 +412,13 @@ MIN_HINT_OVERLAP = 0.25
 
 # The prompt's own scaffolding, which a small model sometimes copies out instead of replying: the
 # marker tags (or ones it makes up, such as "<noted>"), "(Tutor, your task now: ...", "the teacher's
-# note", "between the markers". None of it belongs in a reply a student reads.
+# note", "between the markers", the primed "I understand the problem." None of it belongs in a reply
+# a student reads.
 _SCAFFOLDING = re.compile(
     r"<\s*/?\s*(?:authored|noted?|notes|markers?|task|system|instructions?|grounding)\b[^<>]*>"
-    r"|\(\s*tutor\b|\byour\s+task\b|\bteacher'?s\s+note\b|\bthe\s+markers?\b|\bsystem\s+prompt\b",
+    r"|\(\s*tutor\b|\byour\s+task\b|\bteacher'?s\s+note\b|\bthe\s+markers?\b|\bsystem\s+prompt\b"
+    # the prompt's own primed turn (tutor.dialogue.instructions), and a reply that is no reply
+    r"|\bI\s+understand\s+the\s+problem\b|\bnot\s+sure\s+how\s+to\s+respond\b",
     re.IGNORECASE,
 )
 # Markup: a tutor's reply is Markdown; an HTML tag in it is at best noise (it is shown as text, never run).
@@ -566,6 +587,16 @@ def guard_check(
     scaffolding = unshowable(text)
     if scaffolding is not None:
         reasons.append(scaffolding)
+    if not released:
+        promise = _PROMISES_ANSWER.search(_normalise(text))
+        if promise is not None:
+            reasons.append(f"promises the answer before it is released ({promise.group(0)!r})")
+    move_lower = move.lower()
+    if (confirmed is None and not any(key in move_lower for key in _AFFIRMING_MOVES)
+            and (last_attempt is None or (last_attempt.status != "correct" and not last_attempt.partial))):
+        affirmed = _confirmation(text, openings=False)
+        if affirmed is not None:
+            reasons.append(f"tells the student they are right ({affirmed!r}) where the move does not")
 
     supported = _supported_values(allowed, authored_text)
     if released or _gave_the_answer(last_attempt, forms):

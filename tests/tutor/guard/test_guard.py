@@ -334,7 +334,8 @@ def test_honest_replies_to_a_wrong_attempt_pass(reply: str) -> None:
 
 def test_praise_is_judged_by_the_attempt_it_answers() -> None:
     praise = "Well done! How many pens are in half a dozen? Add that to two dozens."
-    assert check(praise).passed  # no attempt: nothing to confirm
+    assert check(praise, move="praise_advance").passed  # no attempt: nothing to confirm
+    assert not check(praise).passed  # but a hint that praises what nobody did is not a hint
     assert check(praise, last_attempt=CheckResult(status="correct", parsed="6")).passed
     units_missing = CheckResult(status="incorrect", parsed="30", partial=True, message="don't forget the units")
     assert check(praise, last_attempt=units_missing).passed  # the value is right
@@ -430,3 +431,26 @@ def test_ordinary_replies_are_not_taken_for_instructions() -> None:
 def test_a_reply_that_writes_markup_fails() -> None:
     verdict = check("How many pens are in half a dozen? <img src=x onerror=alert(1)>")
     assert not verdict.passed and "writes markup ('<img src=x onerror=alert(1)>')" in verdict.reasons
+
+
+@pytest.mark.parametrize(("reply", "move", "reason"), [
+    # Replies SmolLM2 sent to students in CI, each of which had passed the guard.
+    ("I'll give you the answer.", "decline_answer", "promises the answer before it is released"),
+    ("I'm glad you're on the right track. I'm going to give you the answer.\n\nHere's the next step.",
+     "decline_answer", "promises the answer before it is released"),
+    ("I understand the problem.", "decline_answer", "copies out its instructions"),
+    ("You're right, I'll take it one small step at a time. How many pens are in half a dozen?", "encourage",
+     "tells the student they are right"),
+    ("I'm not sure how to respond to this. How many pens are in half a dozen?", "hint",
+     "copies out its instructions"),
+])
+def test_replies_that_say_what_the_move_does_not_fail(reply: str, move: str, reason: str) -> None:
+    verdict = check(reply, move=move, authored_text=f"I won't give you the answer yet. {HINT}")
+    assert not verdict.passed and any(r.startswith(reason) for r in verdict.reasons), verdict.reasons
+
+
+def test_praise_may_affirm_and_a_released_answer_may_be_promised() -> None:
+    praise = "You're right: half a dozen is 6 pens. How many pens are in half a dozen?"
+    assert not any("tells the student" in r for r in check(praise, move="praise_advance").reasons)
+    shown = check("Here is the answer: two dozens and a half dozen.", move="bottom_out", released=True)
+    assert not any("promises" in r for r in shown.reasons)
