@@ -408,6 +408,11 @@ _QUESTION_START = re.compile(
     re.I,
 )
 MIN_HINT_OVERLAP = 0.25
+_PRAISE_MOVES = ("praise",)
+_PRAISE_CONTRADICTED = re.compile(
+    r"\b(?:not|isn'?t|is\s+not|wasn'?t)\s+(?:quite\s+)?(?:correct|right)\b|\bincorrect\b|\bwrong\b|\bnot\s+quite\b",
+    re.I,
+)
 
 
 # The prompt's own scaffolding, which a small model sometimes copies out instead of replying: the
@@ -628,6 +633,9 @@ def guard_check(
     if any(key in move_key for key in _GROUNDED_MOVES) and _tokens(authored_text) and overlap < MIN_HINT_OVERLAP:
         ignores_move = True
         reasons.append(f"reply shares almost nothing with the authored {move!r} (overlap {overlap:.2f})")
+    if any(key in move_key for key in _PRAISE_MOVES) and (contradiction := _PRAISE_CONTRADICTED.search(text)):
+        ignores_move = True
+        reasons.append(f"says the answer is wrong where the move praises it ({contradiction.group(0)!r})")
 
     words = re.findall(r"\w+", text.lower())
     trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]

@@ -454,3 +454,10 @@ def test_praise_may_affirm_and_a_released_answer_may_be_promised() -> None:
     assert not any("tells the student" in r for r in check(praise, move="praise_advance").reasons)
     shown = check("Here is the answer: two dozens and a half dozen.", move="bottom_out", released=True)
     assert not any("promises" in r for r in shown.reasons)
+
+
+def test_praise_that_calls_the_answer_wrong_fails() -> None:
+    # CI: after a right "-24 m", the model's praise went on "The answer is not correct."
+    reply = "Well done. Next: how many pens are in half a dozen? The answer is not correct."
+    verdict = check(reply, move="praise_advance", authored_text="Well done. Next: how many pens are in half a dozen?")
+    assert not verdict.passed and any("says the answer is wrong" in r for r in verdict.reasons)
