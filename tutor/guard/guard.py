@@ -422,8 +422,8 @@ _PRAISE_CONTRADICTED = re.compile(
 _SCAFFOLDING = re.compile(
     r"<\s*/?\s*(?:authored|noted?|notes|markers?|task|system|instructions?|grounding)\b[^<>]*>"
     r"|\(\s*tutor\b|\byour\s+task\b|\bteacher'?s\s+note\b|\bthe\s+markers?\b|\bsystem\s+prompt\b"
-    # the prompt's own primed turn (tutor.dialogue.instructions), and a reply that is no reply
-    r"|\bI\s+understand\s+the\s+problem\b|\bnot\s+sure\s+how\s+to\s+respond\b",
+    # the prompt's own primed turn (tutor.dialogue.instructions)
+    r"|\bI\s+understand\s+the\s+problem\b",
     re.IGNORECASE,
 )
 # Markup: a tutor's reply is Markdown; an HTML tag in it is at best noise (it is shown as text, never run).
@@ -431,15 +431,23 @@ _SCAFFOLDING = re.compile(
 _MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9:_-]{0,20}(?:\s[^<>]*)?/?>")
 
 
+# A reply that says it has none.
+_NO_REPLY = re.compile(r"\bnot\s+sure\s+(?:how|what)\s+to\s+(?:say|respond|reply|answer)\b", re.IGNORECASE)
+
+
 def unshowable(text: str) -> str | None:
     """Why ``text`` must not reach the student even in part, if it must not: it copies out the
-    model's instructions, or it writes markup. The guard's reason, with the piece quoted."""
+    model's instructions, writes markup, or says it has no reply. The guard's reason, with the piece
+    quoted."""
     match = _SCAFFOLDING.search(text)
     if match:
         return f"copies out its instructions ({match.group(0)!r})"
     match = _MARKUP.search(text)
     if match:
         return f"writes markup ({match.group(0)!r})"
+    match = _NO_REPLY.search(text)
+    if match:
+        return f"says it has no reply ({match.group(0)!r})"
     return None
 
 

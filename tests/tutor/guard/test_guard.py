@@ -442,7 +442,9 @@ def test_a_reply_that_writes_markup_fails() -> None:
     ("You're right, I'll take it one small step at a time. How many pens are in half a dozen?", "encourage",
      "tells the student they are right"),
     ("I'm not sure how to respond to this. How many pens are in half a dozen?", "hint",
-     "copies out its instructions"),
+     "says it has no reply"),
+    ("I'm not sure what to say, but I'll try to explain it. How many pens are in half a dozen?", "hint",
+     "says it has no reply"),
 ])
 def test_replies_that_say_what_the_move_does_not_fail(reply: str, move: str, reason: str) -> None:
     verdict = check(reply, move=move, authored_text=f"I won't give you the answer yet. {HINT}")
