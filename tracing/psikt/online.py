@@ -53,6 +53,11 @@ class OnlineModel:
     kc_gain: np.ndarray | None = None
     # Learned correction of the predicted answer logit (``tracing.psikt.encoder``); None: the filter alone.
     encoder: Encoder | None = None
+    # Traits that move: variance added to the learner's level μ after each answer (observed or
+    # practised), so μ is a random walk between interactions rather than a constant. 0: μ is fixed
+    # per learner and only learned (the fit's model). ``python -m tracing.benchmarks --mu-drift``
+    # measures it on held-out learners (docs/learner-model-scale.md, "Traits that move").
+    mu_drift: float = 0.0
 
     @property
     def n_kcs(self) -> int:
@@ -159,6 +164,7 @@ class OnlineModel:
             mu_sd=self.mu_sd,
             kc_gain=np.vstack([self.gain_table()[:old], np.zeros((len(extra) + 1, N_GAINS))]),
             encoder=self.encoder,
+            mu_drift=self.mu_drift,
         )
 
     def population_traits(self) -> np.ndarray:
@@ -363,7 +369,7 @@ def observe(
     gain = model.gain_table()[kcs]  # [n, S, 2]
     yy = np.asarray(y, dtype=np.float64)[:, None]
     st.m[rows] = m_new
-    st.v[rows] = v_new
+    st.v[rows] = v_new + model.mu_drift
     _store(
         model,
         st,
@@ -418,6 +424,7 @@ def practise(
     mx = lin * st.m[rows] + (a * rho).sum(-1) + offsets + encoder_shift(model, st, rows, kcs, t)
     vx = lin * lin * st.v[rows] + (a * a * eps).sum(-1)
     p = p_correct(mx, vx)
+    st.v[rows] = st.v[rows] + model.mu_drift
     gain = model.gain_table()[kcs]  # [n, S, 2]
     pp = p[:, None]
     _store(
