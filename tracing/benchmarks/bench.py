@@ -190,8 +190,9 @@ def run_psikt(
         )
     elif encoder:
         report.note = f"history encoder not used: {result.encoder.get('reason', '')}"
+    report.extra["mu_drift_default"] = model.mu_drift
     if mu_drifts:
-        report.extra["mu_drift"] = _mu_drift_sweep(model, filtered, y, preds, mask, mu_drifts)
+        report.extra["mu_drift"] = _mu_drift_sweep(model, filtered, y, mask, mu_drifts)
     if timed:
         report.open_loop_accuracy, report.open_loop_n = _open_loop_psikt(
             model, items, kcs, y, times, mask, LearnerStates, observe, practise
@@ -225,15 +226,14 @@ def _mu_drift_sweep(
     model: Any,
     filtered: Callable[[Any], np.ndarray],
     y: np.ndarray,
-    base: np.ndarray,
     mask: np.ndarray,
     drifts: Sequence[float],
 ) -> list[dict[str, Any]]:
     """Traits that move: the same fit filtered with the learner's level μ drifting by each variance
-    per answer in ``drifts`` (0 is the fixed μ of ``base``). Scores every test answer and the first
-    ``MU_DRIFT_EARLY`` of each learner (the cold start: test learners are new to the fit); the
-    log-loss difference against ``base`` comes with a standard error over learners (answers of one
-    learner are not independent)."""
+    per answer in ``drifts``. Scores every test answer and the first ``MU_DRIFT_EARLY`` of each
+    learner (the cold start: test learners are new to the fit); the log-loss difference against the
+    fixed μ (drift 0, the fit's own model) comes with a standard error over learners (answers of
+    one learner are not independent)."""
     early = mask & (np.arange(mask.shape[1])[None, :] < MU_DRIFT_EARLY)
     eps = 1e-7
 
@@ -241,7 +241,7 @@ def _mu_drift_sweep(
         p = np.clip(p, eps, 1 - eps)
         return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
-    base_nll = nll(base)
+    base_nll = nll(filtered(replace(model, mu_drift=0.0)))
     out = []
     for q in drifts:
         p = filtered(replace(model, mu_drift=float(q)))
@@ -266,7 +266,7 @@ def _mu_drift_sweep(
         print(
             f"  psikt mu_drift {q:g}: AUC {row['auc']:.4f} log-loss {row['log_loss']:.4f} "
             f"(first {MU_DRIFT_EARLY}: {row['auc_first']:.4f} / {row['log_loss_first']:.4f}); "
-            f"log-loss - fixed {mean:+.5f} ± {se:.5f}",
+            f"log-loss minus fixed μ's {mean:+.5f} ± {se:.5f}",
             file=sys.stderr,
         )
     return out
