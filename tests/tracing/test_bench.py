@@ -9,6 +9,7 @@ import pytest
 
 from tracing.benchmarks import bench
 from tracing.benchmarks.metrics import auc
+from tracing.psikt.online import MU_DRIFT
 
 
 def _write_tsv(path: Path, n_learners: int = 30, n_answers: int = 24) -> None:
@@ -138,3 +139,25 @@ def test_bench_forecast_latency_includes_the_encoder(capsys: pytest.CaptureFixtu
     lat = bench.run_predict_latency(n_kcs=30, seed=1, repeats=5)
     assert 0 < lat["forecast_ms_p50"] <= lat["forecast_ms_max"]
     assert 0 < lat["update_ms_p50"] <= lat["update_ms_p95"]
+
+
+def test_bench_scores_a_moving_level_against_the_fixed_one(tmp_path: Path) -> None:
+    data = tmp_path / "log.tsv"
+    _write_tsv(data, n_learners=20, n_answers=30)
+    out = tmp_path / "out.json"
+    args = ["--format", "tsv", str(data), "--models", "psikt", "--no-encoder", "--steps", "5"]
+    assert bench.main([*args, "--mu-drift", "0,0.05", "--json", str(out)]) == 0
+    psikt = json.loads(out.read_text())["models"][0]
+    fixed, moving = psikt["extra"]["mu_drift"]
+    # Drift 0 (the fit's own model) is the reference; a drift changes the predictions, and the
+    # difference is measured on the same answers.
+    assert fixed["mu_drift"] == 0.0 and moving["mu_drift"] == 0.05
+    assert fixed["log_loss_diff"] == 0.0 and fixed["log_loss_diff_se"] == 0.0
+    assert moving["log_loss"] - fixed["log_loss"] == pytest.approx(moving["log_loss_diff"], abs=1e-6)
+    assert moving["log_loss_diff"] != 0.0 and moving["log_loss_diff_se"] > 0.0
+    # The report's own row is the serving filter's: the level drifts by default.
+    assert psikt["extra"]["mu_drift_default"] == MU_DRIFT > 0.0
+    assert bench.main([*args, "--mu-drift", f"0,{MU_DRIFT}", "--json", str(out)]) == 0
+    psikt = json.loads(out.read_text())["models"][0]
+    assert psikt["extra"]["mu_drift"][1]["auc"] == pytest.approx(psikt["auc"])
+    assert psikt["extra"]["mu_drift"][1]["log_loss"] == pytest.approx(psikt["log_loss"], abs=1e-6)

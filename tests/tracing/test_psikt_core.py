@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from tracing.psikt.data import (
     split_by_source,
     split_learners,
 )
-from tracing.psikt.online import LearnerStates, OnlineModel, forecast, observe, practise
+from tracing.psikt.online import MU_DRIFT, LearnerStates, OnlineModel, forecast, observe, practise
 from tracing.psikt.params import PsiktParams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,6 +202,7 @@ def _one_kc_model(
 ) -> tuple[OnlineModel, LearnerStates]:
     model = OnlineModel.default(["k"])
     model.population.update(mu_loc=mu, mu_scale=mu_sd)
+    model.mu_drift = 0.0  # μ known and fixed: the KC's own OU process alone
     traits = np.array([[math.log(alpha), math.log(sigma), 0.0]])
     return model, LearnerStates.new(model, traits)
 
@@ -324,12 +326,13 @@ def test_torch_and_numpy_filters_agree(dynamics: str) -> None:
             )
         return p
 
-    p_np = replay(OnlineModel.from_params(params))
+    # The fit's model holds μ fixed; the serving filter's drift of μ (MU_DRIFT) is off here.
+    p_np = replay(replace(OnlineModel.from_params(params), mu_drift=0.0))
     assert np.abs(p_np[mask] - p_torch.numpy()[mask]).max() < 1e-4
     if not plain:
         # The practice term is live: without it the predictions differ.
-        p_bare = replay(OnlineModel.from_params(
-            PsiktParams.from_dict({**params.to_dict(), "kc_gain": np.zeros((n_kcs, 2))})))
+        p_bare = replay(replace(OnlineModel.from_params(
+            PsiktParams.from_dict({**params.to_dict(), "kc_gain": np.zeros((n_kcs, 2))})), mu_drift=0.0))
         assert np.abs(p_bare[mask] - p_np[mask]).max() > 0.05
 
 
@@ -358,6 +361,7 @@ def test_practice_gain_raises_the_practised_kc_only() -> None:
 def test_unseen_practice_moves_by_the_expected_gain() -> None:
     model = OnlineModel.default(["a"])
     model.kc_gain = np.array([[0.2, 0.6], [0.0, 0.0]])
+    model.mu_drift = 0.0  # the variance below is the gain's alone
     st = LearnerStates.new(model, model.population_traits()[None, :])
     before = forecast(model, st, 0, np.array([0]), 0.0)
     p = practise(model, st, np.array([0]), np.array([[0]]), np.array([0.0]), np.array([0.0]))
@@ -476,3 +480,51 @@ def test_fit_learns_practice_gains() -> None:
     assert 0.25 < correct < 1.2
     assert wrong < correct - 0.15
     assert out.params.population["gain_correct_loc"] > 0.25
+
+
+def test_mu_drift_widens_the_level_after_each_answer_only() -> None:
+    fixed = replace(OnlineModel.default(["a", "b"]), mu_drift=0.0)
+    moving = replace(fixed, mu_drift=0.05)
+    out = {}
+    for name, m in (("fixed", fixed), ("moving", moving)):
+        st = LearnerStates.new(m, m.population_traits()[None, :])
+        p = observe(m, st, np.array([0]), np.array([[0]]), np.array([0.0]), np.array([1.0]), np.array([0.0]))
+        out[name] = (p[0], st)
+    # The first prediction is the same (the prior is the fit's); the answer's update is the same;
+    # only afterwards does the level's variance grow by the drift, and every KC's with it.
+    assert out["moving"][0] == pytest.approx(out["fixed"][0])
+    assert out["moving"][1].m[0] == pytest.approx(out["fixed"][1].m[0])
+    assert out["moving"][1].v[0] - out["fixed"][1].v[0] == pytest.approx(0.05)
+    fc_fixed = forecast(fixed, out["fixed"][1], 0, np.array([1]), 0.0)
+    fc_moving = forecast(moving, out["moving"][1], 0, np.array([1]), 0.0)
+    assert fc_moving.sd[0] ** 2 - fc_fixed.sd[0] ** 2 == pytest.approx(0.05)
+    # An unseen attempt moves it too.
+    st = out["moving"][1]
+    v = float(st.v[0])
+    practise(moving, st, np.array([0]), np.array([[1]]), np.array([0.0]), np.array([1.0]))
+    assert st.v[0] == pytest.approx(v + 0.05)
+    assert moving.with_kcs(["c"]).mu_drift == 0.05
+
+
+def test_a_moving_level_follows_a_learner_whose_level_moves() -> None:
+    """A simulated learner whose level μ climbs from the population's 0 to 3 over 600 answers (on
+    items that test only the level): with the level drifting by the serving default ``MU_DRIFT``,
+    the filter's p(correct) ends closer to the truth than with μ fixed, which after hundreds of
+    answers barely moves."""
+    rng = np.random.default_rng(0)
+    fixed = replace(OnlineModel.default(["k"]), mu_drift=0.0)
+    fixed.population.update(mu_loc=0.0, mu_scale=1.0)
+    moving = replace(fixed, mu_drift=MU_DRIFT)
+    n = 600
+    level = np.linspace(0.0, 3.0, n)
+    truth = 1 / (1 + np.exp(-level))
+    y = (rng.random(n) < truth).astype(float)
+    preds = {}
+    for name, m in (("fixed", fixed), ("moving", moving)):
+        # Fast forgetting, small volatility: the KC state is the level plus a little noise.
+        st = LearnerStates.new(m, np.array([[math.log(50.0), math.log(0.5), 0.0]]))
+        one = (np.array([0]), np.array([[0]]), np.array([0.0]))
+        preds[name] = np.array([observe(m, st, *one, np.array([y[i]]), np.array([float(i)]))[0] for i in range(n)])
+    last = slice(n - 200, n)
+    err = {name: float(np.mean(np.abs(p[last] - truth[last]))) for name, p in preds.items()}
+    assert err["moving"] < 0.7 * err["fixed"], err

@@ -196,3 +196,34 @@ def test_requests_step_and_store_the_history_encoder(course: Course, learner) ->
     without = selectors.item_predict(learner=learner, item=items["i1"], at=later)
     assert abs(with_enc - without) > 1e-3
     model_cache_clear()
+
+
+def test_the_learners_level_moves_and_is_stored_between_requests(course: Course, learner) -> None:
+    """Traits that move: each answer widens the learner's level μ by ``MU_DRIFT``, and the stored
+    state carries it, so a new process (cache cleared) goes on from the moved level. Replaying the
+    same answers in memory with the drift matches what is stored; with μ fixed it does not."""
+    from dataclasses import replace
+
+    from tracing.learner_state import item_offset, online_model, to_days
+    from tracing.psikt.online import MU_DRIFT, LearnerStates, observe
+
+    item = _items(course)["i1"]
+    kc = item.kcs.get().pk
+    start = timezone.now()
+    answers = [(start + timedelta(minutes=5 * i), i % 3 != 0) for i in range(6)]
+    for i, (at, correct) in enumerate(answers):
+        model_cache_clear()  # as after a restart: only the stored state is left
+        services.response_record(learner=learner, item=item, correct=correct, at=at, attempt_id=f"mv{i}")
+    stored = LearnerTraits.objects.get(learner=learner, course=course)
+    model, _ = online_model(course.pk, [kc])
+    assert model.mu_drift == MU_DRIFT > 0.0
+    replayed = {}
+    for name, m in (("moving", model), ("fixed", replace(model, mu_drift=0.0))):
+        st = LearnerStates.new(m, m.population_traits()[None, :])
+        for at, correct in answers:
+            observe(m, st, np.zeros(1, dtype=np.int64), np.array([[m.kc_index[str(kc)]]]),
+                    np.array([item_offset(m, item)]), np.array([float(correct)]), np.array([to_days(at)]))
+        replayed[name] = (float(st.m[0]), float(np.sqrt(st.v[0])))
+    assert stored.mu_mean == pytest.approx(replayed["moving"][0], abs=1e-6)
+    assert stored.mu_sd == pytest.approx(replayed["moving"][1], abs=1e-6)
+    assert stored.mu_sd > replayed["fixed"][1] + 1e-4

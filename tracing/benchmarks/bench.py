@@ -21,7 +21,7 @@ import math
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,7 @@ def run_psikt(
     window: int | None = None,
     batch_windows: int | None = None,
     lr: float | None = None,
+    mu_drifts: Sequence[float] = (),
 ) -> ModelReport:
     from tracing.psikt.fit import FitConfig, fit
     from tracing.psikt.online import LearnerStates, OnlineModel, observe, practise
@@ -189,6 +190,9 @@ def run_psikt(
         )
     elif encoder:
         report.note = f"history encoder not used: {result.encoder.get('reason', '')}"
+    report.extra["mu_drift_default"] = model.mu_drift
+    if mu_drifts:
+        report.extra["mu_drift"] = _mu_drift_sweep(model, filtered, y, mask, mu_drifts)
     if timed:
         report.open_loop_accuracy, report.open_loop_n = _open_loop_psikt(
             model, items, kcs, y, times, mask, LearnerStates, observe, practise
@@ -213,6 +217,59 @@ def run_psikt(
     report.update_ms_p50, report.update_ms_p95 = _latencies(one, min(2000, len(flat_rows)))
     report.peak_rss_mb = _peak_rss_mb()
     return report
+
+
+MU_DRIFT_EARLY = 20
+
+
+def _mu_drift_sweep(
+    model: Any,
+    filtered: Callable[[Any], np.ndarray],
+    y: np.ndarray,
+    mask: np.ndarray,
+    drifts: Sequence[float],
+) -> list[dict[str, Any]]:
+    """Traits that move: the same fit filtered with the learner's level μ drifting by each variance
+    per answer in ``drifts``. Scores every test answer and the first ``MU_DRIFT_EARLY`` of each
+    learner (the cold start: test learners are new to the fit); the log-loss difference against the
+    fixed μ (drift 0, the fit's own model) comes with a standard error over learners (answers of
+    one learner are not independent)."""
+    early = mask & (np.arange(mask.shape[1])[None, :] < MU_DRIFT_EARLY)
+    eps = 1e-7
+
+    def nll(p: np.ndarray) -> np.ndarray:
+        p = np.clip(p, eps, 1 - eps)
+        return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+    base_nll = nll(filtered(replace(model, mu_drift=0.0)))
+    out = []
+    for q in drifts:
+        p = filtered(replace(model, mu_drift=float(q)))
+        diff = np.where(mask, nll(p) - base_nll, 0.0)  # [L, T]
+        per_learner = diff.sum(1)
+        counts = mask.sum(1)
+        # Ratio estimator of the per-answer mean difference, with its learner-clustered SE.
+        mean = per_learner.sum() / counts.sum()
+        resid = per_learner - mean * counts
+        n = len(counts)
+        se = math.sqrt(n / max(n - 1, 1) * float((resid**2).sum())) / counts.sum()
+        row = {
+            "mu_drift": float(q),
+            "auc": auc(y[mask], p[mask]),
+            "log_loss": log_loss(y[mask], p[mask]),
+            "auc_first": auc(y[early], p[early]),
+            "log_loss_first": log_loss(y[early], p[early]),
+            "log_loss_diff": float(mean),
+            "log_loss_diff_se": float(se),
+        }
+        out.append(row)
+        print(
+            f"  psikt mu_drift {q:g}: AUC {row['auc']:.4f} log-loss {row['log_loss']:.4f} "
+            f"(first {MU_DRIFT_EARLY}: {row['auc_first']:.4f} / {row['log_loss_first']:.4f}); "
+            f"log-loss minus fixed μ's {mean:+.5f} ± {se:.5f}",
+            file=sys.stderr,
+        )
+    return out
 
 
 def _open_loop_rows(mask: np.ndarray) -> np.ndarray:
@@ -672,6 +729,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-encoder", action="store_true", help="PSI-KT without the history encoder (the filter alone)"
     )
+    parser.add_argument(
+        "--mu-drift",
+        default="",
+        help="PSI-KT: also score the filter with the learner's level μ drifting by each of these "
+        "variances per answer (comma-separated, e.g. 0,0.002,0.01), against the fixed μ",
+    )
     parser.add_argument("--recovery", action="store_true")
     parser.add_argument("--recovery-learners", type=int, default=400)
     parser.add_argument("--recovery-answers", type=int, default=150)
@@ -759,6 +822,7 @@ def main(argv: list[str] | None = None) -> int:
                         window=args.window,
                         batch_windows=args.batch_windows,
                         lr=args.lr,
+                        mu_drifts=[float(x) for x in args.mu_drift.split(",") if x.strip()],
                     )
                 )
             elif name == "bkt":

@@ -4,7 +4,8 @@ The math is the same as :func:`tracing.psikt.model.run_filter` (exact OU advance
 then an assumed-density probit update of the one-factor Gaussian over ability ``μ`` and KC states),
 written over arrays of learners so the benchmark filters thousands of learners at once and a
 request filters one. Traits (α, σ, γ), item offsets and edges are held at the last fit; a learner or
-item the fit has not seen starts from the population.
+item the fit has not seen starts from the population. The learner's level μ is learned from every
+answer and, unlike in the fit, drifts between answers (``MU_DRIFT``): a trait that moves.
 
 Mastery of a KC is ``P(z_k + b̄_k > θ)``: the probability that a typical item of the KC (mean
 offset ``b̄_k`` of its items) is answered correctly with probability at least
@@ -28,6 +29,12 @@ from tracing.psikt.params import N_GAINS, PROBIT_C, PopulationPrior, PsiktParams
 
 MASTERY_P_CORRECT = 0.7
 MIN_VAR = 1e-6
+# Traits that move: variance added to a learner's level μ after each answer, so the level is a
+# random walk (sd 0.017 per answer, 0.17 over 100 answers) rather than a constant known better with
+# every answer. On held-out learners (ASSISTments 2017, three splits; ASSISTments 2015's test set)
+# it lowered the log-loss on every set; 0.001 did on three of four. docs/learner-model-scale.md,
+# "Traits that move".
+MU_DRIFT = 0.0003
 
 
 @dataclass
@@ -53,6 +60,11 @@ class OnlineModel:
     kc_gain: np.ndarray | None = None
     # Learned correction of the predicted answer logit (``tracing.psikt.encoder``); None: the filter alone.
     encoder: Encoder | None = None
+    # Traits that move: variance added to the learner's level μ after each answer (observed or
+    # practised), so μ is a random walk between interactions rather than a constant. 0: μ is fixed
+    # per learner and only learned, as in the fit's model (``model.run_filter``).
+    # ``python -m tracing.benchmarks --mu-drift`` measures it on held-out learners.
+    mu_drift: float = MU_DRIFT
 
     @property
     def n_kcs(self) -> int:
@@ -159,6 +171,7 @@ class OnlineModel:
             mu_sd=self.mu_sd,
             kc_gain=np.vstack([self.gain_table()[:old], np.zeros((len(extra) + 1, N_GAINS))]),
             encoder=self.encoder,
+            mu_drift=self.mu_drift,
         )
 
     def population_traits(self) -> np.ndarray:
@@ -363,7 +376,7 @@ def observe(
     gain = model.gain_table()[kcs]  # [n, S, 2]
     yy = np.asarray(y, dtype=np.float64)[:, None]
     st.m[rows] = m_new
-    st.v[rows] = v_new
+    st.v[rows] = v_new + model.mu_drift
     _store(
         model,
         st,
@@ -418,6 +431,7 @@ def practise(
     mx = lin * st.m[rows] + (a * rho).sum(-1) + offsets + encoder_shift(model, st, rows, kcs, t)
     vx = lin * lin * st.v[rows] + (a * a * eps).sum(-1)
     p = p_correct(mx, vx)
+    st.v[rows] = st.v[rows] + model.mu_drift
     gain = model.gain_table()[kcs]  # [n, S, 2]
     pp = p[:, None]
     _store(
