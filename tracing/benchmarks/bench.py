@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from tracing.benchmarks.baselines.bkt import BKTTracker, fit_bkt
-from tracing.benchmarks.metrics import auc, log_loss
+from tracing.benchmarks.metrics import auc, log_loss, nll
 from tracing.psikt.data import Dataset, load_pykt_csv, load_tsv, split_by_source, split_learners
 
 OPEN_LOOP_OBSERVED = 10
@@ -235,17 +235,11 @@ def _mu_drift_sweep(
     fixed μ (drift 0, the fit's own model) comes with a standard error over learners (answers of
     one learner are not independent)."""
     early = mask & (np.arange(mask.shape[1])[None, :] < MU_DRIFT_EARLY)
-    eps = 1e-7
-
-    def nll(p: np.ndarray) -> np.ndarray:
-        p = np.clip(p, eps, 1 - eps)
-        return -(y * np.log(p) + (1 - y) * np.log(1 - p))
-
-    base_nll = nll(filtered(replace(model, mu_drift=0.0)))
+    base_nll = nll(y, filtered(replace(model, mu_drift=0.0)))
     out = []
     for q in drifts:
         p = filtered(replace(model, mu_drift=float(q)))
-        diff = np.where(mask, nll(p) - base_nll, 0.0)  # [L, T]
+        diff = np.where(mask, nll(y, p) - base_nll, 0.0)  # [L, T]
         per_learner = diff.sum(1)
         counts = mask.sum(1)
         # Ratio estimator of the per-answer mean difference, with its learner-clustered SE.

@@ -75,14 +75,7 @@ def oracle_params(sim: Any, graph: Any, dataset: Any, population: Any, gain: tup
             edge_logit[k, slot] = math.log(s / (1 - s))
     offset = {it.key: it.offset for it in sim.simulator.items}
     pop = {
-        "mu_loc": population.mu[0],
-        "mu_scale": population.mu[1],
-        "log_alpha_loc": population.log_alpha[0],
-        "log_alpha_scale": population.log_alpha[1],
-        "log_sigma_loc": population.log_sigma[0],
-        "log_sigma_scale": population.log_sigma[1],
-        "logit_gamma_loc": population.logit_gamma[0],
-        "logit_gamma_scale": population.logit_gamma[1],
+        **population.as_prior(),
         "item_scale": 0.7,
         "gain_wrong_loc": gain[0],
         "gain_correct_loc": gain[1],
@@ -118,45 +111,48 @@ def laplace(dataset: Any, params: Any, truth: np.ndarray, prior_sd: np.ndarray, 
     from tracing.psikt.model import run_filter
 
     torch.set_num_threads(1)
+    previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
-    seqs = dataset.seqs
-    n = len(seqs)
-    n_kcs = len(dataset.kcs)
-    true3 = truth[[s.learner for s in seqs]][:, [0, 2, 3]]  # log α, log σ, logit γ
-    # Displacements: centre, ±h on each axis, and the four corners of each pair of axes.
-    moves = [np.zeros(3)]
-    for i in range(3):
-        for sgn in (1, -1):
-            e = np.zeros(3)
-            e[i] = sgn * h
-            moves.append(e)
-    pairs = [(0, 1), (0, 2), (1, 2)]
-    for i, j in pairs:
-        for si in (1, -1):
-            for sj in (1, -1):
+    try:
+        seqs = dataset.seqs
+        n = len(seqs)
+        n_kcs = len(dataset.kcs)
+        true3 = truth[[s.learner for s in seqs]][:, [0, 2, 3]]  # log α, log σ, logit γ
+        # Displacements: centre, ±h on each axis, and the four corners of each pair of axes.
+        moves = [np.zeros(3)]
+        for i in range(3):
+            for sgn in (1, -1):
                 e = np.zeros(3)
-                e[i], e[j] = si * h, sj * h
+                e[i] = sgn * h
                 moves.append(e)
-    cand = torch.as_tensor(np.where(params.edge_index >= 0, params.edge_index, n_kcs))
-    edge_logit = torch.as_tensor(params.edge_logit)
-    offsets = torch.as_tensor(params.item_offset)
-    gains = torch.as_tensor(params.gains())
-    mu_loc = torch.tensor(float(params.population["mu_loc"]))
-    mu_scale = torch.tensor(float(params.population["mu_scale"]))
-    ll = np.zeros((n, len(moves)))
-    chunk = max(1, 2048 // len(moves))
-    for start in range(0, n, chunk):
-        rows = list(range(start, min(n, start + chunk)))
-        rep = [r for r in rows for _ in moves]
-        batch = _tensorise([seqs[r] for r in rep], rep, n_kcs)
-        batch.weights = batch.weights.double()
-        batch.y = batch.y.double()
-        batch.times = torch.as_tensor(np.stack([seqs[r].times - seqs[r].times[0] for r in rep]))
-        traits = torch.as_tensor(np.concatenate([true3[r] + np.array(moves) for r in rows]))
-        with torch.no_grad():
-            rows_ll, _, _ = run_filter(batch, traits, mu_loc, mu_scale, offsets, edge_logit, cand, gains=gains)
-        ll[rows] = rows_ll.numpy().reshape(len(rows), len(moves))
-    torch.set_default_dtype(torch.float32)
+        pairs = [(0, 1), (0, 2), (1, 2)]
+        for i, j in pairs:
+            for si in (1, -1):
+                for sj in (1, -1):
+                    e = np.zeros(3)
+                    e[i], e[j] = si * h, sj * h
+                    moves.append(e)
+        cand = torch.as_tensor(np.where(params.edge_index >= 0, params.edge_index, n_kcs))
+        edge_logit = torch.as_tensor(params.edge_logit)
+        offsets = torch.as_tensor(params.item_offset)
+        gains = torch.as_tensor(params.gains())
+        mu_loc = torch.tensor(float(params.population["mu_loc"]))
+        mu_scale = torch.tensor(float(params.population["mu_scale"]))
+        ll = np.zeros((n, len(moves)))
+        chunk = max(1, 2048 // len(moves))
+        for start in range(0, n, chunk):
+            rows = list(range(start, min(n, start + chunk)))
+            rep = [r for r in rows for _ in moves]
+            batch = _tensorise([seqs[r] for r in rep], rep, n_kcs)
+            batch.weights = batch.weights.double()
+            batch.y = batch.y.double()
+            batch.times = torch.as_tensor(np.stack([seqs[r].times - seqs[r].times[0] for r in rep]))
+            traits = torch.as_tensor(np.concatenate([true3[r] + np.array(moves) for r in rows]))
+            with torch.no_grad():
+                rows_ll, _, _ = run_filter(batch, traits, mu_loc, mu_scale, offsets, edge_logit, cand, gains=gains)
+            ll[rows] = rows_ll.numpy().reshape(len(rows), len(moves))
+    finally:
+        torch.set_default_dtype(previous)
     hess = np.zeros((n, 3, 3))
     f0 = ll[:, 0]
     for i in range(3):

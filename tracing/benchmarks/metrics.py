@@ -22,6 +22,11 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+def nll(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Each answer's negative log-likelihood under ``p`` (clipped away from 0 and 1)."""
     p = np.clip(p, 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(nll(y, p)))

@@ -66,6 +66,19 @@ class Population:
     log_sigma: tuple[float, float] = (math.log(0.8), 0.3)
     logit_gamma: tuple[float, float] = (0.0, 1.0)
 
+    def as_prior(self) -> dict[str, float]:
+        """The traits' locations and scales under the names of a fit's population (``PsiktParams.population``)."""
+        return {
+            "mu_loc": self.mu[0],
+            "mu_scale": self.mu[1],
+            "log_alpha_loc": self.log_alpha[0],
+            "log_alpha_scale": self.log_alpha[1],
+            "log_sigma_loc": self.log_sigma[0],
+            "log_sigma_scale": self.log_sigma[1],
+            "logit_gamma_loc": self.logit_gamma[0],
+            "logit_gamma_scale": self.logit_gamma[1],
+        }
+
     def draw(self, rng: np.random.Generator) -> Traits:
         return Traits(
             alpha=float(np.exp(rng.normal(*self.log_alpha))),

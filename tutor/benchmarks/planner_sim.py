@@ -178,17 +178,7 @@ def online_model(sc: Scenario, population: Population, gain: np.ndarray | None =
         for k in item.kcs:
             kc_sum[k] += offsets[i]
             kc_count[k] += 1
-    pop = {
-        "mu_loc": population.mu[0],
-        "mu_scale": population.mu[1],
-        "item_scale": 1.0,
-        "log_alpha_loc": population.log_alpha[0],
-        "log_sigma_loc": population.log_sigma[0],
-        "logit_gamma_loc": population.logit_gamma[0],
-        "log_alpha_scale": population.log_alpha[1],
-        "log_sigma_scale": population.log_sigma[1],
-        "logit_gamma_scale": population.logit_gamma[1],
-    }
+    pop = {**population.as_prior(), "item_scale": 1.0}
     return OnlineModel(
         kcs=list(sc.kcs),
         kc_index={k: i for i, k in enumerate(sc.kcs)},
