@@ -590,3 +590,11 @@ def test_checker_and_policy_import_no_django() -> None:
     root = Path(__file__).resolve().parents[2]
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)}
     assert subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=False).returncode == 0
+
+
+def test_a_question_about_a_word_is_not_an_answer_whatever_number_it_holds() -> None:
+    # A MathDial student asked this of "How many combos does he need?"; "one" was read as the answer 1.
+    number = AnswerSpec(AnswerKind.NUMERIC, "6")
+    assert classify("one serving", number) == Intent.ATTEMPT
+    for question in ["what does one serving mean here?", "What do 2 dozens mean?", "what is meant by one combo?"]:
+        assert classify(question, number) == Intent.CONCEPT_QUESTION, question

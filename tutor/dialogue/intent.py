@@ -100,7 +100,12 @@ _CONCEPT = _flags(
     r"\b(?:explain|define|definition\s+of|meaning\s+of|difference\s+between)\b",
     r"\bi\s+don'?t\s+(?:understand|get|know)\s+(?:what|why|how)\s+(?:an?\s+|the\s+)?[a-z]",
 )
-_WHY = re.compile(r"^\W*(?:but\s+|and\s+|so\s+|ok(?:ay)?,?\s+)?(?:why|how\s+come)\b", re.IGNORECASE)
+_WHY = re.compile(
+    r"^\W*(?:but\s+|and\s+|so\s+|ok(?:ay)?,?\s+)?(?:why|how\s+come"
+    # "what does one serving mean here?": a question about a word, whatever number it holds
+    r"|what\s+(?:does|do)\b[^?]{1,60}\bmean|what\s+is\s+meant\s+by)\b",
+    re.IGNORECASE,
+)
 _HINT = _flags(
     r"\bhints?\b",
     r"\bclues?\b",
