@@ -548,7 +548,10 @@ def main(argv: list[str]) -> int:
             print(supervisorctl(s, "status").stdout, end="")
             state = readiness(s)
             print(json.dumps({k: v[0] for k, v in state.items()}))
-            return 0 if all(code == 200 for code, _ in state.values()) else 1
+            waiting = {k: v[1].get("reasons") or v[1] for k, v in state.items() if v[0] != 200}
+            if waiting:  # what each one not ready says is wrong (database, migrations, channel layer)
+                print("not ready: " + json.dumps(waiting))
+            return 0 if not waiting else 1
         else:
             if len(argv) != 2 or not argv[1].isdigit():
                 print(usage, file=sys.stderr)
